@@ -1,1 +1,96 @@
-"""resontinex: schemas."""
+"""Wire schemas of resontinex: every event of CONTRACT §3–4 and the codec.
+
+Decode a message value with `decode`, a record key with `decode_key`, and
+serialise with `encode`::
+
+    >>> from schemas import DecisionRequest, decode, encode
+    >>> request = decode(DecisionRequest, b'{"event_id": "r1", "tenant": "acme", '
+    ...     b'"signals": {"alignment_score": 0.8, "confidence_band": 0.2}, "text": "hi"}')
+    >>> request.workflow, request.signals.epistemic_risk
+    ('default', None)
+    >>> decode(DecisionRequest, encode(request)) == request
+    True
+
+Inputs ignore unknown fields; outputs refuse them. Every failure is an
+`InvalidEvent` with one of `ERROR_CODES`.
+"""
+
+from ._base import SYSTEM_TENANT, InputEvent, OutputEvent, Severity, Tier, Verb, ms_to_ts, ts_to_ms
+from ._codec import DEFAULT_MAX_BYTES, decode, decode_key, encode
+from ._inputs import (
+    MAX_TEXT_CHARS,
+    Constraints,
+    Cost,
+    DecisionRequest,
+    Estimate,
+    Outcome,
+    Provider,
+    Psi,
+    Routing,
+    RoutingContext,
+    Scenario,
+    Signals,
+    Telemetry,
+    TrajectoryRequest,
+)
+from ._outputs import (
+    Alert,
+    AuditRecord,
+    BudgetSummary,
+    DeadLetter,
+    DeadLetterError,
+    Decision,
+    OverlaySummary,
+    Reason,
+    RouteSummary,
+    TrajectoryResult,
+    TrustSummary,
+)
+from ._registry import EVENT_TYPES, export_json_schemas, json_schema
+from .exceptions import ERROR_CODES, ErrorCode, InvalidEvent
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "ERROR_CODES",
+    "EVENT_TYPES",
+    "MAX_TEXT_CHARS",
+    "SYSTEM_TENANT",
+    "Alert",
+    "AuditRecord",
+    "BudgetSummary",
+    "Constraints",
+    "Cost",
+    "DeadLetter",
+    "DeadLetterError",
+    "Decision",
+    "DecisionRequest",
+    "ErrorCode",
+    "Estimate",
+    "InputEvent",
+    "InvalidEvent",
+    "Outcome",
+    "OutputEvent",
+    "OverlaySummary",
+    "Provider",
+    "Psi",
+    "Reason",
+    "RouteSummary",
+    "Routing",
+    "RoutingContext",
+    "Scenario",
+    "Severity",
+    "Signals",
+    "Telemetry",
+    "Tier",
+    "TrajectoryRequest",
+    "TrajectoryResult",
+    "TrustSummary",
+    "Verb",
+    "decode",
+    "decode_key",
+    "encode",
+    "export_json_schemas",
+    "json_schema",
+    "ms_to_ts",
+    "ts_to_ms",
+]

@@ -1,1 +1,36 @@
-"""resontinex: topics."""
+"""The topic registry of resontinex (CONTRACT §2): one `TopicSpec` per topic.
+
+    >>> import topics
+    >>> len(topics.REGISTRY), topics.get("audit").retention_ms
+    (10, -1)
+    >>> topics.wire_name("alerts", prefix="prod.")
+    'prod.alerts'
+
+Settings choose the partition count for every topic at once with
+`with_partitions`; the prefix from `RESONTINEX_TOPIC_PREFIX` is passed to
+`wire_name` / `all_wire_names` by the caller.
+"""
+
+from ._registry import (
+    DEFAULT_PARTITIONS,
+    REGISTRY,
+    Direction,
+    KeyKind,
+    TopicSpec,
+    all_wire_names,
+    get,
+    wire_name,
+    with_partitions,
+)
+
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "REGISTRY",
+    "Direction",
+    "KeyKind",
+    "TopicSpec",
+    "all_wire_names",
+    "get",
+    "wire_name",
+    "with_partitions",
+]

@@ -1,0 +1,78 @@
+"""Decision and alert assembly: plain functions over plain values."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable
+
+VERB_RANK = {"execute": 0, "review": 1, "defer": 2, "abort": 3}
+_VERBS_BY_RANK = sorted(VERB_RANK, key=VERB_RANK.__getitem__)
+
+
+def most_restrictive(verbs: Iterable[str]) -> str:
+    """abort > defer > review > execute.
+
+    >>> most_restrictive(["execute", "review", "defer"])
+    'defer'
+    """
+    return _VERBS_BY_RANK[max((VERB_RANK[v] for v in verbs), default=0)]
+
+
+def decision_id(tenant: str, request_id: str) -> str:
+    """Deterministic: a redelivered request yields the same decision id, so consumers dedupe on it.
+
+    >>> decision_id("acme", "r-1") == decision_id("acme", "r-1") != decision_id("acme", "r-2")
+    True
+    """
+    return "d-" + hashlib.blake2b(f"{tenant}\x1f{request_id}".encode(), digest_size=16).hexdigest()
+
+
+def alert_id(source_id: str, kind: str) -> str:
+    return "a-" + hashlib.blake2b(f"{source_id}\x1f{kind}".encode(), digest_size=16).hexdigest()
+
+
+def trust_reasons(
+    tier: str, tier_decision: str, score: float, floor_violation: bool, entropy_flag: bool,
+    trust_floor: float, entropy_threshold: float, confidence_band: float,
+) -> list[dict[str, str]]:
+    """Why the trust gate said what it said; empty for a clean `pass`.
+
+    >>> [r["code"] for r in trust_reasons("monitor", "execute", 0.55, True, False, 0.6, 0.72, 0.2)]
+    ['tier_monitor', 'trust_floor_violation']
+    """
+    reasons = []
+    if tier != "pass":
+        reasons.append({
+            "component": "trust", "code": f"tier_{tier}",
+            "message": f"trust score {score:.4f} is in tier {tier} ({tier_decision})",
+        })
+    if entropy_flag:
+        reasons.append({
+            "component": "trust", "code": "entropy_flag",
+            "message": f"confidence band {confidence_band:.4f} > entropy threshold {entropy_threshold}",
+        })
+    if floor_violation:
+        reasons.append({
+            "component": "trust", "code": "trust_floor_violation",
+            "message": f"trust score {score:.4f} < trust floor {trust_floor}",
+        })
+    return reasons
+
+
+def floor_alert(decision: dict[str, Any], trust_floor: float) -> dict[str, Any]:
+    """The `trust_floor_violation` alert for a decision whose score is under the floor."""
+    trust = decision["trust"]
+    return {
+        "event_id": alert_id(decision["event_id"], "trust_floor_violation"),
+        "schema_version": 1,
+        "tenant": decision["tenant"],
+        "kind": "trust_floor_violation",
+        "severity": "warning",
+        "message": f"trust score {trust['score']:.4f} under the floor {trust_floor}; verb {decision['verb']}",
+        "details": {
+            "decision_id": decision["event_id"], "score": trust["score"], "tier": trust["tier"],
+            "trust_floor": trust_floor, "verb": decision["verb"],
+        },
+        "source_event_id": decision["request_id"],
+        "ts": decision["ts"],
+    }

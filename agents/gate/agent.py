@@ -1,0 +1,230 @@
+"""The gate agent: decision-requests → decisions, alerts, audit, dead-letters.
+
+Per batch (Faust `take_events`): decode and validate each event (bad ones become dead
+letters), drop repeated request ids, score the rest in one numpy call, assemble
+decisions and alerts, seal the audit records onto each partition's chain, send
+everything as one record batch per partition and wait for the acks, then fold the batch
+into the windowed statistics table. Faust commits the input offsets only after the
+batch returns, so output is at-least-once; decision ids are deterministic, so a
+redelivered request reproduces the same decision id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+import faust
+import numpy as np
+import orjson
+
+from agents.audit import seal_many
+from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch
+from app import metrics
+from app.deadletter import send_dead_letter
+from app.faust_compat import event_context
+from app.failfast import crash_only
+from app.runtime import Runtime
+from schemas import DecisionRequest, InvalidEvent, decode, decode_key
+
+from ._decide import decision_id, floor_alert, most_restrictive, trust_reasons
+from ._stats import WindowStats, merge_stats, window_start
+
+log = logging.getLogger(__name__)
+
+STATS_WINDOW_S = 60.0
+STATS_RETENTION_S = 3600.0
+WORST_RISK = 1.0
+RISK_UNAVAILABLE = {
+    "component": "trust",
+    "code": "risk_unavailable",
+    "message": "no signals.epistemic_risk and no text score: scored at worst-case risk 1.0 and deferred",
+}
+
+
+class _Valid:
+    __slots__ = ("event", "tenant", "request", "raw")
+
+    def __init__(self, event: faust.types.EventT, tenant: str, request: DecisionRequest, raw: dict) -> None:
+        self.event, self.tenant, self.request, self.raw = event, tenant, request, raw
+
+
+def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
+    """Declare the gate's topic, tables and agent on `app`; return the tables by name."""
+    s = rt.settings
+    source = app.topic(
+        s.topic("decision_requests"), key_serializer="raw", value_serializer="raw", partitions=s.partitions
+    )
+    stats = app.Table("trust-stats", default=dict, partitions=s.partitions).tumbling(
+        STATS_WINDOW_S, expires=STATS_RETENTION_S, key_index=True
+    )
+    calibration = app.Table("trust-calibration", default=None, partitions=s.partitions)
+    names = {k: s.topic(k) for k in ("decision_requests", "decisions", "alerts", "audit", "dead_letters")}
+    adapters: dict[str, tuple[int, CalibrationAdapter]] = {}
+
+    def calibrator(tenant: str) -> CalibrationAdapter | None:
+        entry = calibration.get(tenant)
+        if not entry or not entry.get("model"):
+            return None
+        fits = entry["fits"]
+        cached = adapters.get(tenant)
+        if cached is None or cached[0] != fits:
+            cached = adapters[tenant] = (fits, CalibrationAdapter.from_dict(entry["model"]))
+        return cached[1]
+
+    async def handle(events: list[faust.types.EventT]) -> None:
+        started = time.perf_counter()
+        sink = rt.sink
+        valid: list[_Valid] = []
+        batch_ids: set[tuple[int, str]] = set()
+        for event in events:
+            msg = event.message
+            try:
+                tenant = decode_key(msg.key)
+                request = decode(DecisionRequest, msg.value, max_bytes=s.max_message_bytes)
+                if request.tenant != tenant:
+                    raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {request.tenant!r}")
+            except InvalidEvent as exc:
+                send_dead_letter(sink, names["dead_letters"], msg, exc.code, exc.message)
+                continue
+            except Exception as exc:  # a bug on one event must not stop the stream
+                log.exception("unexpected error decoding an event", extra={"offset": msg.offset})
+                metrics.ERRORS.labels("decode").inc()
+                send_dead_letter(sink, names["dead_letters"], msg, "processing_error", f"{type(exc).__name__}: {exc}")
+                continue
+            state = await rt.states.get(msg.partition)
+            dedupe_key = (msg.partition, request.event_id)
+            if request.event_id in state.requests or dedupe_key in batch_ids:
+                metrics.DUPLICATES.labels(names["decision_requests"]).inc()
+                log.debug("repeated request dropped", extra={"event_id": request.event_id})
+                continue
+            batch_ids.add(dedupe_key)
+            valid.append(_Valid(event, tenant, request, orjson.loads(msg.value)))
+
+        metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
+        decided = _decide(rt, valid, calibrator, sink, names) if valid else []
+        await sink.flush()  # dead letters and decisions are acknowledged before the audit
+        await _audit(rt, valid, decided, sink, names)
+        await sink.flush()
+        now = time.time()
+        for item, (decision, _) in zip(valid, decided):
+            state = await rt.states.get(item.event.message.partition)
+            state.remember(item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
+            metrics.DECISION_LATENCY.observe(max(0.0, now - item.event.message.timestamp))
+        _fold_stats(stats, valid, decided)
+        metrics.BATCH_SIZE.labels("gate").observe(len(events))
+        if valid:
+            metrics.EVALUATION_SECONDS.observe((time.perf_counter() - started) / len(events))
+
+    @app.agent(source, name="gate")
+    async def gate(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(s.batch_max, within=s.batch_within_s):
+            async with crash_only("gate"):
+                await handle(list(events))
+
+    return {"trust-stats": stats, "trust-calibration": calibration}
+
+
+def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[tuple[dict, dict | None]]:
+    cfg = rt.trust
+    n = len(valid)
+    a = np.fromiter((v.request.signals.alignment_score for v in valid), np.float64, n)
+    risks = [v.request.signals.epistemic_risk for v in valid]
+    # Fail safe: a text-only request whose risk nobody supplied is scored at worst-case risk
+    # and deferred (the trajectory role supplies that risk once it is deployed).
+    r = np.fromiter((WORST_RISK if x is None else x for x in risks), np.float64, n)
+    c = np.fromiter((v.request.signals.confidence_band for v in valid), np.float64, n)
+    res = evaluate_batch(a, r, c, cfg)
+    raw, score = res.raw_score.tolist(), res.score.tolist()
+    tiers = [res.tier_names[i] for i in res.tier.tolist()]
+    tier_verbs = [TIER_DECISIONS[t] for t in tiers]
+    verbs = [res.decision_names[i] for i in res.decision.tolist()]
+    for i, risk in enumerate(risks):
+        if risk is None:
+            verbs[i] = most_restrictive((verbs[i], "defer"))
+    floors, flags = res.floor_violation.tolist(), res.entropy_flag.tolist()
+    out: list[tuple[dict, dict | None]] = []
+    for i, item in enumerate(valid):
+        req, msg = item.request, item.event.message
+        model = calibrator(item.tenant)
+        reasons = trust_reasons(
+            tiers[i], tier_verbs[i], score[i], floors[i], flags[i],
+            cfg.trust_floor, cfg.entropy_threshold, c[i].item(),
+        )
+        if risks[i] is None:
+            reasons.append(RISK_UNAVAILABLE)
+        decision = {
+            "event_id": decision_id(item.tenant, req.event_id),
+            "schema_version": 1,
+            "request_id": req.event_id,
+            "tenant": item.tenant,
+            "workflow": req.workflow,
+            "ts": req.ts or _iso(msg.timestamp),
+            "verb": verbs[i],
+            "reasons": reasons,
+            "policy_version": rt.policy_version,
+            "trust": {
+                "score": score[i], "raw_score": raw[i], "tier": tiers[i], "decision": tier_verbs[i],
+                "floor_violation": floors[i], "entropy_flag": flags[i],
+                "calibrated_score": model.predict(raw[i]) if model is not None else None,
+            },
+            "budget": None,
+            "route": None,
+            "overlay": None,
+        }
+        alert = floor_alert(decision, cfg.trust_floor) if floors[i] else None
+        sink.add(names["decisions"], msg.partition, msg.key, orjson.dumps(decision))
+        if alert is not None:
+            sink.add(names["alerts"], msg.partition, msg.key, orjson.dumps(alert))
+        out.append((decision, alert))
+        metrics.SCORES.observe(score[i])
+    for name, count in Counter(verbs).items():
+        metrics.DECISIONS.labels(name).inc(count)
+    for name, count in Counter(tiers).items():
+        metrics.TIERS.labels(name).inc(count)
+    metrics.FLOOR_VIOLATIONS.inc(sum(floors))
+    metrics.ENTROPY_FLAGS.inc(sum(flags))
+    return out
+
+
+async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None:
+    per_partition: dict[int, list[dict]] = defaultdict(list)
+    for item, (decision, alert) in zip(valid, decided):
+        items = per_partition[item.event.message.partition]
+        items.append({
+            "event_id": "au-" + decision["event_id"][2:], "kind": "decision", "tenant": item.tenant,
+            "ts": decision["ts"], "policy_version": rt.policy_version,
+            "record": {"request": item.raw, "decision": decision},
+        })
+        if alert is not None:
+            items.append({
+                "event_id": "au-" + alert["event_id"][2:], "kind": "alert", "tenant": item.tenant,
+                "ts": alert["ts"], "policy_version": rt.policy_version, "record": {"alert": alert},
+            })
+    for partition, items in per_partition.items():
+        state = await rt.states.get(partition)
+        records, head = seal_many(state.head, items)
+        for record in records:
+            sink.add(names["audit"], partition, record["tenant"].encode(), orjson.dumps(record))
+        state.head = head
+
+
+def _fold_stats(stats, valid: list[_Valid], decided) -> None:
+    groups: dict[tuple[str, float], list[int]] = defaultdict(list)
+    for i, item in enumerate(valid):
+        groups[(item.tenant, window_start(item.event.message.timestamp, STATS_WINDOW_S))].append(i)
+    for (tenant, _), idx in groups.items():
+        trusts = [decided[i][0]["trust"] for i in idx]
+        new = WindowStats.of(
+            [t["tier"] for t in trusts], [decided[i][0]["verb"] for i in idx], [t["score"] for t in trusts],
+            sum(t["floor_violation"] for t in trusts), sum(t["entropy_flag"] for t in trusts),
+        )
+        with event_context(valid[idx[-1]].event):
+            stats[tenant] = merge_stats(stats[tenant].current(), new)
+
+
+def _iso(timestamp_s: float) -> str:
+    return datetime.fromtimestamp(timestamp_s, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,85 @@
+"""The outcomes agent of the gate: labelled outcomes fit each tenant's score calibration.
+
+An outcome names the decision it reports on; the decision's raw score comes from the
+partition state (rebuilt from the audit topic). Samples are kept per tenant keyed by
+decision id, so a redelivered outcome replaces its own sample instead of adding one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import faust
+
+from agents.trust import CalibrationAdapter
+from app import metrics
+from app.faust_compat import event_context
+from app.failfast import crash_only
+from app.deadletter import send_dead_letter
+from app.runtime import Runtime
+from schemas import InvalidEvent, Outcome, decode, decode_key
+
+
+log = logging.getLogger(__name__)
+
+MAX_SAMPLES = 2000
+REFIT_EVERY = 25
+
+
+def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT) -> None:
+    s = rt.settings
+    source = app.topic(s.topic("outcomes"), key_serializer="raw", value_serializer="raw", partitions=s.partitions)
+    source_name, dead_letters = s.topic("outcomes"), s.topic("dead_letters")
+
+    @app.agent(source, name="outcomes")
+    async def outcomes(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(s.batch_max, within=s.batch_within_s):
+            async with crash_only("outcomes"):
+                await handle(list(events))
+
+    async def handle(events: list[faust.types.EventT]) -> None:
+        labelled: dict[str, list[tuple[faust.types.EventT, str, float, bool]]] = defaultdict(list)
+        for event in events:
+            msg = event.message
+            try:
+                tenant = decode_key(msg.key)
+                outcome = decode(Outcome, msg.value, max_bytes=s.max_message_bytes)
+                state = await rt.states.get(msg.partition)
+                known = state.decisions.get(outcome.decision_id)
+                if known is None or known[0] != tenant:
+                    raise InvalidEvent("unknown_decision", f"decision_id {outcome.decision_id!r} is unknown or expired")
+            except InvalidEvent as exc:
+                send_dead_letter(rt.sink, dead_letters, msg, exc.code, exc.message)
+                continue
+            if outcome.label is not None:
+                labelled[tenant].append((event, outcome.decision_id, known[1], outcome.label))
+        metrics.EVENTS.labels(source_name).inc(len(events))
+        await rt.sink.flush()
+        for tenant, samples in labelled.items():
+            with event_context(samples[-1][0]):
+                calibration[tenant] = _refit(tenant, calibration.get(tenant), samples, rt)
+
+
+def _refit(tenant: str, entry: dict | None, samples, rt: Runtime) -> dict:
+    entry = dict(entry or {"samples": {}, "fits": 0, "since_fit": 0, "model": None})
+    kept = dict(entry["samples"])
+    for _, decision_id, raw, label in samples:
+        kept.pop(decision_id, None)
+        kept[decision_id] = [raw, label]
+    while len(kept) > MAX_SAMPLES:
+        kept.pop(next(iter(kept)))
+    entry["samples"] = kept
+    entry["since_fit"] += len(samples)
+    if entry["since_fit"] >= REFIT_EVERY or entry["model"] is None:
+        adapter = CalibrationAdapter(min_samples=rt.trust.calibration_min_samples)
+        scores = [v[0] for v in kept.values()]
+        labels = [bool(v[1]) for v in kept.values()]
+        report = adapter.fit(scores, labels, method=rt.trust.calibration_method)
+        metrics.CALIBRATION_FITS.labels("fitted" if report.fitted else "refused").inc()
+        if report.fitted:
+            entry.update(model=adapter.to_dict(), fits=entry["fits"] + 1, since_fit=0)
+            log.info("calibration fitted", extra={"tenant": tenant, "n": report.n})
+        else:
+            log.debug("calibration not fitted", extra={"tenant": tenant, "reason": report.reason})
+    return entry

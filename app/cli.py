@@ -1,0 +1,133 @@
+"""The `resontinex` command line (CONTRACT §6). Exit codes: 0 ok, 1 a check failed, 2 bad usage or input."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import logging.config
+import sys
+from pathlib import Path
+
+from .exceptions import ResontinexError, UsageError
+from .logs import logging_config
+from .settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
+
+log = logging.getLogger("resontinex")
+
+
+def _kafka_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers (default: "
+                   "$KAFKA_BOOTSTRAP_SERVERS, else the embedded broker's address)")
+    p.add_argument("--config-dir", metavar="DIR", help="files here replace the packaged config "
+                   "(default: $RESONTINEX_CONFIG_DIR)")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="resontinex", description="Governance stream processor for AI workloads.")
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="broker (if none configured), topics and supervised workers")
+    _kafka_flags(up)
+    up.add_argument("--port", type=int, default=DEFAULT_PORT, help="embedded broker port (default 9092)")
+    up.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, help="first worker's web port")
+    up.add_argument("--roles", default=",".join(ROLES), help=f"comma-separated roles (default: {','.join(ROLES)})")
+    up.add_argument("--demo", action="store_true", help="publish realistic traffic and show live figures")
+
+    worker = sub.add_parser("worker", help="one worker joining its role's consumer group")
+    _kafka_flags(worker)
+    worker.add_argument("--role", default="core", choices=ROLES)
+    worker.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT)
+
+    topics = sub.add_parser("topics", help="topic administration")
+    topics_sub = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = topics_sub.add_parser("create", help="create every topic in the registry")
+    _kafka_flags(create)
+
+    schemas = sub.add_parser("schemas", help="event schemas")
+    schemas_sub = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = schemas_sub.add_parser("export", help="write a JSON Schema per event type")
+    export.add_argument("directory", type=Path)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.config.dictConfig(logging_config(getattr(args, "log_level", "INFO")))
+    try:
+        return _dispatch(args)
+    except (UsageError, FileNotFoundError) as exc:
+        print(f"resontinex: {exc}", file=sys.stderr)
+        return 2
+    except ResontinexError as exc:
+        print(f"resontinex: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(args: argparse.Namespace, port: int = DEFAULT_PORT) -> Settings:
+    return Settings.from_env(bootstrap=args.bootstrap, config_dir=args.config_dir, port=port)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from agents.trust import ConfigError
+
+    try:
+        if args.command == "up":
+            return _up(args)
+        if args.command == "worker":
+            return _worker(args)
+        if args.command == "topics":
+            for name, state in asyncio.run(_create_topics(_settings(args))).items():
+                print(f"{state:8} {name}")
+            return 0
+        if args.command == "schemas":
+            from schemas import export_json_schemas
+
+            for path in export_json_schemas(args.directory):
+                print(path)
+            return 0
+    except ConfigError as exc:
+        raise UsageError(f"configuration refused: {exc}") from exc
+    raise UsageError(f"unknown command {args.command}")
+
+
+async def _create_topics(settings: Settings) -> dict[str, str]:
+    from .admin import create_topics
+
+    return await create_topics(settings)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from .runtime import Runtime
+    from .supervisor import run_up
+
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise UsageError(f"--roles: unknown role(s) {unknown or roles}; known: {', '.join(ROLES)}")
+    settings = _settings(args, port=args.port)
+    Runtime.load(settings, client_id="resontinex-up")  # refuse a bad config before starting anything
+    on_ready = None
+    if args.demo:
+        from .demo import run_demo
+
+        on_ready = run_demo
+    return run_up(settings, roles, args.port, args.web_port, on_ready)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from .faust_app import create_app
+
+    app, _ = create_app(_settings(args), role=args.role, web_port=args.web_port)
+    worker = faust.Worker(app, loglevel=args.log_level, logging_config=logging_config(args.log_level), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

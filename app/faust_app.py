@@ -1,0 +1,72 @@
+"""The Faust app factory: one app per worker role, its agents, tables and web views."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+from mode import Service
+
+from . import metrics, web
+from .faust_compat import use_true_highwaters
+from .runtime import Runtime
+from .settings import Settings
+
+APP_IDS = {"core": "resontinex"}
+
+
+class _SinkService(Service):
+    """Starts the output producer with the app and stops it after the agents."""
+
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        self.runtime = runtime
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        await self.runtime.sink.start()
+
+    async def on_stop(self) -> None:
+        await self.runtime.sink.stop()
+
+
+def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) -> tuple[faust.App, Runtime]:
+    """Build the worker app for `role`; configuration errors are raised here, before any I/O."""
+    from agents.gate import agent as gate_agent
+    from agents.gate import outcomes as outcomes_agent
+
+    runtime = Runtime.load(settings, client_id=f"resontinex-{role}-{web_port}")
+    use_true_highwaters(settings.bootstrap)
+    app = faust.App(
+        APP_IDS[role],
+        broker=f"kafka://{settings.bootstrap}",
+        store="rocksdb://",
+        datadir=str(settings.data_dir / f"{role}-{web_port}"),
+        web_port=web_port,
+        web_enabled=True,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=1,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=10.0,
+        logging_config=None,
+    )
+    tables = gate_agent.register(app, runtime)
+    outcomes_agent.register(app, runtime, tables["trust-calibration"])
+    web.register(app, runtime, tables)
+    app.add_dependency(_SinkService(runtime, loop=app.loop))
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(app: faust.App, revoked: set, **_: Any) -> None:
+        runtime.states.drop({tp.partition for tp in revoked if tp.topic == settings.topic("decision_requests")})
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:
+        metrics.PARTITIONS_OWNED.set(sum(tp.topic == settings.topic("decision_requests") for tp in assigned))
+
+    runtime.started_at = time.time()
+    return app, runtime

@@ -1,0 +1,51 @@
+"""The one place that reaches into Faust internals (two of them).
+
+Faust tables take the changelog partition (and a windowed table its window) from the
+*current event*, a context variable set only while a stream yields one event at a time.
+The gate consumes batches (`take_events`) and writes each key once per batch, so it sets
+that context to the batch's last event of the key around the write. Pinned by
+tests/app/test_faust_compat.py so a Faust upgrade that moves it is noticed.
+"""
+
+from __future__ import annotations
+
+import weakref
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+from faust import streams
+from faust.types import EventT
+
+
+@contextmanager
+def event_context(event: EventT) -> Iterator[None]:
+    token = streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        streams._current_event.reset(token)
+
+
+def use_true_highwaters(bootstrap: str) -> None:
+    """Make Faust's changelog recovery read to the real end of each partition.
+
+    Recovery takes its target from `end_offsets()` (ListOffsets), which the embedded
+    broker under-reports; a worker restarted on its RocksDB store then finds its
+    persisted offset "past the end" and crashes, or stops recovering early.
+    """
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    from .offsets import true_end_offsets
+
+    original = AIOKafkaConsumerThread._highwaters
+    if getattr(original, "__resontinex__", False):
+        return
+
+    async def _highwaters(self: AIOKafkaConsumerThread, partitions: list) -> Mapping[Any, int]:
+        reported = await original(self, partitions)
+        if self.consumer.in_transaction:
+            return reported
+        return await true_end_offsets(bootstrap, partitions, reported)
+
+    _highwaters.__resontinex__ = True  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]

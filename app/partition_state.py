@@ -1,0 +1,84 @@
+"""Per-partition state the gate keeps in memory and rebuilds from the audit topic.
+
+A worker that owns input partition p writes audit partition p (tenant-keyed topics are
+co-partitioned), so audit partition p holds, in order, every decision made for p. On
+first sight of p the worker reads its tail and recovers:
+
+* the chain head, so the hash chain continues from the last record really in the topic;
+* the request ids already decided, so a request redelivered after a crash is dropped
+  instead of being decided (and audited) twice;
+* decision id → (tenant, raw score), so an outcome can find the decision it reports on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from agents.audit import ChainHead, head_after
+
+from .audit_tail import read_tail
+from .recent import RecentMap
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PartitionState:
+    head: ChainHead
+    requests: RecentMap[bool]
+    decisions: RecentMap[tuple[str, float]]
+
+    def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float) -> None:
+        self.requests.put(request_id, True)
+        self.decisions.put(decision_id, (tenant, raw_score))
+
+    def replay(self, record: dict) -> None:
+        """Fold one audit record read back from the topic into this state."""
+        self.head = head_after(record)
+        if record.get("kind") == "decision":
+            body = record.get("record") or {}
+            request, decision = body.get("request") or {}, body.get("decision") or {}
+            trust = decision.get("trust") or {}
+            if "event_id" in request and "event_id" in decision:
+                self.remember(request["event_id"], decision["event_id"], decision.get("tenant", ""), trust.get("raw_score", 0.0))
+
+
+class PartitionStates:
+    """Lazily loaded `PartitionState` per owned partition."""
+
+    def __init__(self, bootstrap: str, audit_topic: str, horizon: int) -> None:
+        self._bootstrap = bootstrap
+        self._audit_topic = audit_topic
+        self._horizon = horizon
+        self._states: dict[int, PartitionState] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def get(self, partition: int) -> PartitionState:
+        state = self._states.get(partition)
+        if state is not None:
+            return state
+        async with self._locks.setdefault(partition, asyncio.Lock()):
+            state = self._states.get(partition)
+            if state is None:
+                state = self._states[partition] = await self._load(partition)
+            return state
+
+    def drop(self, partitions: set[int]) -> None:
+        for p in partitions:
+            self._states.pop(p, None)
+
+    def owned(self) -> list[int]:
+        return sorted(self._states)
+
+    async def _load(self, partition: int) -> PartitionState:
+        tail = await read_tail(self._bootstrap, self._audit_topic, partition, self._horizon)
+        state = PartitionState(ChainHead.genesis(), RecentMap(self._horizon), RecentMap(self._horizon))
+        for record in tail.records:
+            state.replay(record)
+        log.info(
+            "partition state recovered from audit tail",
+            extra={"partition": partition, "records": len(tail.records), "seq_next": state.head.seq_next},
+        )
+        return state

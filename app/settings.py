@@ -1,0 +1,87 @@
+"""Runtime settings: command-line flags over environment variables over defaults.
+
+>>> s = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "RESONTINEX_TOPIC_PREFIX": "t-"})
+>>> s.bootstrap, s.embedded, s.topic("decisions")
+('k:9092', False, 't-decisions')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+from config import PACKAGED_DIR
+from topics import wire_name
+
+from .exceptions import UsageError
+
+DEFAULT_PORT = 9092
+DEFAULT_WEB_PORT = 6066
+ROLES = ("core",)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bootstrap: str
+    embedded: bool
+    config_dir: Path | None = None
+    topic_prefix: str = ""
+    partitions: int = 4
+    data_dir: Path = Path(".resontinex")
+    batch_max: int = 4000
+    batch_within_s: float = 0.02
+    dedupe_horizon: int = 200_000
+    max_message_bytes: int = 1_048_576
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        bootstrap: str | None = None,
+        config_dir: str | None = None,
+        port: int = DEFAULT_PORT,
+    ) -> "Settings":
+        env = os.environ if env is None else env
+        chosen = bootstrap or env.get("KAFKA_BOOTSTRAP_SERVERS") or None
+        cdir = config_dir or env.get("RESONTINEX_CONFIG_DIR") or None
+        if cdir is not None and not Path(cdir).is_dir():
+            raise UsageError(f"--config-dir {cdir}: not a directory")
+        return cls(
+            bootstrap=chosen or f"127.0.0.1:{port}",
+            embedded=chosen is None,
+            config_dir=Path(cdir) if cdir else None,
+            topic_prefix=env.get("RESONTINEX_TOPIC_PREFIX", ""),
+            partitions=_positive_int(env, "RESONTINEX_PARTITIONS", 4),
+            data_dir=Path(env.get("RESONTINEX_DATA_DIR", ".resontinex")),
+            batch_max=_positive_int(env, "RESONTINEX_BATCH_MAX", 4000),
+            dedupe_horizon=_positive_int(env, "RESONTINEX_DEDUPE_HORIZON", 200_000),
+        )
+
+    def with_bootstrap(self, bootstrap: str) -> "Settings":
+        return replace(self, bootstrap=bootstrap)
+
+    def topic(self, topic_id: str) -> str:
+        """Wire name of a registry topic (`decision_requests` or `decision-requests`)."""
+        return wire_name(topic_id, self.topic_prefix)
+
+    def config_file(self, name: str) -> Path:
+        """A file in --config-dir replaces the packaged file of the same name."""
+        if self.config_dir is not None and (self.config_dir / name).is_file():
+            return self.config_dir / name
+        return PACKAGED_DIR / name
+
+
+def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"{key}={raw!r}: not an integer") from None
+    if value < 1:
+        raise UsageError(f"{key}={raw!r}: must be ≥ 1")
+    return value

@@ -1,0 +1,67 @@
+"""Batched output: one aiokafka record batch per (topic, partition), sent together.
+
+One `send` per message costs ~8 µs of Python here; appending to a record batch costs
+well under 1 µs. Every output of the gate is partition-aligned with its input
+(tenant-keyed topics share one partition count), so the partition is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+
+_MAX_BATCH_BYTES = 1_000_000
+
+
+class OutputSink:
+    """Collect messages per (topic, partition); `flush()` sends and waits for the acks."""
+
+    def __init__(self, bootstrap: str, *, client_id: str = "resontinex") -> None:
+        self._bootstrap, self._client_id = bootstrap, client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._open: dict[tuple[str, int], object] = {}
+        self._full: list[tuple[tuple[str, int], object]] = []
+
+    async def start(self) -> None:
+        # aiokafka binds to the running loop, so the producer is made here, not in __init__.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            acks="all",
+            linger_ms=0,
+            max_batch_size=_MAX_BATCH_BYTES,
+            max_request_size=4 * _MAX_BATCH_BYTES,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("OutputSink used before start()")
+        return self._producer
+
+    def add(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        slot = (topic, partition)
+        batch = self._open.get(slot)
+        if batch is None:
+            batch = self._open[slot] = self.producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is None:  # type: ignore[attr-defined]
+            self._full.append((slot, batch))
+            batch = self._open[slot] = self.producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # type: ignore[attr-defined]
+                raise ValueError(f"message of {len(value)} bytes exceeds the batch limit for {topic}")
+
+    async def flush(self) -> None:
+        """Send every collected batch, in order, and wait until the broker acknowledged all."""
+        batches = self._full + list(self._open.items())
+        self._full, self._open = [], {}
+        acks: list[asyncio.Future] = []
+        for (topic, partition), batch in batches:
+            acks.append(await self.producer.send_batch(batch, topic, partition=partition))  # type: ignore[arg-type]
+        if acks:
+            await asyncio.gather(*acks)

@@ -1,0 +1,75 @@
+"""Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}] (CONTRACT §6)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from . import metrics
+from .runtime import Runtime
+
+
+def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
+    stats = tables["trust-stats"]
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            body = health(app, rt)
+            return self.json(body, status=200 if body["status"] == "healthy" else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            # aiohttp refuses a charset inside content_type, so the header is set whole
+            return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/stats/trust")
+    class TrustStats(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"window_s": 60, "tenants": trust_windows(stats)})
+
+    @app.page("/stats/trust/{tenant}")
+    class TenantTrustStats(View):
+        async def get(self, request: Request, tenant: str) -> Response:
+            windows = trust_windows(stats).get(tenant)
+            if windows is None:
+                return self.json({"error": f"no statistics for tenant {tenant!r} on this worker"}, status=404)
+            return self.json({"window_s": 60, "tenant": tenant, "windows": windows})
+
+
+def health(app: faust.App, rt: Runtime) -> dict[str, Any]:
+    agents = {name: _agent_state(agent) for name, agent in app.agents.items()}
+    assigned = app.consumer.assignment() if app.consumer is not None else set()
+    running = all(state == "running" for state in agents.values())
+    return {
+        "status": "healthy" if running else "unhealthy",
+        "ready": running and not app.rebalancing and bool(assigned),
+        "agents": agents,
+        "partitions": sorted({tp.partition for tp in assigned}),
+        "rebalancing": app.rebalancing,
+        "uptime_seconds": round(time.time() - rt.started_at, 3),
+        "policy_version": rt.policy_version,
+    }
+
+
+def trust_windows(stats: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every retained 1-minute window per tenant owned by this worker, oldest first."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, value in stats.table.data.items():
+        tenant, (start, end) = key
+        if value:
+            out.setdefault(tenant, []).append({"start": start, "end": end, **value})
+    for windows in out.values():
+        windows.sort(key=lambda w: w["start"])
+    return out
+
+
+def _agent_state(agent: Any) -> str:
+    if agent.crash_reason is not None:  # mode.Service
+        return "crashed"
+    return "running" if agent.started and not agent.should_stop else "stopped"

@@ -1,0 +1,194 @@
+"""Input events: what producers write to the `in` topics (CONTRACT §3.1, §3.3–3.6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Self
+
+from pydantic import ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from ._base import (
+    EventId,
+    InputEvent,
+    InputPart,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    Reputation,
+    UnitFloat,
+)
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "Constraints",
+    "Cost",
+    "DecisionRequest",
+    "Estimate",
+    "Outcome",
+    "Provider",
+    "Psi",
+    "Routing",
+    "RoutingContext",
+    "Scenario",
+    "Signals",
+    "Telemetry",
+    "TrajectoryRequest",
+]
+
+MAX_TEXT_CHARS: Final = 10_000
+
+# The epistemic-risk-or-text rule, for the JSON Schema (the model enforces it itself).
+_HAS_RISK: Final = {
+    "properties": {
+        "signals": {"properties": {"epistemic_risk": {"type": "number"}}, "required": ["epistemic_risk"]}
+    }
+}
+_HAS_TEXT: Final = {"properties": {"text": {"type": "string", "minLength": 1}}, "required": ["text"]}
+
+
+class Signals(InputPart):
+    """The trust-gate inputs (CONTRACT §5), each in [0, 1]."""
+
+    alignment_score: UnitFloat
+    epistemic_risk: UnitFloat | None = None
+    confidence_band: UnitFloat
+
+
+class Estimate(InputPart):
+    """What the operation is expected to cost; drives budget multipliers."""
+
+    tokens: NonNegativeInt | None = None
+    cost_usd: NonNegativeFloat | None = None
+    complexity: UnitFloat | None = None
+    entropy: UnitFloat | None = None
+
+
+class RoutingContext(InputPart):
+    """The workload to place."""
+
+    workload_type: str | None = None
+    gpu_type: str | None = None
+    region: str | None = None
+    gpu_hours: NonNegativeFloat | None = None
+
+
+class Provider(InputPart):
+    """One candidate compute provider.
+
+    `capacity_available` is the capacity it can take now (for example GPU-hours);
+    `null` means not reported. Empty `gpu_types`/`regions` mean none declared.
+    """
+
+    provider_id: Name
+    price_usd_per_hour: NonNegativeFloat
+    latency_ms: NonNegativeFloat
+    reputation: Reputation
+    capacity_available: NonNegativeFloat | None = None
+    gpu_types: list[str] = []
+    regions: list[str] = []
+
+
+class Constraints(InputPart):
+    """Limits a provider must meet to be feasible."""
+
+    max_price: NonNegativeFloat | None = None
+    max_latency_ms: NonNegativeFloat | None = None
+    min_reputation: Reputation | None = None
+
+
+class Routing(InputPart):
+    """Where the operation could run."""
+
+    context: RoutingContext | None = None
+    providers: list[Provider] = []
+    constraints: Constraints | None = None
+
+
+class Scenario(InputPart):
+    """Describes the task; selects a prompt overlay."""
+
+    category: str | None = None
+    complexity: UnitFloat | None = None
+    description: str | None = None
+
+
+class Psi(InputPart):
+    """Field state that adjusts exploration, each in [0, 1]."""
+
+    density: UnitFloat
+    coherence: UnitFloat
+    entropy: UnitFloat
+
+
+class DecisionRequest(InputEvent):
+    """May this AI operation run, where, and how (topic `decision-requests`, §3.1).
+
+    `signals.epistemic_risk` may be left out only when `text` is given: the
+    trajectory group then derives the risk from the text's entropy.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [_HAS_RISK, _HAS_TEXT]})
+
+    tenant: Name
+    workflow: Name = "default"
+    signals: Signals
+    estimate: Estimate | None = None
+    routing: Routing | None = None
+    scenario: Scenario | None = None
+    psi: Psi | None = None
+    text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = None
+
+    @model_validator(mode="after")
+    def _risk_or_text(self) -> Self:
+        if self.signals.epistemic_risk is None and not self.text:
+            # `code`/`field` tell the codec how to report this model-level error.
+            raise PydanticCustomError(
+                "risk_or_text",
+                "is required unless text is given",
+                {"code": "missing_field", "field": "signals.epistemic_risk"},
+            )
+        return self
+
+
+class Outcome(InputEvent):
+    """What happened after a decision (topic `outcomes`, §3.3)."""
+
+    tenant: Name
+    decision_id: EventId
+    success: bool
+    actual_cost_usd: NonNegativeFloat
+    actual_latency_ms: NonNegativeFloat
+    actual_reputation: Reputation
+    label: bool | None = None
+
+
+class Cost(InputEvent):
+    """Token and dollar spend of one AI call (topic `costs`, §3.4)."""
+
+    tenant: Name
+    workflow: Name = "default"
+    provider: str
+    model: str
+    input_tokens: NonNegativeInt
+    output_tokens: NonNegativeInt
+    cost_usd: NonNegativeFloat
+    latency_ms: NonNegativeFloat
+
+
+class Telemetry(InputEvent):
+    """Metric samples from a running component (topic `telemetry`, §3.5)."""
+
+    source: Name
+    metrics: dict[str, float]
+
+
+class TrajectoryRequest(InputEvent):
+    """Generated text to score with a language model (topic `trajectory-requests`, §3.6).
+
+    `request_id` names the decision request the text belongs to, if any.
+    """
+
+    tenant: Name
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+    model: str | None = None
+    request_id: str | None = None

@@ -1,0 +1,178 @@
+"""Output events: what the processor writes to the `out` topics (CONTRACT §3.2, §3.6–4)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ._base import (
+    EventId,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OutputEvent,
+    OutputPart,
+    Severity,
+    Sha256Hex,
+    Tier,
+    UnitFloat,
+    Verb,
+)
+
+__all__ = [
+    "Alert",
+    "AuditRecord",
+    "BudgetSummary",
+    "DeadLetter",
+    "DeadLetterError",
+    "Decision",
+    "OverlaySummary",
+    "Reason",
+    "RouteSummary",
+    "TrajectoryResult",
+    "TrustSummary",
+]
+
+
+class Reason(OutputPart):
+    """Why a component said what it said."""
+
+    component: Name
+    code: Name
+    message: str
+
+
+class TrustSummary(OutputPart):
+    """The trust gate's verdict (CONTRACT §5)."""
+
+    score: UnitFloat
+    raw_score: UnitFloat
+    tier: Tier
+    decision: Verb
+    floor_violation: bool
+    entropy_flag: bool
+    calibrated_score: UnitFloat | None = None
+
+
+class BudgetSummary(OutputPart):
+    """The budget check; `utilization` exceeds 1 once the budget is overspent."""
+
+    status: Literal["ok", "review", "blocked", "braked", "downgraded"]
+    utilization: NonNegativeFloat
+    remaining_usd: float
+    effective_cost_usd: NonNegativeFloat
+    multiplier: NonNegativeFloat
+
+
+class RouteSummary(OutputPart):
+    """The provider choice; `provider_id` (and its value estimates) are null when no
+    provider is feasible."""
+
+    provider_id: str | None
+    mode: Literal["explore", "exploit"]
+    q_value: float | None = None
+    propensity: UnitFloat | None = None
+    policy: str
+    violations: list[str] = []
+
+
+class OverlaySummary(OutputPart):
+    """The prompt overlay selected for the scenario."""
+
+    name: str
+    confidence: UnitFloat
+    fallbacks: list[str] = []
+
+
+class Decision(OutputEvent):
+    """One per valid decision request (topic `decisions`, §3.2).
+
+    `verb` is the most restrictive of the parts (abort > defer > review > execute).
+    """
+
+    request_id: EventId
+    tenant: Name
+    workflow: Name
+    verb: Verb
+    reasons: list[Reason]
+    policy_version: Name
+    trust: TrustSummary
+    budget: BudgetSummary | None = None
+    route: RouteSummary | None = None
+    overlay: OverlaySummary | None = None
+
+
+class Alert(OutputEvent):
+    """Something needs a human or a system to act (topic `alerts`, §3.7).
+
+    `tenant` is `"_system"` (`SYSTEM_TENANT`) for alerts of no tenant.
+    """
+
+    tenant: Name
+    kind: Name
+    severity: Severity
+    message: str
+    details: dict[str, Any] = {}
+    source_event_id: str | None = None
+
+
+class TrajectoryResult(OutputEvent):
+    """Per-text perplexity and entropy (topic `trajectory-results`, §3.6).
+
+    `request_id` echoes the trajectory request's `request_id` (the decision request
+    the text belongs to), if it had one.
+    """
+
+    request_event_id: EventId
+    tenant: Name
+    model: str
+    n_tokens: NonNegativeInt
+    perplexity: NonNegativeFloat
+    mean_entropy: NonNegativeFloat
+    max_entropy: NonNegativeFloat
+    passed_quality_check: bool
+    truncated: bool
+    cached: bool
+    device: str
+    request_id: str | None = None
+
+
+class AuditRecord(OutputEvent):
+    """One link of the per-partition hash chain (topic `audit`, §3.8).
+
+    `hash` covers the whole encoded record except `hash` itself, so it must be
+    computed over exactly the fields that are written (`schema_version` included).
+    """
+
+    seq: NonNegativeInt
+    kind: Name
+    tenant: Name
+    policy_version: str
+    record: dict[str, Any]
+    prev_hash: Sha256Hex
+    hash: Sha256Hex
+
+
+class DeadLetterError(OutputPart):
+    """Why a message was refused; the codec's codes are listed in `ERROR_CODES`."""
+
+    code: Name
+    message: str
+
+
+class DeadLetter(OutputEvent):
+    """An input that could not be processed, with the reason (topic `dead-letters`, §4).
+
+    `key` is null when the record had no key. A value too large to echo whole may be
+    cut: `value_size` and `value_sha256` then describe the original bytes and
+    `value_truncated` is true.
+    """
+
+    source_topic: Name
+    partition: NonNegativeInt
+    offset: NonNegativeInt
+    key: str | None
+    value_base64: str
+    value_size: NonNegativeInt | None = None
+    value_truncated: bool = False
+    value_sha256: Sha256Hex | None = None
+    error: DeadLetterError

@@ -1,0 +1,78 @@
+"""`resontinex up`: broker, topics, supervised worker, READY line, clean stop."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from app.broker import free_port
+
+from .conftest import run
+from .harness import REPO, alive, descendants, produce, read_all, stop_process
+
+pytestmark = pytest.mark.integration
+
+
+def _read_line_with(proc: subprocess.Popen, needle: str, timeout_s: float) -> str:
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"up exited with {proc.returncode}")
+        if sel.select(timeout=0.5):
+            line = proc.stdout.readline()
+            if needle in line:
+                return line.strip()
+    raise AssertionError(f"no {needle!r} line within {timeout_s}s")
+
+
+def _request(i: int) -> tuple[bytes, bytes]:
+    return b"acme", orjson.dumps({"event_id": f"u-{i}", "tenant": "acme",
+                                  "signals": {"alignment_score": 0.9, "epistemic_risk": 0.1, "confidence_band": 0.1}})
+
+
+def test_up_runs_supervises_and_stops_cleanly(tmp_path):
+    port, web_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env["RESONTINEX_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "up", "--port", str(port), "--web-port", str(web_port)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "up.log", "wb"),
+        text=True, start_new_session=True,
+    )
+    try:
+        line = _read_line_with(proc, "READY", 90)
+        assert line == f"READY bootstrap=127.0.0.1:{port}"
+        bootstrap = f"127.0.0.1:{port}"
+        run(produce(bootstrap, "decision-requests", [_request(i) for i in range(10)]))
+        assert len(run(read_all(bootstrap, "decisions", expect=10))) == 10
+
+        # a worker that dies is restarted, and the restart is logged
+        workers = [p for p in descendants(proc.pid) if b"worker" in open(f"/proc/{p}/cmdline", "rb").read()]
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while b"worker died; restarting" not in (tmp_path / "up.log").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        run(produce(bootstrap, "decision-requests", [_request(i) for i in range(10, 20)]))
+        assert len(run(read_all(bootstrap, "decisions", expect=20, timeout_s=90))) == 20
+
+        tree = descendants(proc.pid)
+        assert tree, "up has no children"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in tree):
+            assert time.monotonic() < deadline, f"orphans left: {[p for p in tree if alive(p)]}"
+            time.sleep(0.1)
+    finally:
+        stop_process(proc)

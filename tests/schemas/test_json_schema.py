@@ -1,0 +1,86 @@
+"""export_json_schemas: one valid draft 2020-12 schema per event type, matching decode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from schemas import EVENT_TYPES, export_json_schemas, json_schema
+
+from .samples import NAMES, sample
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("out") / "nested" / "schemas"
+    return {path.name.removesuffix(".schema.json"): path for path in export_json_schemas(directory)}
+
+
+def _validator(path: Path) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_one_file_per_event_type_in_a_created_directory(exported: dict[str, Path]) -> None:
+    assert list(exported) == list(EVENT_TYPES)
+    assert all(path.is_file() for path in exported.values())
+    assert {path.parent for path in exported.values()} == {next(iter(exported.values())).parent}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_file_is_a_valid_2020_12_schema_with_id_and_title(exported: dict[str, Path], name: str) -> None:
+    schema = json.loads(exported[name].read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"urn:resontinex:schema:{name}"
+    assert schema["title"] == EVENT_TYPES[name].__name__
+    assert schema == json_schema(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_sample_event_validates(exported: dict[str, Path], name: str) -> None:
+    _validator(exported[name]).validate(sample(name))
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "bad"),
+    [
+        ("decision-request", "event_id", ""),
+        ("decision-request", "tenant", 5),
+        ("decision-request", "ts", "yesterday"),
+        ("outcome", "actual_reputation", 101),
+        ("decision", "verb", "maybe"),
+        ("alert", "severity", "fatal"),
+        ("audit-record", "prev_hash", "xyz"),
+        ("cost", "input_tokens", -1),
+    ],
+)
+def test_bad_events_fail_their_schema(exported: dict[str, Path], name: str, field: str, bad: object) -> None:
+    event = sample(name)
+    event[field] = bad
+    assert not _validator(exported[name]).is_valid(event)
+
+
+def test_request_schema_carries_the_risk_or_text_rule(exported: dict[str, Path]) -> None:
+    validator = _validator(exported["decision-request"])
+    event = sample("decision-request")
+    del event["signals"]["epistemic_risk"]
+    assert validator.is_valid(event)
+    del event["text"]
+    assert not validator.is_valid(event)
+    event["signals"]["alignment_score"] = 1.5
+    event["signals"]["epistemic_risk"] = 0.2
+    assert not validator.is_valid(event)
+
+
+def test_outputs_forbid_and_inputs_allow_extra_fields(exported: dict[str, Path]) -> None:
+    assert _validator(exported["decision-request"]).is_valid({**sample("decision-request"), "extra": 1})
+    assert not _validator(exported["decision"]).is_valid({**sample("decision"), "extra": 1})
+
+
+def test_export_overwrites_existing_files(tmp_path: Path) -> None:
+    (tmp_path / "decision.schema.json").write_text("stale")
+    export_json_schemas(str(tmp_path))
+    assert json.loads((tmp_path / "decision.schema.json").read_text())["title"] == "Decision"
