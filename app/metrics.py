@@ -9,6 +9,8 @@ REGISTRY = CollectorRegistry()
 EVENTS = Counter("resontinex_events", "Input events consumed", ["topic"], registry=REGISTRY)
 DEAD_LETTERS = Counter("resontinex_dead_letters", "Invalid inputs sent to dead-letters", ["topic", "code"], registry=REGISTRY)
 DUPLICATES = Counter("resontinex_duplicates", "Inputs dropped as a repeated event_id", ["topic"], registry=REGISTRY)
+REDELIVERED = Counter("resontinex_redelivered", "Input records dropped as already processed (offset below the partition's next)", ["topic"], registry=REGISTRY)
+REFETCHED = Counter("resontinex_refetched", "Input records the stream skipped, fetched directly to close an offset gap", ["topic"], registry=REGISTRY)
 BATCH_SIZE = Histogram(
     "resontinex_batch_size", "Events per processed batch", ["agent"],
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 4000, 8000), registry=REGISTRY,

@@ -7,7 +7,8 @@ first sight of p the worker reads its tail and recovers:
 * the chain head, so the hash chain continues from the last record really in the topic;
 * the request ids already decided, so a request redelivered after a crash is dropped
   instead of being decided (and audited) twice;
-* decision id → (tenant, raw score), so an outcome can find the decision it reports on.
+* decision id → (tenant, raw score), so an outcome can find the decision it reports on;
+* the input offset after the last one decided (see `app.continuity`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class PartitionState:
     head: ChainHead
     requests: RecentMap[bool]
     decisions: RecentMap[tuple[str, float]]
+    next_offset: int | None = None  # first input offset not yet processed; None: unknown
 
     def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float) -> None:
         self.requests.put(request_id, True)
@@ -43,6 +45,9 @@ class PartitionState:
             trust = decision.get("trust") or {}
             if "event_id" in request and "event_id" in decision:
                 self.remember(request["event_id"], decision["event_id"], decision.get("tenant", ""), trust.get("raw_score", 0.0))
+            source = body.get("source") or {}
+            if isinstance(source.get("offset"), int):
+                self.next_offset = max(self.next_offset or 0, source["offset"] + 1)
 
 
 class PartitionStates:

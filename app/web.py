@@ -45,12 +45,14 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
 def health(app: faust.App, rt: Runtime) -> dict[str, Any]:
     agents = {name: _agent_state(agent) for name, agent in app.agents.items()}
     assigned = app.consumer.assignment() if app.consumer is not None else set()
+    source = rt.settings.topic("decision_requests")
+    owned = sorted(tp.partition for tp in assigned if tp.topic == source)
     running = all(state == "running" for state in agents.values())
     return {
         "status": "healthy" if running else "unhealthy",
         "ready": running and not app.rebalancing and bool(assigned),
         "agents": agents,
-        "partitions": sorted({tp.partition for tp in assigned}),
+        "partitions": owned,
         "rebalancing": app.rebalancing,
         "uptime_seconds": round(time.time() - rt.started_at, 3),
         "policy_version": rt.policy_version,

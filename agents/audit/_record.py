@@ -9,6 +9,7 @@ from typing import Any, TypeGuard
 
 import rfc8785
 
+from ._canonical import canonical_json
 from .exceptions import InvalidRecordError
 
 GENESIS_HASH = "0" * 64
@@ -28,7 +29,7 @@ def is_hex64(value: object) -> TypeGuard[str]:
 def digest(prev_hash: str, value: dict[str, Any]) -> str:
     """SHA-256 hex of `prev_hash` as ASCII followed by the JCS bytes of `value` (no checks)."""
     try:
-        canonical = rfc8785.dumps(value)
+        canonical = canonical_json(value)
     except rfc8785.CanonicalizationError as exc:
         raise InvalidRecordError(f"not canonical JSON: {exc}") from exc
     return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()

@@ -25,6 +25,7 @@ from agents.audit import seal_many
 from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch
 from app import metrics
 from app.deadletter import send_dead_letter
+from app.continuity import FetchedEvent, contiguous, fetch_range
 from app.faust_compat import event_context
 from app.failfast import crash_only
 from app.runtime import Runtime
@@ -75,9 +76,18 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
             cached = adapters[tenant] = (fits, CalibrationAdapter.from_dict(entry["model"]))
         return cached[1]
 
-    async def handle(events: list[faust.types.EventT]) -> None:
+    async def refetch(topic: str, partition: int, start: int, end: int) -> list[FetchedEvent]:
+        return await fetch_range(s.bootstrap, topic, partition, start, end)
+
+    async def handle(batch: list[faust.types.EventT]) -> None:
         started = time.perf_counter()
         sink = rt.sink
+        states = {p: await rt.states.get(p) for p in {e.message.partition for e in batch}}
+        events, redelivered, refetched = await contiguous(batch, {p: st.next_offset for p, st in states.items()}, refetch)
+        if redelivered:
+            metrics.REDELIVERED.labels(names["decision_requests"]).inc(redelivered)
+        if refetched:
+            metrics.REFETCHED.labels(names["decision_requests"]).inc(refetched)
         valid: list[_Valid] = []
         batch_ids: set[tuple[int, str]] = set()
         for event in events:
@@ -95,9 +105,8 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
                 metrics.ERRORS.labels("decode").inc()
                 send_dead_letter(sink, names["dead_letters"], msg, "processing_error", f"{type(exc).__name__}: {exc}")
                 continue
-            state = await rt.states.get(msg.partition)
             dedupe_key = (msg.partition, request.event_id)
-            if request.event_id in state.requests or dedupe_key in batch_ids:
+            if request.event_id in states[msg.partition].requests or dedupe_key in batch_ids:
                 metrics.DUPLICATES.labels(names["decision_requests"]).inc()
                 log.debug("repeated request dropped", extra={"event_id": request.event_id})
                 continue
@@ -111,9 +120,11 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
         await sink.flush()
         now = time.time()
         for item, (decision, _) in zip(valid, decided):
-            state = await rt.states.get(item.event.message.partition)
-            state.remember(item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
+            states[item.event.message.partition].remember(
+                item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
             metrics.DECISION_LATENCY.observe(max(0.0, now - item.event.message.timestamp))
+        for event in events:
+            states[event.message.partition].next_offset = event.message.offset + 1
         _fold_stats(stats, valid, decided)
         metrics.BATCH_SIZE.labels("gate").observe(len(events))
         if valid:
@@ -197,7 +208,7 @@ async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None
         items.append({
             "event_id": "au-" + decision["event_id"][2:], "kind": "decision", "tenant": item.tenant,
             "ts": decision["ts"], "policy_version": rt.policy_version,
-            "record": {"request": item.raw, "decision": decision},
+            "record": {"request": item.raw, "decision": decision, "source": _source(item.event.message)},
         })
         if alert is not None:
             items.append({
@@ -210,6 +221,10 @@ async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None
         for record in records:
             sink.add(names["audit"], partition, record["tenant"].encode(), orjson.dumps(record))
         state.head = head
+
+
+def _source(msg: Any) -> dict[str, Any]:
+    return {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
 
 
 def _fold_stats(stats, valid: list[_Valid], decided) -> None:

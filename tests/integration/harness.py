@@ -61,6 +61,8 @@ class Worker:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
+        except OSError:
+            return 0, b""
 
     def wait_ready(self, timeout_s: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s

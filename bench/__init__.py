@@ -1,0 +1,1 @@
+"""Benchmarks of resontinex: `python -m bench.run` measures everything in one run (see README.md)."""

@@ -1,0 +1,48 @@
+"""What the bench's own Faust apps share: the app settings of the project worker, and a runner.
+
+The comparison apps (naive per-event, forward-only, count-only) use the same broker
+settings, store and partition count as `app.faust_app.create_app`, so the difference
+in decisions/s comes from what the agent does, not from how Faust is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import faust
+
+PARTITIONS = 4
+SOURCE_TOPIC = "decision-requests"
+
+
+def bench_app(app_id: str, bootstrap: str, datadir: Path) -> faust.App:
+    return faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        store="rocksdb://",
+        datadir=str(datadir / app_id),
+        web_enabled=False,
+        topic_partitions=PARTITIONS,
+        topic_replication_factor=1,
+        table_standby_replicas=1,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=10.0,
+    )
+
+
+def source_topic(app: faust.App) -> faust.TopicT:
+    return app.topic(SOURCE_TOPIC, key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
+
+
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
+
+
+def run_worker(app: faust.App) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
