@@ -19,6 +19,7 @@ from ._base import SYSTEM_TENANT, InputEvent, OutputEvent, Severity, Tier, Verb,
 from ._codec import DEFAULT_MAX_BYTES, decode, decode_key, encode
 from ._inputs import (
     MAX_TEXT_CHARS,
+    BreakGlass,
     Constraints,
     Cost,
     DecisionRequest,
@@ -57,6 +58,7 @@ __all__ = [
     "SYSTEM_TENANT",
     "Alert",
     "AuditRecord",
+    "BreakGlass",
     "BudgetSummary",
     "Constraints",
     "Cost",

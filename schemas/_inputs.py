@@ -120,6 +120,17 @@ class Psi(InputPart):
     entropy: UnitFloat
 
 
+class BreakGlass(InputPart):
+    """An operator's break-glass override of this request's decision (always audited).
+
+    Not in the wire contract's field table: an addition. Who may publish one is a
+    matter of Kafka ACLs on the topic.
+    """
+
+    operator_id: Name
+    reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+
+
 class DecisionRequest(InputEvent):
     """May this AI operation run, where, and how (topic `decision-requests`, §3.1).
 
@@ -137,6 +148,7 @@ class DecisionRequest(InputEvent):
     scenario: Scenario | None = None
     psi: Psi | None = None
     text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = None
+    override: BreakGlass | None = None
 
     @model_validator(mode="after")
     def _risk_or_text(self) -> Self:

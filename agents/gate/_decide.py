@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 from typing import Any, Iterable
+
+from agents.trust import InvalidOverride, TrustResult, break_glass_override
 
 VERB_RANK = {"execute": 0, "review": 1, "defer": 2, "abort": 3}
 _VERBS_BY_RANK = sorted(VERB_RANK, key=VERB_RANK.__getitem__)
@@ -76,3 +79,31 @@ def floor_alert(decision: dict[str, Any], trust_floor: float) -> dict[str, Any]:
         "source_event_id": decision["request_id"],
         "ts": decision["ts"],
     }
+
+
+def break_glass(result: TrustResult, operator_id: str, reason: str, request_id: str, now: datetime) -> tuple[bool, dict[str, str], dict[str, Any]]:
+    """Apply an operator's override: `(applied, reason for the decision, audit record body)`.
+
+    An override that cannot apply (nothing to override, a blank operator) is refused,
+    and the attempt is audited all the same.
+
+    >>> from agents.trust import default_config, evaluate_values
+    >>> applied, why, body = break_glass(evaluate_values(0.1, 0.9, 0.5, default_config()), "ops-1",
+    ...                                  "incident 42", "r-1", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    >>> applied, why["code"], body["original_decision"]
+    (True, 'break_glass', 'abort')
+    """
+    try:
+        record = break_glass_override(result, operator_id=operator_id, reason=reason, request_id=request_id, now=now)
+    except InvalidOverride as exc:
+        return (
+            False,
+            {"component": "override", "code": "break_glass_refused", "message": str(exc)},
+            {"applied": False, "request_id": request_id, "operator_id": operator_id, "reason": reason, "refused": str(exc)},
+        )
+    return (
+        True,
+        {"component": "override", "code": "break_glass",
+         "message": f"operator {record.operator_id} overrode {record.original_decision}: {record.reason}"},
+        {"applied": True, **record.as_audit_record()["record"]},
+    )

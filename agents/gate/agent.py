@@ -15,14 +15,14 @@ import logging
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import numpy as np
 import orjson
 
 from agents.audit import seal_many
-from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch
+from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch, evaluate_values
 from app import metrics
 from app.deadletter import send_dead_letter
 from app.continuity import FetchedEvent, contiguous, fetch_range
@@ -31,7 +31,7 @@ from app.failfast import crash_only
 from app.runtime import Runtime
 from schemas import DecisionRequest, InvalidEvent, decode, decode_key
 
-from ._decide import decision_id, floor_alert, most_restrictive, trust_reasons
+from ._decide import break_glass, decision_id, floor_alert, most_restrictive, trust_reasons
 from ._stats import WindowStats, merge_stats, window_start
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,12 @@ RISK_UNAVAILABLE = {
     "code": "risk_unavailable",
     "message": "no signals.epistemic_risk and no text score: scored at worst-case risk 1.0 and deferred",
 }
+
+
+class _Decided(NamedTuple):
+    decision: dict[str, Any]
+    alert: dict[str, Any] | None
+    override: dict[str, Any] | None  # the audit body of a break-glass attempt
 
 
 class _Valid:
@@ -119,7 +125,7 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
         await _audit(rt, valid, decided, sink, names)
         await sink.flush()
         now = time.time()
-        for item, (decision, _) in zip(valid, decided):
+        for item, (decision, _, _) in zip(valid, decided):
             states[item.event.message.partition].remember(
                 item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
             metrics.DECISION_LATENCY.observe(max(0.0, now - item.event.message.timestamp))
@@ -139,7 +145,7 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
     return {"trust-stats": stats, "trust-calibration": calibration}
 
 
-def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[tuple[dict, dict | None]]:
+def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_Decided]:
     cfg = rt.trust
     n = len(valid)
     a = np.fromiter((v.request.signals.alignment_score for v in valid), np.float64, n)
@@ -157,7 +163,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[t
         if risk is None:
             verbs[i] = most_restrictive((verbs[i], "defer"))
     floors, flags = res.floor_violation.tolist(), res.entropy_flag.tolist()
-    out: list[tuple[dict, dict | None]] = []
+    out: list[_Decided] = []
     for i, item in enumerate(valid):
         req, msg = item.request, item.event.message
         model = calibrator(item.tenant)
@@ -167,6 +173,16 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[t
         )
         if risks[i] is None:
             reasons.append(RISK_UNAVAILABLE)
+        override = None
+        if req.override is not None:
+            result = evaluate_values(a[i].item(), r[i].item(), c[i].item(), cfg)
+            applied, why, override = break_glass(
+                result, req.override.operator_id, req.override.reason, req.event_id,
+                datetime.fromtimestamp(msg.timestamp, timezone.utc),
+            )
+            reasons.append(why)
+            if applied:
+                verbs[i] = "execute"
         decision = {
             "event_id": decision_id(item.tenant, req.event_id),
             "schema_version": 1,
@@ -190,7 +206,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[t
         sink.add(names["decisions"], msg.partition, msg.key, orjson.dumps(decision))
         if alert is not None:
             sink.add(names["alerts"], msg.partition, msg.key, orjson.dumps(alert))
-        out.append((decision, alert))
+        out.append(_Decided(decision, alert, override))
         metrics.SCORES.observe(score[i])
     for name, count in Counter(verbs).items():
         metrics.DECISIONS.labels(name).inc(count)
@@ -203,7 +219,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[t
 
 async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None:
     per_partition: dict[int, list[dict]] = defaultdict(list)
-    for item, (decision, alert) in zip(valid, decided):
+    for item, (decision, alert, override) in zip(valid, decided):
         items = per_partition[item.event.message.partition]
         items.append({
             "event_id": "au-" + decision["event_id"][2:], "kind": "decision", "tenant": item.tenant,
@@ -214,6 +230,12 @@ async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None
             items.append({
                 "event_id": "au-" + alert["event_id"][2:], "kind": "alert", "tenant": item.tenant,
                 "ts": alert["ts"], "policy_version": rt.policy_version, "record": {"alert": alert},
+            })
+        if override is not None:
+            items.append({
+                "event_id": "ov-" + decision["event_id"][2:], "kind": "override", "tenant": item.tenant,
+                "ts": decision["ts"], "policy_version": rt.policy_version,
+                "record": {**override, "decision_id": decision["event_id"]},
             })
     for partition, items in per_partition.items():
         state = await rt.states.get(partition)
@@ -232,9 +254,9 @@ def _fold_stats(stats, valid: list[_Valid], decided) -> None:
     for i, item in enumerate(valid):
         groups[(item.tenant, window_start(item.event.message.timestamp, STATS_WINDOW_S))].append(i)
     for (tenant, _), idx in groups.items():
-        trusts = [decided[i][0]["trust"] for i in idx]
+        trusts = [decided[i].decision["trust"] for i in idx]
         new = WindowStats.of(
-            [t["tier"] for t in trusts], [decided[i][0]["verb"] for i in idx], [t["score"] for t in trusts],
+            [t["tier"] for t in trusts], [decided[i].decision["verb"] for i in idx], [t["score"] for t in trusts],
             sum(t["floor_violation"] for t in trusts), sum(t["entropy_flag"] for t in trusts),
         )
         with event_context(valid[idx[-1]].event):
