@@ -25,7 +25,7 @@ def dead_letter(msg: Any, code: str, message: str) -> bytes:
     value: bytes = msg.value or b""
     key: bytes | None = msg.key
     record = {
-        "event_id": f"dl-{msg.topic}-{msg.partition}-{msg.offset}",
+        "event_id": dead_letter_id(msg),
         "schema_version": 1,
         "source_topic": msg.topic,
         "partition": msg.partition,
@@ -41,8 +41,14 @@ def dead_letter(msg: Any, code: str, message: str) -> bytes:
     return orjson.dumps(record)
 
 
+def dead_letter_id(msg: Any) -> str:
+    """Deterministic, so a redelivered bad record yields the same id; ≤ 128 chars whatever the topic name."""
+    return "dl-" + hashlib.blake2b(f"{msg.topic}\x1f{msg.partition}\x1f{msg.offset}".encode(), digest_size=16).hexdigest()
+
+
 def send_dead_letter(sink: Any, dead_letters_topic: str, msg: Any, code: str, message: str) -> None:
     """Queue the dead letter on `sink` (same partition, original key), count and log it."""
     metrics.DEAD_LETTERS.labels(msg.topic, code).inc()
-    log.warning("dead letter", extra={"topic": msg.topic, "offset": msg.offset, "code": code, "reason": message})
+    log.warning("dead letter", extra={"event_id": dead_letter_id(msg), "topic": msg.topic, "partition": msg.partition,
+                                      "offset": msg.offset, "code": code, "reason": message})
     sink.add(dead_letters_topic, msg.partition, msg.key or None, dead_letter(msg, code, message))

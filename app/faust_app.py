@@ -37,11 +37,13 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
 
     runtime = Runtime.load(settings, client_id=f"resontinex-{role}-{web_port}")
     use_true_highwaters(settings.bootstrap)
+    datadir = settings.data_dir / f"{role}-{web_port}"
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         APP_IDS[role],
         broker=f"kafka://{settings.bootstrap}",
         store="rocksdb://",
-        datadir=str(settings.data_dir / f"{role}-{web_port}"),
+        datadir=str(datadir),
         web_port=web_port,
         web_enabled=True,
         topic_partitions=settings.partitions,

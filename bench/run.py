@@ -701,7 +701,10 @@ def run_latency(plan: Plan, target_rate: float) -> dict[str, Any]:
 
 
 async def _paced(bootstrap: str, target_rate: float, plan: Plan, watch: Procs,
-                 alive: Callable[[], str | None]) -> dict[str, Any]:
+                 alive: Callable[[], str | None], *, topic: str = "decisions",
+                 request_id: str = "request_id") -> dict[str, Any]:
+    """Produce at `target_rate`; latency = output record timestamp − request record timestamp,
+    matched on the output value's `request_id` field (CreateTime both)."""
     tenants = balanced_tenants()
     decided: dict[str, int] = {}
     stop = asyncio.Event()
@@ -710,12 +713,12 @@ async def _paced(bootstrap: str, target_rate: float, plan: Plan, watch: Procs,
         consumer = _consumer(bootstrap)
         await consumer.start()
         try:
-            await _assign_all(consumer, "decisions")
+            await _assign_all(consumer, topic)
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=20_000)
                 for msgs in batch.values():
                     for m in msgs:
-                        decided[orjson.loads(m.value)["request_id"]] = m.timestamp
+                        decided[orjson.loads(m.value)[request_id]] = m.timestamp
         finally:
             await consumer.stop()
 

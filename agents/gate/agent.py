@@ -114,7 +114,7 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
             dedupe_key = (msg.partition, request.event_id)
             if request.event_id in states[msg.partition].requests or dedupe_key in batch_ids:
                 metrics.DUPLICATES.labels(names["decision_requests"]).inc()
-                log.debug("repeated request dropped", extra={"event_id": request.event_id})
+                log.info("repeated request dropped", extra={"event_id": request.event_id, "tenant": tenant})
                 continue
             batch_ids.add(dedupe_key)
             valid.append(_Valid(event, tenant, request, orjson.loads(msg.value)))
@@ -164,6 +164,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
             verbs[i] = most_restrictive((verbs[i], "defer"))
     floors, flags = res.floor_violation.tolist(), res.entropy_flag.tolist()
     out: list[_Decided] = []
+    debug = log.isEnabledFor(logging.DEBUG)
     for i, item in enumerate(valid):
         req, msg = item.request, item.event.message
         model = calibrator(item.tenant)
@@ -207,6 +208,9 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
         if alert is not None:
             sink.add(names["alerts"], msg.partition, msg.key, orjson.dumps(alert))
         out.append(_Decided(decision, alert, override))
+        if debug:
+            log.debug("decided", extra={"event_id": req.event_id, "decision_id": decision["event_id"],
+                                        "tenant": item.tenant, "verb": decision["verb"]})
         metrics.SCORES.observe(score[i])
     for name, count in Counter(verbs).items():
         metrics.DECISIONS.labels(name).inc(count)

@@ -76,3 +76,33 @@ def test_up_runs_supervises_and_stops_cleanly(tmp_path):
             time.sleep(0.1)
     finally:
         stop_process(proc)
+
+
+def test_up_demo_shows_live_figures_and_stops_on_ctrl_c(tmp_path):
+    port, web_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env["RESONTINEX_DATA_DIR"] = str(tmp_path / "not" / "yet" / "there")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "up", "--demo", "--port", str(port), "--web-port", str(web_port)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "up.log", "wb"),
+        text=True, start_new_session=True,
+    )
+    try:
+        _read_line_with(proc, "READY", 90)
+        deadline = time.monotonic() + 60
+        while True:
+            line = _read_line_with(proc, "decisions/s=", 60)
+            decided = int(line.split("decisions=")[1].split()[0])
+            if decided > 0:
+                break
+            assert time.monotonic() < deadline, line
+        assert "verbs[execute=" in line and "tiers[pass=" in line
+        tree = descendants(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in tree):
+            assert time.monotonic() < deadline, f"orphans left: {[p for p in tree if alive(p)]}"
+            time.sleep(0.1)
+    finally:
+        stop_process(proc)
