@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from datetime import datetime, timezone
+import time
 from typing import Any
 
 import orjson
+
+from schemas import ms_to_ts
 
 from . import metrics
 
@@ -36,7 +38,7 @@ def dead_letter(msg: Any, code: str, message: str) -> bytes:
         "value_truncated": len(value) > MAX_ECHO_BYTES,
         "value_sha256": hashlib.sha256(value).hexdigest(),
         "error": {"code": code, "message": message},
-        "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "ts": ms_to_ts(time.time_ns() // 1_000_000),
     }
     return orjson.dumps(record)
 

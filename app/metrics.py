@@ -15,6 +15,10 @@ BATCH_SIZE = Histogram(
     "resontinex_batch_size", "Events per processed batch", ["agent"],
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 4000, 8000), registry=REGISTRY,
 )
+BATCH_SECONDS = Histogram(
+    "resontinex_batch_seconds", "Time to process one batch, outputs acknowledged", ["agent"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=REGISTRY,
+)
 DECISION_LATENCY = Histogram(
     "resontinex_decision_latency_seconds", "Request record timestamp to decision acknowledged",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY,
@@ -22,7 +26,7 @@ DECISION_LATENCY = Histogram(
 PARTITIONS_OWNED = Gauge("resontinex_partitions_owned", "Input partitions this worker owns", registry=REGISTRY)
 
 EVALUATION_SECONDS = Histogram(
-    "trust_gate_evaluation_seconds", "Trust gate evaluation time per request (batch mean)",
+    "trust_gate_evaluation_seconds", "Trust gate evaluation time per request (mean over each vectorised batch)",
     buckets=(2.5e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2), registry=REGISTRY,
 )
 SCORES = Histogram(

@@ -37,8 +37,7 @@ class PartitionState:
         self.decisions.put(decision_id, (tenant, raw_score))
 
     def replay(self, record: dict) -> None:
-        """Fold one audit record read back from the topic into this state."""
-        self.head = head_after(record)
+        """Fold one audit record read back from the topic into this state (not the chain head)."""
         if record.get("kind") == "decision":
             body = record.get("record") or {}
             request, decision = body.get("request") or {}, body.get("decision") or {}
@@ -48,6 +47,16 @@ class PartitionState:
             source = body.get("source") or {}
             if isinstance(source.get("offset"), int):
                 self.next_offset = max(self.next_offset or 0, source["offset"] + 1)
+
+
+def recover(records: list[dict], horizon: int) -> PartitionState:
+    """The state after the audit records of a partition, oldest first."""
+    state = PartitionState(ChainHead.genesis(), RecentMap(horizon), RecentMap(horizon))
+    for record in records:
+        state.replay(record)
+    if records:
+        state.head = head_after(records[-1])  # checks that record's hash before continuing from it
+    return state
 
 
 class PartitionStates:
@@ -79,9 +88,7 @@ class PartitionStates:
 
     async def _load(self, partition: int) -> PartitionState:
         tail = await read_tail(self._bootstrap, self._audit_topic, partition, self._horizon)
-        state = PartitionState(ChainHead.genesis(), RecentMap(self._horizon), RecentMap(self._horizon))
-        for record in tail.records:
-            state.replay(record)
+        state = recover(tail.records, self._horizon)
         log.info(
             "partition state recovered from audit tail",
             extra={"partition": partition, "records": len(tail.records), "seq_next": state.head.seq_next},

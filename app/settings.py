@@ -32,7 +32,7 @@ class Settings:
     data_dir: Path = Path(".resontinex")
     batch_max: int = 4000
     batch_within_s: float = 0.02
-    dedupe_horizon: int = 200_000
+    dedupe_horizon: int = 100_000
     max_message_bytes: int = 1_048_576
 
     @classmethod
@@ -57,7 +57,7 @@ class Settings:
             partitions=_positive_int(env, "RESONTINEX_PARTITIONS", 4),
             data_dir=Path(env.get("RESONTINEX_DATA_DIR", ".resontinex")),
             batch_max=_positive_int(env, "RESONTINEX_BATCH_MAX", 4000),
-            dedupe_horizon=_positive_int(env, "RESONTINEX_DEDUPE_HORIZON", 200_000),
+            dedupe_horizon=_positive_int(env, "RESONTINEX_DEDUPE_HORIZON", 100_000),
         )
 
     def with_bootstrap(self, bootstrap: str) -> "Settings":

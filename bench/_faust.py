@@ -7,10 +7,11 @@ in decisions/s comes from what the agent does, not from how Faust is configured.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import faust
+
+from app.logs import logging_config
 
 PARTITIONS = 4
 SOURCE_TOPIC = "decision-requests"
@@ -32,6 +33,7 @@ def bench_app(app_id: str, bootstrap: str, datadir: Path) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=10.0,
+        logging_config=None,
     )
 
 
@@ -43,6 +45,6 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
     return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
 
 
-def run_worker(app: faust.App) -> None:
-    logging.basicConfig(level=logging.WARNING)
-    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+def run_worker(app: faust.App, level: str = "INFO") -> None:
+    """Run `app` as `python -m app.cli worker` runs the project's app (same logging setup)."""
+    faust.Worker(app, loglevel=level, logging_config=logging_config(level), quiet=True).execute_from_commandline()

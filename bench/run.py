@@ -58,6 +58,7 @@ A_VS_C_TARGET = 0.75
 A_VS_B_TARGET = 3.0
 TWO_VS_ONE_TARGET = 1.3
 BATCH_ROWS = 4000
+FAUST_FETCH_MAX_WAIT_MS = 1500  # hard-coded in faust/transport/drivers/aiokafka.py (0.15.3)
 STOP_S = 5.0  # SIGTERM, then SIGKILL: a graceful Faust shutdown is not what is measured
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,6 +189,10 @@ def assemble(meta: dict[str, Any], micro: dict[str, Any], e2e: dict[str, Any],
     a, a2, b = _per_s(e2e, "a_worker"), _per_s(e2e, "a_two_workers"), _per_s(e2e, "b_naive")
     c, c_count = _per_s(e2e, "c_forward"), _per_s(e2e, "c_count")
     p99 = latency.get("p99_ms")
+    base = latency.get("baselines") or {}
+    p99_c = (base.get("c_forward") or {}).get("p99_ms")
+    p99_probe = (base.get(f"fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms") or {}).get("p99_ms")
+    p99_probe_10 = (base.get("fetch_probe_10ms") or {}).get("p99_ms")
     ratios = {
         "scalar_vs_target_500ns": ratio(scalar, SCALAR_TARGET_NS),
         "batch_vs_scalar": ratio(batch, scalar),
@@ -197,6 +202,9 @@ def assemble(meta: dict[str, Any], micro: dict[str, Any], e2e: dict[str, Any],
         "c_forward_vs_b_naive": ratio(c, b),
         "a_two_workers_vs_one": ratio(a2, a),
         "p99_vs_target_100ms": ratio(p99, LATENCY_TARGET_MS),
+        "p99_a_vs_c_forward": ratio(p99, p99_c),
+        f"p99_a_vs_fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms": ratio(p99, p99_probe),
+        f"p99_fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms_vs_10ms": ratio(p99_probe, p99_probe_10),
     }
 
     def met(value: float | None, ok: Callable[[float], bool]) -> bool | None:
@@ -222,6 +230,10 @@ def assemble(meta: dict[str, Any], micro: dict[str, Any], e2e: dict[str, Any],
 
 REPORT_KEYS = ("schema", "meta", "micro", "e2e", "latency", "ratios", "targets")
 E2E_VARIANTS = ("a_worker", "a_two_workers", "b_naive", "c_forward", "c_count")
+
+
+def _ms3(lat: dict[str, Any]) -> str:
+    return " / ".join(_fmt(lat.get(k), " ms") for k in ("p50_ms", "p95_ms", "p99_ms"))
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 0) -> str:
@@ -252,11 +264,17 @@ def table(report: dict[str, Any]) -> str:
         ("(b) naive per-event agent", _fmt(_per_s(e, "b_naive"), " /s"), "baseline"),
         ("(c) forward only, batched out", _fmt(_per_s(e, "c_forward"), " /s"), "framework ceiling"),
         ("(c) count only", _fmt(_per_s(e, "c_count"), " /s"), _fmt(r["a_vs_c_count"], "× as (a)/(c count)", 2)),
-        (f"latency at {_fmt(lat.get('rate_per_s'), '/s')} p50/p95/p99",
-         " / ".join(_fmt(lat.get(k), " ms", 0) if isinstance(lat.get(k), int) else _fmt(lat.get(k), " ms", 1)
-                    for k in ("p50_ms", "p95_ms", "p99_ms")),
-         f"{_fmt(r['p99_vs_target_100ms'], '× 100 ms', 2)} ({mark('p99_lt_100ms_at_half_max')})"),
+        (f"(a) latency p50/p95/p99 at {_fmt(lat.get('rate_per_s'), '/s')}", _ms3(lat),
+         f"{_fmt(r['p99_vs_target_100ms'], '× 100 ms', 2)} ({mark('p99_lt_100ms_at_half_max')}), "
+         f"{_fmt(r['p99_a_vs_c_forward'], '× (c)', 2)}"),
     ]
+    base = lat.get("baselines") or {}
+    for name, title in (("c_forward", "(c) forward latency, same load"),
+                        (f"fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms",
+                         f"broker only, fetch_max_wait {FAUST_FETCH_MAX_WAIT_MS} ms"),
+                        ("fetch_probe_10ms", "broker only, fetch_max_wait 10 ms")):
+        if name in base:
+            rows.append((title, _ms3(base[name]), "baseline"))
     w0 = max(len(x[0]) for x in rows)
     w1 = max(len(x[1]) for x in rows)
     return "\n".join(f"{a:<{w0}}  {b:>{w1}}  {c}" for a, b, c in rows)
@@ -563,6 +581,7 @@ class Plan:
     timeout_s: float
     latency_warm_s: float
     latency_measure_s: float
+    probe_s: float = 5.0
 
 
 def _result(label: str, plan: Plan, got: dict[str, Any], preload_end_ms: int | None, started: float,
@@ -685,40 +704,91 @@ def _await_count(plan: Plan, report: Path, watch: Procs, alive: Callable[[], str
             "complete": True, "elapsed_s": round(time.monotonic() - started, 2)}
 
 
-def run_latency(plan: Plan, target_rate: float) -> dict[str, Any]:
-    """(a) under a paced load at `target_rate` requests/s: request→decision latency."""
-    from tests.integration.harness import start_worker
+def run_latency(plan: Plan, target_rate: float, kind: str = "a") -> dict[str, Any]:
+    """Request→output latency under a paced load at `target_rate` requests/s.
 
-    with _session("latency") as (broker, tmp, procs):
-        worker = start_worker(broker.bootstrap, tmp / "w0")
-        procs.append(worker.proc)
-        worker.wait_ready(90)
-        log(f"latency: worker ready; pacing {target_rate:,.0f} requests/s for "
+    kind "a": the project worker (request → decision); "c": the forward-only agent
+    (request → forwarded copy), the framework's own latency at the same load.
+    """
+    label = f"latency ({kind})"
+    with _session(f"latency-{kind}", [FORWARD_TOPIC] if kind == "c" else []) as (broker, tmp, procs):
+        if kind == "a":
+            from tests.integration.harness import start_worker
+
+            worker = start_worker(broker.bootstrap, tmp / "w0")
+            procs.append(worker.proc)
+            worker.wait_ready(90)
+            proc, log_path, topic, rid = worker.proc, worker.log_path, "decisions", "request_id"
+        else:
+            log_path = tmp / "app.log"
+            proc = _spawn(["-m", "bench.forward_app", "forward", broker.bootstrap, str(tmp), FORWARD_TOPIC], log_path)
+            procs.append(proc)
+            topic, rid = FORWARD_TOPIC, "event_id"
+            asyncio.run(_wait_forwarding(broker.bootstrap, proc, log_path))
+        log(f"{label}: ready; pacing {target_rate:,.0f} requests/s for "
             f"{plan.latency_warm_s:.0f}s warm-up + {plan.latency_measure_s:.0f}s")
-        watch = Procs({"broker": broker.pid, "worker0": worker.proc.pid})
-        return asyncio.run(_paced(broker.bootstrap, target_rate, plan, watch,
-                                  _gone([(worker.proc, worker.log_path)])))
+        watch = Procs({"broker": broker.pid, "worker": proc.pid})
+        return asyncio.run(_paced(broker.bootstrap, target_rate, plan.latency_warm_s, plan.latency_measure_s,
+                                  watch, _gone([(proc, log_path)]), label=label, topic=topic, request_id=rid))
 
 
-async def _paced(bootstrap: str, target_rate: float, plan: Plan, watch: Procs,
-                 alive: Callable[[], str | None], *, topic: str = "decisions",
-                 request_id: str = "request_id") -> dict[str, Any]:
-    """Produce at `target_rate`; latency = output record timestamp − request record timestamp,
-    matched on the output value's `request_id` field (CreateTime both)."""
+async def _wait_forwarding(bootstrap: str, proc: subprocess.Popen, log_path: Path, timeout_s: float = 90) -> None:
+    """The forward app has no health endpoint: it is ready once a probe request comes out."""
+    gone = _gone([(proc, log_path)])
+    consumer = _consumer(bootstrap)
+    await consumer.start()
+    try:
+        await _assign_all(consumer, FORWARD_TOPIC)
+        await preload(bootstrap, [(b"probe", orjson.dumps({"event_id": "probe"}))])
+        deadline = time.monotonic() + timeout_s
+        while not await consumer.getmany(timeout_ms=200):
+            if gone() or time.monotonic() > deadline:
+                raise RuntimeError(f"forward app not forwarding after {timeout_s}s: {gone() or ''}")
+    finally:
+        await consumer.stop()
+
+
+def run_fetch_probe(plan: Plan, target_rate: float, fetch_max_wait_ms: int) -> dict[str, Any]:
+    """The broker's own delivery latency: a plain aiokafka consumer (no Faust, no worker)
+    reading the paced requests with `fetch_max_wait_ms`; latency = receipt − CreateTime."""
+    label = f"fetch probe ({fetch_max_wait_ms} ms)"
+    with _session("probe") as (broker, _tmp, _procs):
+        log(f"{label}: pacing {target_rate:,.0f} requests/s for 1s warm-up + {plan.probe_s:.0f}s")
+        return asyncio.run(_paced(broker.bootstrap, target_rate, 1.0, plan.probe_s, Procs({"broker": broker.pid}),
+                                  lambda: None, label=label, topic=SOURCE_TOPIC, request_id="event_id",
+                                  fetch_max_wait_ms=fetch_max_wait_ms))
+
+
+async def _paced(bootstrap: str, target_rate: float, warm_s: float, measure_s: float, watch: Procs,
+                 alive: Callable[[], str | None], *, label: str, topic: str, request_id: str,
+                 fetch_max_wait_ms: int | None = None) -> dict[str, Any]:
+    """Produce decision requests at `target_rate` (record batches every 5 ms) for
+    warm_s + measure_s; latency of each request sent in the measured span =
+    output record timestamp − request record timestamp (CreateTime both), matched on the
+    output value's `request_id` field. With `fetch_max_wait_ms` the outputs are the
+    requests themselves, read by this process, and the latency ends at their receipt."""
     tenants = balanced_tenants()
     decided: dict[str, int] = {}
     stop = asyncio.Event()
+    receipt = fetch_max_wait_ms is not None
 
     async def consume() -> None:
-        consumer = _consumer(bootstrap)
+        if receipt:
+            from aiokafka import AIOKafkaConsumer
+
+            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                        auto_offset_reset="earliest", fetch_max_wait_ms=fetch_max_wait_ms)
+        else:
+            consumer = _consumer(bootstrap)
         await consumer.start()
         try:
             await _assign_all(consumer, topic)
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=20_000)
+                now_ms = int(time.time() * 1000)
                 for msgs in batch.values():
                     for m in msgs:
-                        decided[orjson.loads(m.value)[request_id]] = m.timestamp
+                        decided[orjson.loads(m.value)[request_id]] = now_ms if receipt else m.timestamp
         finally:
             await consumer.stop()
 
@@ -728,10 +798,11 @@ async def _paced(bootstrap: str, target_rate: float, plan: Plan, watch: Procs,
     sent: dict[str, tuple[int, bool]] = {}  # request id → (request timestamp ms, measured?)
     acks = []
     tick = 0.005
+    want: list[str] = []
     try:
         t_start = time.monotonic()
         cpu_start: dict[str, float | None] | None = None
-        measure_from, measure_to = t_start + plan.latency_warm_s, t_start + plan.latency_warm_s + plan.latency_measure_s
+        measure_from, measure_to = t_start + warm_s, t_start + warm_s + measure_s
         i, last_log = 0, t_start
         while (now := time.monotonic()) < measure_to:
             due = int(target_rate * (now - t_start))
@@ -751,7 +822,7 @@ async def _paced(bootstrap: str, target_rate: float, plan: Plan, watch: Procs,
                 gone = alive()
                 if gone:
                     raise ProcessGone(gone)
-                log(f"latency: {i:,} sent, {len(decided):,} decided")
+                log(f"{label}: {i:,} sent, {len(decided):,} out")
                 last_log = now
             await asyncio.sleep(max(0.0, tick - (time.monotonic() - now)))
         cpu_end = watch.snapshot()
@@ -769,13 +840,11 @@ async def _paced(bootstrap: str, target_rate: float, plan: Plan, watch: Procs,
         await producer.stop()
     lat = [decided[rid] - sent[rid][0] for rid in want if rid in decided]
     summary = latency_summary(lat)
-    offered = len(want) / plan.latency_measure_s
-    log(f"latency: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms "
-        f"over {len(lat):,} decisions")
-    return {"rate_per_s": round(target_rate, 1), "offered_per_s": round(offered, 1),
-            "warm_s": plan.latency_warm_s, "measure_s": plan.latency_measure_s,
-            "requests": len(want), "missing": len(want) - len(lat), **summary,
-            "cpu_cores": cores}
+    log(f"{label}: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms "
+        f"over {len(lat):,} outputs")
+    return {"rate_per_s": round(target_rate, 1), "offered_per_s": round(len(want) / measure_s, 1),
+            "warm_s": warm_s, "measure_s": measure_s, "requests": len(want), "missing": len(want) - len(lat),
+            **summary, "cpu_cores": cores}
 
 
 # --------------------------------------------------------------------------- main
@@ -815,7 +884,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n = args.n or (5_000 if args.quick else 60_000)
     plan = Plan(n=n, warmup=max(1, n // 10), timeout_s=60 + n / 400,
-                latency_warm_s=2.0 if args.quick else 3.0, latency_measure_s=5.0 if args.quick else 15.0)
+                latency_warm_s=2.0 if args.quick else 3.0, latency_measure_s=5.0 if args.quick else 15.0,
+                probe_s=3.0 if args.quick else 5.0)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     out = args.out or RESULTS / f"gate-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     info = meta(plan, args.quick)
@@ -836,7 +906,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = _per_s(e2e, "a_worker")
     if "latency" in only:
         if a:
-            latency = _safe("latency", lambda: run_latency(plan, a / 2))
+            half = a / 2
+            latency = _safe("latency (a)", lambda: run_latency(plan, half, "a"))
+            latency["baselines"] = {
+                "c_forward": _safe("latency (c)", lambda: run_latency(plan, half, "c")),
+                f"fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms": _safe(
+                    "fetch probe", lambda: run_fetch_probe(plan, half, FAUST_FETCH_MAX_WAIT_MS)),
+                "fetch_probe_10ms": _safe("fetch probe", lambda: run_fetch_probe(plan, half, 10)),
+            }
         else:
             latency = {"error": "no (a) rate measured in this run, so no half-rate load"}
     info["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

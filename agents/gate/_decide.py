@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable
 
 from agents.trust import InvalidOverride, TrustResult, break_glass_override
@@ -87,6 +87,7 @@ def break_glass(result: TrustResult, operator_id: str, reason: str, request_id: 
     An override that cannot apply (nothing to override, a blank operator) is refused,
     and the attempt is audited all the same.
 
+    >>> from datetime import timezone
     >>> from agents.trust import default_config, evaluate_values
     >>> applied, why, body = break_glass(evaluate_values(0.1, 0.9, 0.5, default_config()), "ops-1",
     ...                                  "incident 42", "r-1", datetime(2026, 1, 1, tzinfo=timezone.utc))

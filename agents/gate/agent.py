@@ -29,7 +29,7 @@ from app.continuity import FetchedEvent, contiguous, fetch_range
 from app.faust_compat import event_context
 from app.failfast import crash_only
 from app.runtime import Runtime
-from schemas import DecisionRequest, InvalidEvent, decode, decode_key
+from schemas import DecisionRequest, InvalidEvent, decode, decode_key, ms_to_ts
 
 from ._decide import break_glass, decision_id, floor_alert, most_restrictive, trust_reasons
 from ._stats import WindowStats, merge_stats, window_start
@@ -133,8 +133,7 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
             states[event.message.partition].next_offset = event.message.offset + 1
         _fold_stats(stats, valid, decided)
         metrics.BATCH_SIZE.labels("gate").observe(len(events))
-        if valid:
-            metrics.EVALUATION_SECONDS.observe((time.perf_counter() - started) / len(events))
+        metrics.BATCH_SECONDS.labels("gate").observe(time.perf_counter() - started)
 
     @app.agent(source, name="gate")
     async def gate(stream: faust.StreamT) -> None:
@@ -154,7 +153,9 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
     # and deferred (the trajectory role supplies that risk once it is deployed).
     r = np.fromiter((WORST_RISK if x is None else x for x in risks), np.float64, n)
     c = np.fromiter((v.request.signals.confidence_band for v in valid), np.float64, n)
+    started = time.perf_counter()
     res = evaluate_batch(a, r, c, cfg)
+    metrics.EVALUATION_SECONDS.observe((time.perf_counter() - started) / n)
     raw, score = res.raw_score.tolist(), res.score.tolist()
     tiers = [res.tier_names[i] for i in res.tier.tolist()]
     tier_verbs = [TIER_DECISIONS[t] for t in tiers]
@@ -190,7 +191,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
             "request_id": req.event_id,
             "tenant": item.tenant,
             "workflow": req.workflow,
-            "ts": req.ts or _iso(msg.timestamp),
+            "ts": req.ts or ms_to_ts(round(msg.timestamp * 1000)),
             "verb": verbs[i],
             "reasons": reasons,
             "policy_version": rt.policy_version,
@@ -265,7 +266,3 @@ def _fold_stats(stats, valid: list[_Valid], decided) -> None:
         )
         with event_context(valid[idx[-1]].event):
             stats[tenant] = merge_stats(stats[tenant].current(), new)
-
-
-def _iso(timestamp_s: float) -> str:
-    return datetime.fromtimestamp(timestamp_s, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

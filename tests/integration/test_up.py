@@ -34,20 +34,36 @@ def _read_line_with(proc: subprocess.Popen, needle: str, timeout_s: float) -> st
     raise AssertionError(f"no {needle!r} line within {timeout_s}s")
 
 
+def _start_up(tmp_path, *flags: str, data_dir=None) -> tuple[subprocess.Popen, int]:
+    port, web_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env["RESONTINEX_DATA_DIR"] = str(data_dir or tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "up", *flags, "--port", str(port), "--web-port", str(web_port)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "up.log", "wb"),
+        text=True, start_new_session=True,
+    )
+    return proc, port
+
+
+def _stop_leaving_nothing(proc: subprocess.Popen, sig: signal.Signals) -> None:
+    tree = descendants(proc.pid)
+    assert tree, "up has no children"
+    proc.send_signal(sig)
+    assert proc.wait(30) == 0
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in tree):
+        assert time.monotonic() < deadline, f"orphans left: {[p for p in tree if alive(p)]}"
+        time.sleep(0.1)
+
+
 def _request(i: int) -> tuple[bytes, bytes]:
     return b"acme", orjson.dumps({"event_id": f"u-{i}", "tenant": "acme",
                                   "signals": {"alignment_score": 0.9, "epistemic_risk": 0.1, "confidence_band": 0.1}})
 
 
 def test_up_runs_supervises_and_stops_cleanly(tmp_path):
-    port, web_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    env["RESONTINEX_DATA_DIR"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "up", "--port", str(port), "--web-port", str(web_port)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "up.log", "wb"),
-        text=True, start_new_session=True,
-    )
+    proc, port = _start_up(tmp_path)
     try:
         line = _read_line_with(proc, "READY", 90)
         assert line == f"READY bootstrap=127.0.0.1:{port}"
@@ -66,27 +82,13 @@ def test_up_runs_supervises_and_stops_cleanly(tmp_path):
         run(produce(bootstrap, "decision-requests", [_request(i) for i in range(10, 20)]))
         assert len(run(read_all(bootstrap, "decisions", expect=20, timeout_s=90))) == 20
 
-        tree = descendants(proc.pid)
-        assert tree, "up has no children"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in tree):
-            assert time.monotonic() < deadline, f"orphans left: {[p for p in tree if alive(p)]}"
-            time.sleep(0.1)
+        _stop_leaving_nothing(proc, signal.SIGTERM)
     finally:
         stop_process(proc)
 
 
 def test_up_demo_shows_live_figures_and_stops_on_ctrl_c(tmp_path):
-    port, web_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    env["RESONTINEX_DATA_DIR"] = str(tmp_path / "not" / "yet" / "there")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "up", "--demo", "--port", str(port), "--web-port", str(web_port)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "up.log", "wb"),
-        text=True, start_new_session=True,
-    )
+    proc, _ = _start_up(tmp_path, "--demo", data_dir=tmp_path / "not" / "yet" / "there")
     try:
         _read_line_with(proc, "READY", 90)
         deadline = time.monotonic() + 60
@@ -97,12 +99,6 @@ def test_up_demo_shows_live_figures_and_stops_on_ctrl_c(tmp_path):
                 break
             assert time.monotonic() < deadline, line
         assert "verbs[execute=" in line and "tiers[pass=" in line
-        tree = descendants(proc.pid)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in tree):
-            assert time.monotonic() < deadline, f"orphans left: {[p for p in tree if alive(p)]}"
-            time.sleep(0.1)
+        _stop_leaving_nothing(proc, signal.SIGINT)
     finally:
         stop_process(proc)

@@ -1,0 +1,48 @@
+"""The command line's contract: exit codes and messages (no broker needed for these)."""
+
+import json
+
+import pytest
+
+from app.cli import main
+
+
+def _bad_config(tmp_path, text: str):
+    (tmp_path / "trust_gate.yaml").write_text(text)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("command", [["up"], ["worker"]])
+def test_a_bad_trust_config_is_refused_at_start_naming_the_key(tmp_path, capsys, command):
+    cfg = _bad_config(tmp_path, "weights: {alignment_score: 0.5, epistemic_risk: -1, confidence_band: 0.2}\n"
+                                "risk_tiers: {block: 0.25, review: 0.5, monitor: 0.75, pass: 1.01}\n"
+                                "trust_floor: 0.6\nentropy_threshold: 0.72\n")
+    assert main([*command, "--config-dir", cfg, "--bootstrap", "127.0.0.1:1"]) == 2
+    assert "weights.epistemic_risk" in capsys.readouterr().err
+
+
+def test_a_missing_required_key_is_named(tmp_path, capsys):
+    cfg = _bad_config(tmp_path, "weights: {alignment_score: 0.45, epistemic_risk: 0.35, confidence_band: 0.2}\n"
+                                "risk_tiers: {block: 0.25, review: 0.5, monitor: 0.75, pass: 1.01}\n"
+                                "entropy_threshold: 0.72\n")
+    assert main(["up", "--config-dir", cfg]) == 2
+    assert "trust_floor" in capsys.readouterr().err
+
+
+def test_a_missing_config_dir_is_bad_usage(tmp_path, capsys):
+    assert main(["worker", "--config-dir", str(tmp_path / "nope")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_unknown_roles_are_bad_usage(capsys):
+    assert main(["up", "--roles", "core,gpu-of-dreams"]) == 2
+    assert "gpu-of-dreams" in capsys.readouterr().err
+
+
+def test_schemas_export_writes_one_schema_per_event_type(tmp_path, capsys):
+    assert main(["schemas", "export", str(tmp_path / "out")]) == 0
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert "decision-request.schema.json" in files and "dead-letter.schema.json" in files and len(files) == 10
+    schema = json.loads((tmp_path / "out" / "decision.schema.json").read_text())
+    assert schema["$schema"].endswith("2020-12/schema") and "verb" in schema["properties"]
+    assert len(capsys.readouterr().out.splitlines()) == 10

@@ -1,0 +1,31 @@
+from agents.audit import ChainHead, seal_many
+from app.partition_state import recover
+
+
+def _entry(i: int) -> dict:
+    decision = {"event_id": f"d-{i}", "tenant": "acme", "trust": {"raw_score": i / 10}}
+    return {"event_id": f"au-{i}", "kind": "decision", "tenant": "acme", "ts": "2026-01-01T00:00:00Z",
+            "policy_version": "p", "record": {"request": {"event_id": f"r-{i}"}, "decision": decision,
+                                              "source": {"topic": "decision-requests", "partition": 0, "offset": 40 + i}}}
+
+
+def test_recovers_head_requests_decisions_and_next_offset():
+    alert = {"event_id": "au-a", "kind": "alert", "tenant": "acme", "ts": "2026-01-01T00:00:00Z",
+             "policy_version": "p", "record": {"alert": {}}}
+    records, head = seal_many(ChainHead.genesis(), [_entry(0), _entry(1), alert, _entry(2)])
+    state = recover(records, horizon=10)
+    assert state.head == head
+    assert all(f"r-{i}" in state.requests for i in range(3))
+    assert state.decisions.get("d-1") == ("acme", 0.1)
+    assert state.next_offset == 43
+
+
+def test_an_empty_audit_partition_starts_a_new_chain():
+    state = recover([], horizon=10)
+    assert state.head == ChainHead.genesis() and state.next_offset is None and len(state.requests) == 0
+
+
+def test_the_horizon_bounds_what_is_remembered():
+    records, _ = seal_many(ChainHead.genesis(), [_entry(i) for i in range(5)])
+    state = recover(records, horizon=2)
+    assert "r-0" not in state.requests and "r-4" in state.requests
