@@ -102,3 +102,14 @@ def test_up_demo_shows_live_figures_and_stops_on_ctrl_c(tmp_path):
         _stop_leaving_nothing(proc, signal.SIGINT)
     finally:
         stop_process(proc)
+
+
+def test_up_with_a_configured_kafka_starts_no_broker(broker, tmp_path):
+    proc, _ = _start_up(tmp_path, "--bootstrap", broker.bootstrap)
+    try:
+        assert _read_line_with(proc, "READY", 90) == f"READY bootstrap={broker.bootstrap}"
+        children = [open(f"/proc/{p}/cmdline", "rb").read() for p in descendants(proc.pid)]
+        assert children and not any(b"tansu" in c for c in children)
+        _stop_leaving_nothing(proc, signal.SIGTERM)
+    finally:
+        stop_process(proc)
