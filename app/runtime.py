@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agents.trust import TrustConfig, load_config, policy_version
 
@@ -19,7 +19,6 @@ class Runtime:
     sink: OutputSink
     states: PartitionStates
     started_at: float = 0.0
-    processed: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, settings: Settings, *, client_id: str) -> "Runtime":

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import orjson
@@ -40,7 +40,6 @@ class WorkerProcess:
     restarts: int = 0
     started_at: float = 0.0
     backoff_s: float = 1.0
-    ready: bool = field(default=False)
 
     @property
     def health_url(self) -> str:

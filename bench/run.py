@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import math
 import os
@@ -105,12 +106,13 @@ WORKFLOWS = ("chat", "summarise", "code-review", "default")
 
 
 def requests(n: int, *, start: int = 0, seed: int = 3, tenants: Sequence[str] | None = None) -> list[tuple[bytes, bytes]]:
-    """N decision requests (key, value) like tests/integration/test_failover.py's, with a workflow and ts."""
-    rng = random.Random(seed + start)
+    """Requests start..start+n-1 as (key, value), like tests/integration/test_failover.py's
+    plus a workflow and a ts; request i is the same whichever call makes it."""
     names = list(tenants or balanced_tenants())
     out = []
     base_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z
     for i in range(start, start + n):
+        rng = random.Random((seed << 32) | i)
         tenant = names[i % len(names)]
         ms = base_ms + i
         out.append((tenant.encode(), orjson.dumps({
@@ -203,6 +205,8 @@ def assemble(meta: dict[str, Any], micro: dict[str, Any], e2e: dict[str, Any],
         "a_two_workers_vs_one": ratio(a2, a),
         "p99_vs_target_100ms": ratio(p99, LATENCY_TARGET_MS),
         "p99_a_vs_c_forward": ratio(p99, p99_c),
+        "p99_a_fetch_wait_10ms_vs_target_100ms": ratio((base.get("a_fetch_wait_10ms") or {}).get("p99_ms"),
+                                                       LATENCY_TARGET_MS),
         f"p99_a_vs_fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms": ratio(p99, p99_probe),
         f"p99_fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms_vs_10ms": ratio(p99_probe, p99_probe_10),
     }
@@ -263,13 +267,14 @@ def table(report: dict[str, Any]) -> str:
          f"{_fmt(r['a_two_workers_vs_one'], '× one', 2)} ({mark('two_workers_ge_1_3x_one')} ≥1.3)"),
         ("(b) naive per-event agent", _fmt(_per_s(e, "b_naive"), " /s"), "baseline"),
         ("(c) forward only, batched out", _fmt(_per_s(e, "c_forward"), " /s"), "framework ceiling"),
-        ("(c) count only", _fmt(_per_s(e, "c_count"), " /s"), _fmt(r["a_vs_c_count"], "× as (a)/(c count)", 2)),
+        ("(c) count only", _fmt(_per_s(e, "c_count"), " /s"), f"(a) is {_fmt(r['a_vs_c_count'], '×', 2)} this"),
         (f"(a) latency p50/p95/p99 at {_fmt(lat.get('rate_per_s'), '/s')}", _ms3(lat),
          f"{_fmt(r['p99_vs_target_100ms'], '× 100 ms', 2)} ({mark('p99_lt_100ms_at_half_max')}), "
          f"{_fmt(r['p99_a_vs_c_forward'], '× (c)', 2)}"),
     ]
     base = lat.get("baselines") or {}
     for name, title in (("c_forward", "(c) forward latency, same load"),
+                        ("a_fetch_wait_10ms", "(a) what-if: Faust fetch wait 10 ms"),
                         (f"fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms",
                          f"broker only, fetch_max_wait {FAUST_FETCH_MAX_WAIT_MS} ms"),
                         ("fetch_probe_10ms", "broker only, fetch_max_wait 10 ms")):
@@ -707,15 +712,16 @@ def _await_count(plan: Plan, report: Path, watch: Procs, alive: Callable[[], str
 def run_latency(plan: Plan, target_rate: float, kind: str = "a") -> dict[str, Any]:
     """Request→output latency under a paced load at `target_rate` requests/s.
 
-    kind "a": the project worker (request → decision); "c": the forward-only agent
-    (request → forwarded copy), the framework's own latency at the same load.
+    kind "a": the project worker (request → decision); "a10": the same with Faust's
+    consumer fetch wait at 10 ms instead of 1,500 (`bench.fetch_wait`, a what-if);
+    "c": the forward-only agent (request → forwarded copy), the framework's own latency.
     """
     label = f"latency ({kind})"
     with _session(f"latency-{kind}", [FORWARD_TOPIC] if kind == "c" else []) as (broker, tmp, procs):
-        if kind == "a":
+        if kind in ("a", "a10"):
             from tests.integration.harness import start_worker
 
-            worker = start_worker(broker.bootstrap, tmp / "w0")
+            worker = start_worker(broker.bootstrap, tmp / "w0") if kind == "a" else _fetch_wait_worker(broker, tmp, 10)
             procs.append(worker.proc)
             worker.wait_ready(90)
             proc, log_path, topic, rid = worker.proc, worker.log_path, "decisions", "request_id"
@@ -730,6 +736,20 @@ def run_latency(plan: Plan, target_rate: float, kind: str = "a") -> dict[str, An
         watch = Procs({"broker": broker.pid, "worker": proc.pid})
         return asyncio.run(_paced(broker.bootstrap, target_rate, plan.latency_warm_s, plan.latency_measure_s,
                                   watch, _gone([(proc, log_path)]), label=label, topic=topic, request_id=rid))
+
+
+def _fetch_wait_worker(broker: Broker, tmp: Path, ms: int) -> Any:
+    """`python -m app.cli worker` run through `bench.fetch_wait` (as harness.start_worker runs it)."""
+    from app.broker import free_port
+    from tests.integration.harness import Worker
+
+    port = free_port()
+    data = tmp / "w0"
+    data.mkdir(parents=True, exist_ok=True)
+    log_path = data / f"worker-{port}.log"
+    proc = _spawn(["-m", "bench.fetch_wait", str(ms), "worker", "--bootstrap", broker.bootstrap,
+                   "--web-port", str(port)], log_path, env={"RESONTINEX_DATA_DIR": str(data)})
+    return Worker(proc, port, log_path)
 
 
 async def _wait_forwarding(bootstrap: str, proc: subprocess.Popen, log_path: Path, timeout_s: float = 90) -> None:
@@ -863,13 +883,16 @@ def meta(plan: Plan, quick: bool) -> dict[str, Any]:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "app", "agents", "schemas"],
                                     cwd=REPO, capture_output=True, text=True).stdout.strip())
+        diff = subprocess.run(["git", "diff", "HEAD", "--", "app", "agents", "schemas", "topics", "config"],
+                              cwd=REPO, capture_output=True).stdout
     except OSError:
-        commit, dirty = "", None
+        commit, dirty, diff = "", None, b""
     return {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(), "platform": platform.platform(),
-        "git_commit": commit, "app_tree_dirty": dirty, "quick": quick,
+        "git_commit": commit, "app_tree_dirty": dirty,
+        "app_diff_sha256": hashlib.sha256(diff).hexdigest()[:16] if dirty else None, "quick": quick,
         "n": plan.n, "warmup": plan.warmup, "partitions": PARTITIONS, "tenants": TENANTS,
     }
 
@@ -905,11 +928,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     latency: dict[str, Any] = {}
     a = _per_s(e2e, "a_worker")
     if "latency" in only:
+        log("phase: latency at half of (a)'s rate, then its baselines")
         if a:
             half = a / 2
             latency = _safe("latency (a)", lambda: run_latency(plan, half, "a"))
             latency["baselines"] = {
                 "c_forward": _safe("latency (c)", lambda: run_latency(plan, half, "c")),
+                "a_fetch_wait_10ms": _safe("latency (a10)", lambda: run_latency(plan, half, "a10")),
                 f"fetch_probe_{FAUST_FETCH_MAX_WAIT_MS}ms": _safe(
                     "fetch probe", lambda: run_fetch_probe(plan, half, FAUST_FETCH_MAX_WAIT_MS)),
                 "fetch_probe_10ms": _safe("fetch probe", lambda: run_fetch_probe(plan, half, 10)),
