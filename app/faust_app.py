@@ -9,7 +9,7 @@ import faust
 from mode import Service
 
 from . import metrics, web
-from .faust_compat import use_true_highwaters
+from .faust_compat import use_fetch_max_wait, use_true_highwaters
 from .runtime import Runtime
 from .settings import Settings
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
 
     runtime = Runtime.load(settings, client_id=f"resontinex-{role}-{web_port}")
     use_true_highwaters(settings.bootstrap)
+    use_fetch_max_wait(settings.fetch_max_wait_ms)
     datadir = settings.data_dir / f"{role}-{web_port}"
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(

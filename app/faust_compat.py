@@ -1,4 +1,4 @@
-"""The one place that reaches into Faust internals (two of them).
+"""The one place that reaches into Faust internals.
 
 Faust tables take the changelog partition (and a windowed table its window) from the
 *current event*, a context variable set only while a stream yields one event at a time.
@@ -49,3 +49,25 @@ def use_true_highwaters(bootstrap: str) -> None:
 
     _highwaters.__resontinex__ = True  # type: ignore[attr-defined]
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+
+
+def use_fetch_max_wait(ms: int) -> None:
+    """Replace the 1,500 ms fetch wait faust-streaming hard-codes for its consumer.
+
+    Kafka answers a fetch as soon as one byte is there, so on Kafka the wait only bounds
+    an idle poll; the embedded broker holds a fetch that found nothing until the wait
+    expires, even when records arrive meanwhile, which put ~1.2 s of latency on every
+    decision at moderate rates (bench/README.md).
+    """
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    original = getattr(AIOKafkaConsumerThread._create_worker_consumer, "__wrapped__",
+                       AIOKafkaConsumerThread._create_worker_consumer)
+
+    def _create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = ms  # read by AIOKafkaConsumer.start() to build its fetcher
+        return consumer
+
+    _create_worker_consumer.__wrapped__ = original  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]

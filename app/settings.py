@@ -34,6 +34,7 @@ class Settings:
     batch_within_s: float = 0.02
     dedupe_horizon: int = 100_000
     max_message_bytes: int = 1_048_576
+    fetch_max_wait_ms: int = 20
 
     @classmethod
     def from_env(
@@ -58,6 +59,7 @@ class Settings:
             data_dir=Path(env.get("RESONTINEX_DATA_DIR", ".resontinex")),
             batch_max=_positive_int(env, "RESONTINEX_BATCH_MAX", 4000),
             dedupe_horizon=_positive_int(env, "RESONTINEX_DEDUPE_HORIZON", 100_000),
+            fetch_max_wait_ms=_positive_int(env, "RESONTINEX_FETCH_MAX_WAIT_MS", 20),
         )
 
     def with_bootstrap(self, bootstrap: str) -> "Settings":

@@ -1,8 +1,9 @@
 """What the bench's own Faust apps share: the app settings of the project worker, and a runner.
 
 The comparison apps (naive per-event, forward-only, count-only) use the same broker
-settings, store and partition count as `app.faust_app.create_app`, so the difference
-in decisions/s comes from what the agent does, not from how Faust is configured.
+settings, store, partition count and consumer fetch wait as `app.faust_app.create_app`,
+so the difference in decisions/s and latency comes from what the agent does, not from
+how Faust is configured.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ SOURCE_TOPIC = "decision-requests"
 
 
 def bench_app(app_id: str, bootstrap: str, datadir: Path) -> faust.App:
+    _same_fetch_wait_as_the_worker()
     return faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -35,6 +37,19 @@ def bench_app(app_id: str, bootstrap: str, datadir: Path) -> faust.App:
         broker_rebalance_timeout=10.0,
         logging_config=None,
     )
+
+
+def _same_fetch_wait_as_the_worker() -> None:
+    """Give the consumer the fetch wait the project worker uses, where the project sets one
+    (`app.faust_compat.use_fetch_max_wait`); otherwise Faust's own (1,500 ms) for both."""
+    try:
+        from app.faust_compat import use_fetch_max_wait  # type: ignore[attr-defined]
+        from app.settings import Settings
+    except ImportError:
+        return
+    ms = getattr(Settings.from_env(), "fetch_max_wait_ms", None)
+    if ms:
+        use_fetch_max_wait(ms)
 
 
 def source_topic(app: faust.App) -> faust.TopicT:

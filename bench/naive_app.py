@@ -47,21 +47,7 @@ def build(bootstrap: str, datadir: Path):
             res = evaluate_values(s.alignment_score, s.epistemic_risk, s.confidence_band, cfg)
             tenant = request.tenant
             counts[tenant] += 1
-            decision = {
-                "event_id": decision_id(tenant, request.event_id),
-                "schema_version": 1,
-                "request_id": request.event_id,
-                "tenant": tenant,
-                "workflow": request.workflow,
-                "ts": request.ts or _iso(msg.timestamp),
-                "verb": res.decision,
-                "reasons": trust_reasons(res.tier, res.tier_decision, res.score, res.floor_violation,
-                                         res.entropy_flag, cfg.trust_floor, cfg.entropy_threshold,
-                                         s.confidence_band),
-                "policy_version": pv,
-                "trust": {**res.as_dict(), "decision": res.tier_decision},
-                "budget": None, "route": None, "overlay": None,
-            }
+            decision = _decision(request, res, msg.timestamp, cfg, pv)
             await decisions.send(key=msg.key, value=orjson.dumps(decision), partition=msg.partition)
             alert = floor_alert(decision, cfg.trust_floor) if res.floor_violation else None
             if alert is not None:
@@ -82,6 +68,25 @@ def build(bootstrap: str, datadir: Path):
                 await audit.send(key=msg.key, value=orjson.dumps(record), partition=msg.partition)
 
     return app
+
+
+def _decision(request: DecisionRequest, res, timestamp_s: float, cfg, pv: str) -> dict:
+    """The decision event, with the gate's fields and reasons."""
+    tenant, s = request.tenant, request.signals
+    return {
+        "event_id": decision_id(tenant, request.event_id),
+        "schema_version": 1,
+        "request_id": request.event_id,
+        "tenant": tenant,
+        "workflow": request.workflow,
+        "ts": request.ts or _iso(timestamp_s),
+        "verb": res.decision,
+        "reasons": trust_reasons(res.tier, res.tier_decision, res.score, res.floor_violation,
+                                 res.entropy_flag, cfg.trust_floor, cfg.entropy_threshold, s.confidence_band),
+        "policy_version": pv,
+        "trust": {**res.as_dict(), "decision": res.tier_decision},
+        "budget": None, "route": None, "overlay": None,
+    }
 
 
 def _iso(timestamp_s: float) -> str:

@@ -166,9 +166,10 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
     floors, flags = res.floor_violation.tolist(), res.entropy_flag.tolist()
     out: list[_Decided] = []
     debug = log.isEnabledFor(logging.DEBUG)
+    models = {tenant: calibrator(tenant) for tenant in {v.tenant for v in valid}}  # one table read per tenant
     for i, item in enumerate(valid):
         req, msg = item.request, item.event.message
-        model = calibrator(item.tenant)
+        model = models[item.tenant]
         reasons = trust_reasons(
             tiers[i], tier_verbs[i], score[i], floors[i], flags[i],
             cfg.trust_floor, cfg.entropy_threshold, c[i].item(),

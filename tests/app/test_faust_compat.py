@@ -27,3 +27,18 @@ def test_tables_take_the_changelog_partition_from_the_current_event():
 
     source = inspect.getsource(Collection.partition_for_key)
     assert "current_event()" in source and "event.message.partition" in source
+
+
+def test_the_fetch_wait_reaches_the_consumer_faust_builds():
+    import inspect
+
+    from aiokafka import AIOKafkaConsumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    from app.faust_compat import use_fetch_max_wait
+
+    use_fetch_max_wait(20)
+    use_fetch_max_wait(20)  # wraps Faust's own method once, however often it is called
+    original = AIOKafkaConsumerThread._create_worker_consumer.__wrapped__
+    assert "fetch_max_wait_ms=1500" in inspect.getsource(original)  # what is replaced
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)  # where it is read

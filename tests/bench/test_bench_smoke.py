@@ -65,7 +65,7 @@ def _fake_report() -> dict:
     e2e = {name: {"rate": {"per_s": per_s}} for name, per_s in
            zip(E2E_VARIANTS, (3000.0, 4500.0, 800.0, 8000.0, 10000.0))}
     latency = {"rate_per_s": 1500.0, "p50_ms": 40, "p95_ms": 70, "p99_ms": 90,
-               "baselines": {"c_forward": {"p99_ms": 60}, "a_fetch_wait_10ms": {"p99_ms": 45},
+               "baselines": {"c_forward": {"p99_ms": 60}, "a_fetch_wait_1500ms": {"p99_ms": 1600},
                              "fetch_probe_1500ms": {"p99_ms": 750}, "fetch_probe_10ms": {"p99_ms": 10}}}
     return assemble({"quick": True}, {"scalar_ns_per_eval": 1000.0, "batch_ns_per_eval": 100.0}, e2e, latency)
 
@@ -77,7 +77,7 @@ def test_report_shape_ratios_and_targets():
     assert r["scalar_vs_target_500ns"] == 2.0 and r["batch_vs_scalar"] == 0.1
     assert r["a_vs_c_forward"] == 0.375 and r["a_vs_b_naive"] == 3.75 and r["a_two_workers_vs_one"] == 1.5
     assert r["p99_vs_target_100ms"] == 0.9 and r["p99_a_vs_c_forward"] == 1.5
-    assert r["p99_fetch_probe_1500ms_vs_10ms"] == 75.0
+    assert r["p99_fetch_probe_1500ms_vs_10ms"] == 75.0 and r["p99_a_vs_a_fetch_wait_1500ms"] == 0.056
     assert t == {"scalar_le_500ns": False, "a_ge_75pct_of_c_forward": False, "a_ge_3x_b_naive": True,
                  "two_workers_ge_1_3x_one": True, "p99_lt_100ms_at_half_max": True}
     assert json.loads(json.dumps(report)) == report
