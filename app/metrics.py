@@ -2,9 +2,48 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Iterator, Sequence
+
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 REGISTRY = CollectorRegistry()
+
+
+class BatchHistogram:
+    """A Prometheus histogram fed a numpy array at a time.
+
+    `Histogram.observe` costs a few µs a value; a batch of 4,000 scores is one
+    `searchsorted` here. Exposed through the collector interface of prometheus_client.
+
+    >>> h = BatchHistogram("doc_scores", "Scores", (0.5, 1.0), registry=CollectorRegistry())
+    >>> h.observe_many(np.array([0.2, 0.5, 0.7]))
+    >>> [(s.labels["le"], s.value) for s in next(h.collect()).samples if s.name.endswith("_bucket")]
+    [('0.5', 2), ('1.0', 3), ('+Inf', 3)]
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float], *, registry: CollectorRegistry) -> None:
+        self._name, self._doc = name, documentation
+        self._bounds = np.asarray(buckets, dtype=np.float64)
+        self._counts = np.zeros(len(buckets) + 1, dtype=np.int64)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: np.ndarray) -> None:
+        counts = np.bincount(np.searchsorted(self._bounds, values, side="left"), minlength=len(self._counts))
+        with self._lock:
+            self._counts += counts
+            self._sum += float(values.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            cumulative, total = np.cumsum(self._counts).tolist(), self._sum
+        buckets = [(floatToGoString(b), c) for b, c in zip(self._bounds.tolist(), cumulative)]
+        yield HistogramMetricFamily(self._name, self._doc, buckets=[*buckets, ("+Inf", cumulative[-1])], sum_value=total)
 
 EVENTS = Counter("resontinex_events", "Input events consumed", ["topic"], registry=REGISTRY)
 DEAD_LETTERS = Counter("resontinex_dead_letters", "Invalid inputs sent to dead-letters", ["topic", "code"], registry=REGISTRY)
@@ -29,8 +68,8 @@ EVALUATION_SECONDS = Histogram(
     "trust_gate_evaluation_seconds", "Trust gate evaluation time per request (mean over each vectorised batch)",
     buckets=(2.5e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2), registry=REGISTRY,
 )
-SCORES = Histogram(
-    "trust_gate_score", "Trust scores", buckets=(0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0), registry=REGISTRY,
+SCORES = BatchHistogram(
+    "trust_gate_score", "Trust scores", (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0), registry=REGISTRY,
 )
 DECISIONS = Counter("trust_gate_decisions", "Decisions by verb", ["verb"], registry=REGISTRY)
 TIERS = Counter("trust_gate_tiers", "Trust tiers", ["tier"], registry=REGISTRY)

@@ -45,6 +45,26 @@ def canonical_json(value: Any) -> bytes:
 def _for_orjson(value: Any) -> Any:
     """`value` as orjson must see it to write JCS bytes (the same object when unchanged)."""
     kind = type(value)
+    if kind is dict:
+        out = value
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or max(key, default="") <= _BMP_MAX):
+                return _UNSUPPORTED
+            item_kind = type(item)  # the common leaves are checked inline, saving a call each
+            if item_kind is str or item_kind is bool or item is None:
+                continue
+            if item_kind is float and 1e-5 <= abs(item) < 1e15 and not item.is_integer():
+                continue
+            if item_kind is int and -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                continue
+            ready = _for_orjson(item)
+            if ready is not item:
+                if ready is _UNSUPPORTED:
+                    return _UNSUPPORTED
+                if out is value:
+                    out = dict(value)
+                out[key] = ready
+        return out
     if kind is str or kind is bool or value is None:
         return value
     if kind is float:
@@ -56,19 +76,6 @@ def _for_orjson(value: Any) -> Any:
         return value if magnitude >= 1e-5 else orjson.Fragment(rfc8785.dumps(value))
     if kind is int:
         return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else _UNSUPPORTED
-    if kind is dict:
-        out = value
-        for key, item in value.items():
-            if type(key) is not str or not (key.isascii() or max(key, default="") <= _BMP_MAX):
-                return _UNSUPPORTED
-            ready = _for_orjson(item)
-            if ready is not item:
-                if ready is _UNSUPPORTED:
-                    return _UNSUPPORTED
-                if out is value:
-                    out = dict(value)
-                out[key] = ready
-        return out
     if kind is list or kind is tuple:
         items = [_for_orjson(item) for item in value]
         if any(ready is _UNSUPPORTED for ready in items):

@@ -152,7 +152,8 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
     # Fail safe: a text-only request whose risk nobody supplied is scored at worst-case risk
     # and deferred (the trajectory role supplies that risk once it is deployed).
     r = np.fromiter((WORST_RISK if x is None else x for x in risks), np.float64, n)
-    c = np.fromiter((v.request.signals.confidence_band for v in valid), np.float64, n)
+    bands = [v.request.signals.confidence_band for v in valid]
+    c = np.fromiter(bands, np.float64, n)
     started = time.perf_counter()
     res = evaluate_batch(a, r, c, cfg)
     metrics.EVALUATION_SECONDS.observe((time.perf_counter() - started) / n)
@@ -172,13 +173,13 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
         model = models[item.tenant]
         reasons = trust_reasons(
             tiers[i], tier_verbs[i], score[i], floors[i], flags[i],
-            cfg.trust_floor, cfg.entropy_threshold, c[i].item(),
+            cfg.trust_floor, cfg.entropy_threshold, bands[i],
         )
         if risks[i] is None:
             reasons.append(RISK_UNAVAILABLE)
         override = None
         if req.override is not None:
-            result = evaluate_values(a[i].item(), r[i].item(), c[i].item(), cfg)
+            result = evaluate_values(a[i].item(), r[i].item(), bands[i], cfg)
             applied, why, override = break_glass(
                 result, req.override.operator_id, req.override.reason, req.event_id,
                 datetime.fromtimestamp(msg.timestamp, timezone.utc),
@@ -213,7 +214,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
         if debug:
             log.debug("decided", extra={"event_id": req.event_id, "decision_id": decision["event_id"],
                                         "tenant": item.tenant, "verb": decision["verb"]})
-        metrics.SCORES.observe(score[i])
+    metrics.SCORES.observe_many(res.score)
     for name, count in Counter(verbs).items():
         metrics.DECISIONS.labels(name).inc(count)
     for name, count in Counter(tiers).items():
