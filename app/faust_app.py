@@ -46,6 +46,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
         store="rocksdb://",
         datadir=str(datadir),
         web_port=web_port,
+        canonical_url=f"http://{settings.advertised_host}:{web_port}",
         web_enabled=True,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
@@ -35,6 +36,7 @@ class Settings:
     dedupe_horizon: int = 100_000
     max_message_bytes: int = 1_048_576
     fetch_max_wait_ms: int = 20
+    advertised_host: str = "localhost"
 
     @classmethod
     def from_env(
@@ -60,6 +62,7 @@ class Settings:
             batch_max=_positive_int(env, "RESONTINEX_BATCH_MAX", 4000),
             dedupe_horizon=_positive_int(env, "RESONTINEX_DEDUPE_HORIZON", 100_000),
             fetch_max_wait_ms=_positive_int(env, "RESONTINEX_FETCH_MAX_WAIT_MS", 20),
+            advertised_host=env.get("RESONTINEX_ADVERTISED_HOST") or socket.gethostname(),
         )
 
     def with_bootstrap(self, bootstrap: str) -> "Settings":

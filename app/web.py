@@ -1,4 +1,9 @@
-"""Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}] (CONTRACT §6)."""
+"""Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}] (CONTRACT §6).
+
+A tenant's statistics live on the worker that owns its partition; `/stats/trust` asks
+the other workers of the group (their canonical URLs, from Faust's assignment) for
+theirs, so any worker answers for every tenant.
+"""
 
 from __future__ import annotations
 
@@ -28,17 +33,28 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
             # aiohttp refuses a charset inside content_type, so the header is set whole
             return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def group_windows(request: Request) -> dict[str, list[dict[str, Any]]]:
+        """This worker's windows, plus (unless `?local=1`) every other worker's in the group."""
+        windows = trust_windows(stats)
+        if request.query.get("local") == "1":
+            return windows
+        for url in _peers(app, stats.table.name):
+            async with app.http_client.get(f"{str(url).rstrip('/')}/stats/trust?local=1") as resp:
+                if resp.status == 200:
+                    windows.update((await resp.json())["tenants"])
+        return windows
+
     @app.page("/stats/trust")
     class TrustStats(View):
         async def get(self, request: Request) -> Response:
-            return self.json({"window_s": 60, "tenants": trust_windows(stats)})
+            return self.json({"window_s": 60, "tenants": await group_windows(request)})
 
     @app.page("/stats/trust/{tenant}")
     class TenantTrustStats(View):
         async def get(self, request: Request, tenant: str) -> Response:
-            windows = trust_windows(stats).get(tenant)
+            windows = (await group_windows(request)).get(tenant)
             if windows is None:
-                return self.json({"error": f"no statistics for tenant {tenant!r} on this worker"}, status=404)
+                return self.json({"error": f"no statistics for tenant {tenant!r} in the last hour"}, status=404)
             return self.json({"window_s": 60, "tenant": tenant, "windows": windows})
 
 
@@ -69,6 +85,13 @@ def trust_windows(stats: Any) -> dict[str, list[dict[str, Any]]]:
     for windows in out.values():
         windows.sort(key=lambda w: w["start"])
     return out
+
+
+def _peers(app: faust.App, table_name: str) -> list[str]:
+    """Web URLs of the other workers that hold active partitions of the table."""
+    me = str(app.conf.canonical_url).rstrip("/")
+    return sorted({str(url).rstrip("/") for url, topics in app.router.table_metadata(table_name).items()
+                   if any(topics.values())} - {me})
 
 
 def _agent_state(agent: Any) -> str:

@@ -9,6 +9,7 @@ each decision once.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -114,6 +115,16 @@ def test_two_workers_split_the_partitions(broker, tmp_path):
         run(produce(broker.bootstrap, "decision-requests", _requests(1000)))
         decisions = run(read_all(broker.bootstrap, "decisions", expect=1000))
         assert sorted(d["request_id"] for *_, d in decisions) == sorted(f"r-{i}" for i in range(1000))
+
+        # each worker holds the statistics of its own tenants, and either answers for all
+        local = [json.loads(w.get("/stats/trust?local=1")[1])["tenants"] for w in (a, b)]
+        assert local[0] and local[1] and not set(local[0]) & set(local[1])
+        for w in (a, b):
+            tenants = json.loads(w.get("/stats/trust")[1])["tenants"]
+            assert set(tenants) == {f"t{i}" for i in range(11)}
+            assert sum(win["requests"] for ws in tenants.values() for win in ws) == 1000
+            status, body = w.get("/stats/trust/t3")
+            assert status == 200 and json.loads(body)["tenant"] == "t3"
     finally:
         a.stop()
         if b is not None:
