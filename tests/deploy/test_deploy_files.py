@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from app.settings import ROLES as CLI_ROLES
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -34,7 +36,10 @@ CLI_FLAGS: dict[tuple[str, ...], set[str]] = {
     ("audit", "verify"): {"--file"},
     ("router", "evaluate"): {"--policy"},
 }
-ROLES = {"core", "trajectory"}
+# The roles the deploy files run: only `core` today (the trajectory role and its deployment
+# come with the GPU consumer group issue), and each one a role the CLI accepts.
+ROLES = {"core"}
+DEFAULT_ROLE = "core"  # `resontinex worker` without --role
 
 METRICS = {
     "trust_gate_evaluation_seconds": "histogram",
@@ -80,13 +85,12 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_compose_services_and_images(services: dict[str, Any]) -> None:
-    assert set(services) == {"kafka", "topics", "worker", "trajectory", "prometheus"}
+    assert set(services) == {"kafka", "topics", "worker", "prometheus"}
     assert re.fullmatch(r"apache/kafka:[34]\.\d+\.\d+", services["kafka"]["image"])
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
-    for name in ("topics", "worker", "trajectory"):
-        assert services[name]["build"]["context"] == "."
-        assert re.fullmatch(r"resontinex(-trajectory)?:\d+\.\d+\.\d+", services[name]["image"])
-    assert services["trajectory"]["build"]["args"]["WITH_TRAJECTORY"] == "1"
+    for name in ("topics", "worker"):
+        assert services[name]["build"] == {"context": "."}
+        assert re.fullmatch(r"resontinex:\d+\.\d+\.\d+", services[name]["image"])
 
 
 def test_kafka_runs_kraft_single_node_reachable_as_kafka_9092(services: dict[str, Any]) -> None:
@@ -113,7 +117,7 @@ def test_kafka_runs_kraft_single_node_reachable_as_kafka_9092(services: dict[str
 def test_commands_are_the_cli_of_the_contract(services: dict[str, Any]) -> None:
     sub, flags = _cli(services["topics"]["command"])
     assert sub == ("topics", "create") and flags == {"--bootstrap": "kafka:9092"}
-    for name, role, port in (("worker", "core", "6066"), ("trajectory", "trajectory", "6067")):
+    for name, role, port in (("worker", "core", "6066"),):
         sub, flags = _cli(services[name]["command"])
         assert sub == ("worker",)
         assert flags == {"--role": role, "--bootstrap": "kafka:9092", "--web-port": port}
@@ -125,23 +129,24 @@ def test_commands_are_the_cli_of_the_contract(services: dict[str, Any]) -> None:
 def test_start_order(services: dict[str, Any]) -> None:
     assert services["topics"]["depends_on"] == {"kafka": {"condition": "service_healthy"}}
     assert services["topics"]["restart"] == "no"
-    for name in ("worker", "trajectory"):
-        assert services[name]["depends_on"] == {"topics": {"condition": "service_completed_successfully"}}
-    assert set(services["prometheus"]["depends_on"]) == {"worker", "trajectory"}
+    assert services["worker"]["depends_on"] == {"topics": {"condition": "service_completed_successfully"}}
+    assert set(services["prometheus"]["depends_on"]) == {"worker"}
 
 
 def test_healthchecks(services: dict[str, Any]) -> None:
-    for name in ("kafka", "worker", "trajectory", "prometheus"):
+    for name in ("kafka", "worker", "prometheus"):
         check = services[name]["healthcheck"]
         assert check["test"][0] == "CMD"
         assert all(DURATION.match(check[key]) for key in ("interval", "timeout"))
 
 
-def test_gpu_reservation_is_optional_and_commented(services: dict[str, Any]) -> None:
-    assert "deploy" not in services["trajectory"]
+def test_compose_worker_is_reachable_by_its_peers(services: dict[str, Any]) -> None:
+    """/stats/trust calls the other workers at http://$RESONTINEX_ADVERTISED_HOST:<web-port>."""
+    env = services["worker"]["environment"]
+    assert env["RESONTINEX_ADVERTISED_HOST"] == "worker"  # the service name, resolvable on the compose network
+    assert "hostname" not in services["worker"]
     text = COMPOSE_FILE.read_text(encoding="utf-8")
-    assert re.search(r"^\s*#\s*- driver: nvidia$", text, re.M)
-    assert re.search(r"^\s*#\s*capabilities: \[gpu\]$", text, re.M)
+    assert re.search(r"^\s*#.*scaled replicas need per-replica hostnames", text, re.M | re.I)
 
 
 def _mounts(compose: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
@@ -161,7 +166,7 @@ def test_every_mount_exists(compose: dict[str, Any]) -> None:
         else:
             assert source in named, f"{service} uses undeclared volume {source}"
     config_mounts = {target for service, source, target in mounts if source == "./config"}
-    for name in ("topics", "worker", "trajectory"):
+    for name in ("topics", "worker"):
         assert compose["services"][name]["environment"]["RESONTINEX_CONFIG_DIR"] in config_mounts
 
 
@@ -181,6 +186,7 @@ def test_dockerfile_installs_the_package_as_non_root() -> None:
                     assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
     assert instructions[-1].startswith("CMD [")  # exec form: signals reach the worker
     assert _cli(yaml.safe_load(instructions[-1].removeprefix("CMD ")))[0] == ("worker",)
+    assert not any(line.startswith("ARG ") for line in instructions)  # one image, no build variants
 
 
 # -- Prometheus -----------------------------------------------------------------------
@@ -207,8 +213,9 @@ def test_prometheus_config_scrapes_the_worker_ports(compose: dict[str, Any], ser
         for static in job["static_configs"]
         for target in static["targets"]
     }
-    expected = {f"{name}:{_cli(services[name]['command'])[1]['--web-port']}" for name in ("worker", "trajectory")}
-    assert targets == expected == {"worker:6066", "trajectory:6067"}
+    expected = {f"{name}:{_cli(services[name]['command'])[1]['--web-port']}" for name in ("worker",)}
+    assert targets == expected == {"worker:6066"}
+    assert [job["job_name"] for job in config["scrape_configs"]] == ["resontinex-core"]
     assert all(DURATION.match(config["global"][key]) for key in ("scrape_interval", "evaluation_interval"))
 
 
@@ -278,7 +285,7 @@ def manifests() -> dict[str, list[dict[str, Any]]]:
 
 def test_k8s_kinds_and_kustomization(manifests: dict[str, list[dict[str, Any]]]) -> None:
     assert {kind: len(docs) for kind, docs in manifests.items()} == {
-        "Kustomization": 1, "ConfigMap": 1, "Deployment": 2, "Service": 1,
+        "Kustomization": 1, "ConfigMap": 1, "Deployment": 1, "Service": 1,
     }
     listed = set(manifests["Kustomization"][0]["resources"])
     assert listed == {doc["_file"] for kind, docs in manifests.items() if kind != "Kustomization" for doc in docs}
@@ -287,7 +294,7 @@ def test_k8s_kinds_and_kustomization(manifests: dict[str, list[dict[str, Any]]])
 def _deployment(manifests: dict[str, list[dict[str, Any]]], role: str) -> dict[str, Any]:
     for doc in manifests["Deployment"]:
         container = doc["spec"]["template"]["spec"]["containers"][0]
-        if _cli(container["command"])[1]["--role"] == role:
+        if _cli(container["command"])[1].get("--role", DEFAULT_ROLE) == role:
             return doc
     raise AssertionError(f"no Deployment for role {role}")
 
@@ -308,8 +315,12 @@ def test_k8s_worker_deployments(manifests: dict[str, list[dict[str, Any]]], role
     assert template["metadata"]["annotations"]["prometheus.io/port"] == str(web)
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": "web"}
-    env = {item["name"]: item["value"] for item in container["env"]}
+    env = {item["name"]: item.get("value") for item in container["env"]}
     assert "KAFKA_BOOTSTRAP_SERVERS" in env
+    # Peers call http://$RESONTINEX_ADVERTISED_HOST:<web-port> for /stats/trust: the pod IP.
+    (advertised,) = (item for item in container["env"] if item["name"] == "RESONTINEX_ADVERTISED_HOST")
+    assert advertised == {"name": "RESONTINEX_ADVERTISED_HOST",
+                          "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     assert set(mounts.values()) <= set(volumes)
@@ -321,8 +332,6 @@ def test_k8s_service_exposes_the_core_web_port(manifests: dict[str, list[dict[st
     (service,) = manifests["Service"]
     core = _deployment(manifests, "core")
     assert service["spec"]["selector"].items() <= core["spec"]["template"]["metadata"]["labels"].items()
-    trajectory_labels = _deployment(manifests, "trajectory")["spec"]["template"]["metadata"]["labels"]
-    assert not service["spec"]["selector"].items() <= trajectory_labels.items()
     (port,) = service["spec"]["ports"]
     container = core["spec"]["template"]["spec"]["containers"][0]
     assert port["targetPort"] in {p["name"] for p in container["ports"]}
@@ -334,3 +343,41 @@ def test_k8s_runs_as_the_image_user(manifests: dict[str, list[dict[str, Any]]]) 
     uid = int(re.findall(r"^USER (\d+)", text, re.M)[-1])
     for doc in manifests["Deployment"]:
         assert doc["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == uid
+
+
+# -- Roles: only what the CLI runs today ----------------------------------------------
+
+def _worker_commands(compose: dict[str, Any],
+                     manifests: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[str, list[str]]]:
+    for name, service in compose["services"].items():
+        if isinstance(service.get("command"), list) and service["command"][0] == "resontinex":
+            yield f"compose {name}", service["command"]
+    lines = (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        if line.startswith("CMD "):
+            yield "Dockerfile CMD", yaml.safe_load(line.removeprefix("CMD "))
+    for doc in manifests["Deployment"]:
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            yield f"k8s {doc['metadata']['name']}", container["command"]
+
+
+def test_every_worker_runs_a_role_the_cli_accepts(compose: dict[str, Any],
+                                                  manifests: dict[str, list[dict[str, Any]]]) -> None:
+    roles = {}
+    for where, argv in _worker_commands(compose, manifests):
+        sub, flags = _cli(argv)
+        if sub == ("worker",):
+            roles[where] = flags.get("--role", DEFAULT_ROLE)
+    assert {"compose worker", "Dockerfile CMD", "k8s resontinex-core"} <= set(roles)
+    assert set(roles.values()) == ROLES, roles
+    assert ROLES <= set(CLI_ROLES)  # `resontinex worker --role X` refuses any other role (exit 2)
+
+
+def test_no_trajectory_in_the_deploy_files() -> None:
+    """The trajectory role and its deployment come with the GPU consumer group issue."""
+    files = [COMPOSE_FILE, ROOT / "Dockerfile", *sorted(PROMETHEUS_DIR.glob("*.yml")), *sorted(K8S_DIR.glob("*"))]
+    assert not (K8S_DIR / "trajectory-deployment.yaml").exists()
+    for path in files:
+        text = path.read_text(encoding="utf-8").lower()
+        assert "trajectory" not in text, path.relative_to(ROOT)
+        assert "6067" not in text, path.relative_to(ROOT)
