@@ -2,7 +2,7 @@
 
 Faust tables take the changelog partition (and a windowed table its window) from the
 *current event*, a context variable set only while a stream yields one event at a time.
-The gate consumes batches (`take_events`) and writes each key once per batch, so it sets
+The gate consumes batches (`app.batching`) and writes each key once per batch, so it sets
 that context to the batch's last event of the key around the write. Pinned by
 tests/app/test_faust_compat.py so a Faust upgrade that moves it is noticed.
 """

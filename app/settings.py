@@ -32,7 +32,7 @@ class Settings:
     partitions: int = 4
     data_dir: Path = Path(".resontinex")
     batch_max: int = 4000
-    batch_within_s: float = 0.02
+    batch_linger_s: float = 0.02
     dedupe_horizon: int = 100_000
     max_message_bytes: int = 1_048_576
     fetch_max_wait_ms: int = 20
@@ -60,6 +60,7 @@ class Settings:
             partitions=_positive_int(env, "RESONTINEX_PARTITIONS", 4),
             data_dir=Path(env.get("RESONTINEX_DATA_DIR", ".resontinex")),
             batch_max=_positive_int(env, "RESONTINEX_BATCH_MAX", 4000),
+            batch_linger_s=_positive_int(env, "RESONTINEX_BATCH_LINGER_MS", 20) / 1000,
             dedupe_horizon=_positive_int(env, "RESONTINEX_DEDUPE_HORIZON", 100_000),
             fetch_max_wait_ms=_positive_int(env, "RESONTINEX_FETCH_MAX_WAIT_MS", 20),
             advertised_host=env.get("RESONTINEX_ADVERTISED_HOST") or socket.gethostname(),

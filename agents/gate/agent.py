@@ -1,6 +1,6 @@
 """The gate agent: decision-requests → decisions, alerts, audit, dead-letters.
 
-Per batch (Faust `take_events`): decode and validate each event (bad ones become dead
+Per batch (`app.batching`: whatever arrived while the previous batch was handled): decode and validate each event (bad ones become dead
 letters), drop repeated request ids, score the rest in one numpy call, assemble
 decisions and alerts, seal the audit records onto each partition's chain, send
 everything as one record batch per partition and wait for the acks, then fold the batch
@@ -27,7 +27,7 @@ from app import metrics
 from app.deadletter import send_dead_letter
 from app.continuity import FetchedEvent, contiguous, fetch_range
 from app.faust_compat import event_context
-from app.failfast import crash_only
+from app.batching import drain_in_batches
 from app.runtime import Runtime
 from schemas import DecisionRequest, InvalidEvent, decode, decode_key, ms_to_ts
 
@@ -137,9 +137,7 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
 
     @app.agent(source, name="gate")
     async def gate(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(s.batch_max, within=s.batch_within_s):
-            async with crash_only("gate"):
-                await handle(list(events))
+        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="gate")
 
     return {"trust-stats": stats, "trust-calibration": calibration}
 

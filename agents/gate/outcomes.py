@@ -15,7 +15,7 @@ import faust
 from agents.trust import CalibrationAdapter
 from app import metrics
 from app.faust_compat import event_context
-from app.failfast import crash_only
+from app.batching import drain_in_batches
 from app.deadletter import send_dead_letter
 from app.runtime import Runtime
 from schemas import InvalidEvent, Outcome, decode, decode_key
@@ -34,9 +34,7 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT) -> No
 
     @app.agent(source, name="outcomes")
     async def outcomes(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(s.batch_max, within=s.batch_within_s):
-            async with crash_only("outcomes"):
-                await handle(list(events))
+        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="outcomes")
 
     async def handle(events: list[faust.types.EventT]) -> None:
         labelled: dict[str, list[tuple[faust.types.EventT, str, float, bool]]] = defaultdict(list)
