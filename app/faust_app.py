@@ -41,7 +41,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
     datadir = settings.data_dir / f"{role}-{web_port}"
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        APP_IDS[role],
+        settings.topic_prefix + APP_IDS[role],  # the prefix keeps environments' groups and changelogs apart
         broker=f"kafka://{settings.bootstrap}",
         store="rocksdb://",
         datadir=str(datadir),

@@ -7,6 +7,8 @@ theirs, so any worker answers for every tenant.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Any
 
@@ -16,6 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import metrics
 from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+PEER_TIMEOUT_S = 2.0
 
 
 def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
@@ -39,9 +44,10 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
         if request.query.get("local") == "1":
             return windows
         for url in _peers(app, stats.table.name):
-            async with app.http_client.get(f"{str(url).rstrip('/')}/stats/trust?local=1") as resp:
-                if resp.status == 200:
-                    windows.update((await resp.json())["tenants"])
+            try:
+                windows.update(await asyncio.wait_for(_peer_windows(app, url), PEER_TIMEOUT_S))
+            except Exception as exc:  # a peer down or mid-rebalance: answer with what is reachable
+                log.warning("peer statistics unavailable", extra={"peer": url, "error": repr(exc)})
         return windows
 
     @app.page("/stats/trust")
@@ -85,6 +91,12 @@ def trust_windows(stats: Any) -> dict[str, list[dict[str, Any]]]:
     for windows in out.values():
         windows.sort(key=lambda w: w["start"])
     return out
+
+
+async def _peer_windows(app: faust.App, url: str) -> dict[str, Any]:
+    async with app.http_client.get(f"{url}/stats/trust?local=1") as resp:
+        resp.raise_for_status()
+        return (await resp.json())["tenants"]
 
 
 def _peers(app: faust.App, table_name: str) -> list[str]:
