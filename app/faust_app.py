@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -30,6 +31,30 @@ class _SinkService(Service):
         await self.runtime.sink.stop()
 
 
+def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, **web: Any) -> faust.App:
+    """A Faust app with the project's stream settings (the bench's comparison apps use it too).
+
+    Short session and rebalance timeouts: a SIGKILLed worker's partitions move in ~10 s.
+    """
+    return faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        store="rocksdb://",
+        datadir=str(datadir),
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=1,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=10.0,
+        logging_config=None,
+        **web,
+    )
+
+
 def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) -> tuple[faust.App, Runtime]:
     """Build the worker app for `role`; configuration errors are raised here, before any I/O."""
     from agents.gate import agent as gate_agent
@@ -40,24 +65,10 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
     use_fetch_max_wait(settings.fetch_max_wait_ms)
     datadir = settings.data_dir / f"{role}-{web_port}"
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = stream_app(
         settings.topic_prefix + APP_IDS[role],  # the prefix keeps environments' groups and changelogs apart
-        broker=f"kafka://{settings.bootstrap}",
-        store="rocksdb://",
-        datadir=str(datadir),
-        web_port=web_port,
-        canonical_url=f"http://{settings.advertised_host}:{web_port}",
-        web_enabled=True,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=1,
-        table_standby_replicas=1,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        broker_commit_interval=1.0,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=10.0,
-        logging_config=None,
+        settings.bootstrap, datadir, partitions=settings.partitions,
+        web_enabled=True, web_port=web_port, canonical_url=f"http://{settings.advertised_host}:{web_port}",
     )
     tables = gate_agent.register(app, runtime)
     outcomes_agent.register(app, runtime, tables["trust-calibration"])

@@ -12,44 +12,18 @@ from pathlib import Path
 
 import faust
 
+from app.faust_app import stream_app
+from app.faust_compat import use_fetch_max_wait
 from app.logs import logging_config
+from app.settings import Settings
 
 PARTITIONS = 4
 SOURCE_TOPIC = "decision-requests"
 
 
 def bench_app(app_id: str, bootstrap: str, datadir: Path) -> faust.App:
-    _same_fetch_wait_as_the_worker()
-    return faust.App(
-        app_id,
-        broker=f"kafka://{bootstrap}",
-        store="rocksdb://",
-        datadir=str(datadir / app_id),
-        web_enabled=False,
-        topic_partitions=PARTITIONS,
-        topic_replication_factor=1,
-        table_standby_replicas=1,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        broker_commit_interval=1.0,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=10.0,
-        logging_config=None,
-    )
-
-
-def _same_fetch_wait_as_the_worker() -> None:
-    """Give the consumer the fetch wait the project worker uses, where the project sets one
-    (`app.faust_compat.use_fetch_max_wait`); otherwise Faust's own (1,500 ms) for both."""
-    try:
-        from app.faust_compat import use_fetch_max_wait  # type: ignore[attr-defined]
-        from app.settings import Settings
-    except ImportError:
-        return
-    ms = getattr(Settings.from_env(), "fetch_max_wait_ms", None)
-    if ms:
-        use_fetch_max_wait(ms)
+    use_fetch_max_wait(Settings.from_env().fetch_max_wait_ms)  # the worker's consumer fetch wait
+    return stream_app(app_id, bootstrap, datadir / app_id, partitions=PARTITIONS, web_enabled=False)
 
 
 def source_topic(app: faust.App) -> faust.TopicT:
