@@ -36,8 +36,8 @@ async def read_tail(bootstrap: str, topic: str, partition: int, max_records: int
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=32 * 1024 * 1024,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign([tp])
         reported_end = (await consumer.end_offsets([tp]))[tp]
         if reported_end == 0:  # under-reporting needs at least one batch: 0 means empty

@@ -61,4 +61,5 @@ async def drain_in_batches(stream: Any, handle: Handler, *, max_batch: int, ling
                 has_room.clear()
                 await has_room.wait()
     finally:
-        task.cancel()
+        task.cancel()  # a batch cut here is redelivered: its events were not acked
+        await asyncio.gather(task, return_exceptions=True)

@@ -86,7 +86,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "schemas":
             from schemas import export_json_schemas
 
-            for path in export_json_schemas(args.directory):
+            try:
+                paths = export_json_schemas(args.directory)
+            except OSError as exc:
+                raise UsageError(f"schemas export {args.directory}: {exc.strerror or exc}") from exc
+            for path in paths:
                 print(path)
             return 0
     except ConfigError as exc:

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
 
-_FETCH_TIMEOUT_S = 30.0
+_STALL_TIMEOUT_S = 30.0  # without a single record fetched
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +51,19 @@ async def fetch_range(bootstrap: str, topic: str, partition: int, start: int, en
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=16 * 1024 * 1024)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign([tp])
-        consumer.seek(tp, start)
+        position = max(start, (await consumer.beginning_offsets([tp]))[tp])  # older records expired
+        consumer.seek(tp, position)
         out: list[FetchedEvent] = []
-        deadline = time.monotonic() + _FETCH_TIMEOUT_S
-        position = start
+        deadline = time.monotonic() + _STALL_TIMEOUT_S
         while position < end:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"fetching {topic}[{partition}] {start}..{end} stalled at {position}")
             for record in (await consumer.getmany(tp, timeout_ms=200)).get(tp, ()):
                 position = record.offset + 1
+                deadline = time.monotonic() + _STALL_TIMEOUT_S
                 if record.offset < end:
                     out.append(FetchedEvent(FetchedMessage(
                         topic, partition, record.offset, record.key, record.value, record.timestamp / 1000.0)))

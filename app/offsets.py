@@ -25,8 +25,8 @@ async def true_end_offsets(bootstrap: str, partitions: Iterable[TopicPartition],
         return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=1024)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign(tps)
         ends = dict(reported) if reported is not None else await consumer.end_offsets(tps)
         for tp in tps:

@@ -34,7 +34,9 @@ class Settings:
     batch_max: int = 4000
     batch_linger_s: float = 0.02
     dedupe_horizon: int = 100_000
-    max_message_bytes: int = 1_048_576
+    # an input's audit record holds it plus the decision, and must fit Kafka's default
+    # max.message.bytes (1 MiB): inputs are limited to half of that
+    max_message_bytes: int = 524_288
     fetch_max_wait_ms: int = 20
     advertised_host: str = "localhost"
 

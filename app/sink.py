@@ -22,6 +22,7 @@ class OutputSink:
         self._producer: AIOKafkaProducer | None = None
         self._open: dict[tuple[str, int], object] = {}
         self._full: list[tuple[tuple[str, int], object]] = []
+        self._inflight: set[asyncio.Future] = set()
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the producer is made here, not in __init__.
@@ -57,11 +58,13 @@ class OutputSink:
                 raise ValueError(f"message of {len(value)} bytes exceeds the batch limit for {topic}")
 
     async def flush(self) -> None:
-        """Send every collected batch, in order, and wait until the broker acknowledged all."""
+        """Send every collected batch, in order, and wait until the broker acknowledged all,
+        including batches another caller's flush sent (agents share one sink)."""
         batches = self._full + list(self._open.items())
         self._full, self._open = [], {}
-        acks: list[asyncio.Future] = []
         for (topic, partition), batch in batches:
-            acks.append(await self.producer.send_batch(batch, topic, partition=partition))  # type: ignore[arg-type]
-        if acks:
-            await asyncio.gather(*acks)
+            ack = await self.producer.send_batch(batch, topic, partition=partition)  # type: ignore[arg-type]
+            self._inflight.add(ack)
+            ack.add_done_callback(self._inflight.discard)
+        if self._inflight:
+            await asyncio.gather(*self._inflight)

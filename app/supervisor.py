@@ -94,12 +94,15 @@ class Supervisor:
 
     async def _watch(self, w: WorkerProcess) -> None:
         while not self._stopping.is_set():
-            w.process = await asyncio.create_subprocess_exec(
-                *w.argv, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True
-            )
             w.started_at = time.monotonic()
-            log.info("worker started", extra={"role": w.role, "pid": w.process.pid, "web_port": w.web_port})
-            code = await w.process.wait()
+            try:
+                w.process = await asyncio.create_subprocess_exec(
+                    *w.argv, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True
+                )
+                log.info("worker started", extra={"role": w.role, "pid": w.process.pid, "web_port": w.web_port})
+                why = _why(await w.process.wait())
+            except OSError as exc:
+                why = f"could not start: {exc}"
             if self._stopping.is_set():
                 return
             if time.monotonic() - w.started_at > HEALTHY_RESET_S:
@@ -107,7 +110,7 @@ class Supervisor:
             w.restarts += 1
             log.error(
                 "worker died; restarting",
-                extra={"role": w.role, "pid": w.process.pid, "why": _why(code), "restart": w.restarts, "backoff_s": w.backoff_s},
+                extra={"role": w.role, "why": why, "restart": w.restarts, "backoff_s": w.backoff_s},
             )
             try:
                 await asyncio.wait_for(self._stopping.wait(), w.backoff_s)
@@ -159,5 +162,8 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def _why(code: int) -> str:
     if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:  # real-time signals have no name
+            return f"killed by signal {-code}"
     return f"exited with code {code}"

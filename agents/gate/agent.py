@@ -103,6 +103,8 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
                 request = decode(DecisionRequest, msg.value, max_bytes=s.max_message_bytes)
                 if request.tenant != tenant:
                     raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {request.tenant!r}")
+                raw = orjson.loads(msg.value)
+                _auditable(raw)
             except InvalidEvent as exc:
                 send_dead_letter(sink, names["dead_letters"], msg, exc.code, exc.message)
                 continue
@@ -117,17 +119,18 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
                 log.info("repeated request dropped", extra={"event_id": request.event_id, "tenant": tenant})
                 continue
             batch_ids.add(dedupe_key)
-            valid.append(_Valid(event, tenant, request, orjson.loads(msg.value)))
+            valid.append(_Valid(event, tenant, request, raw))
 
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
         decided = _decide(rt, valid, calibrator, sink, names) if valid else []
+        for item, (decision, _, _) in zip(valid, decided):  # before the flush: outcomes may follow at once
+            states[item.event.message.partition].remember(
+                item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
         await sink.flush()  # dead letters and decisions are acknowledged before the audit
         await _audit(rt, valid, decided, sink, names)
         await sink.flush()
         now = time.time()
-        for item, (decision, _, _) in zip(valid, decided):
-            states[item.event.message.partition].remember(
-                item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
+        for item in valid:
             metrics.DECISION_LATENCY.observe(max(0.0, now - item.event.message.timestamp))
         for event in events:
             states[event.message.partition].next_offset = event.message.offset + 1
@@ -239,6 +242,16 @@ async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None
         for record in records:
             sink.add(names["audit"], partition, record["tenant"].encode(), orjson.dumps(record))
         state.head = head
+
+
+def _auditable(raw: dict[str, Any]) -> None:
+    """Refuse a request the audit cannot hold: RFC 8785 has no integers beyond ±(2^53 − 1)."""
+    try:
+        orjson.dumps(raw, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        raise InvalidEvent(
+            "out_of_range", "an integer beyond ±(2^53 − 1) cannot be written to the audit (RFC 8785)"
+        ) from None
 
 
 def _source(msg: Any) -> dict[str, Any]:

@@ -46,3 +46,10 @@ def test_schemas_export_writes_one_schema_per_event_type(tmp_path, capsys):
     schema = json.loads((tmp_path / "out" / "decision.schema.json").read_text())
     assert schema["$schema"].endswith("2020-12/schema") and "verb" in schema["properties"]
     assert len(capsys.readouterr().out.splitlines()) == 10
+
+
+def test_schemas_export_into_a_file_is_bad_usage(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("")
+    assert main(["schemas", "export", str(target)]) == 2
+    assert "schemas export" in capsys.readouterr().err

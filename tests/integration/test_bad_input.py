@@ -36,6 +36,9 @@ BAD: list[tuple[str, bytes | None, bytes, str]] = [
     ("infinity", b"acme", b'{"event_id": "n2", "tenant": "acme", "signals": {"alignment_score": 0.5, "epistemic_risk": Infinity, "confidence_band": 0.1}}', "not_finite"),
     ("10 MB value", b"acme", b'{"event_id": "big", "tenant": "acme", "pad": "' + b"x" * (10 * 1024 * 1024) + b'"}', "too_large"),
     ("empty key", b"", _signals(), "empty_key"),
+    ("integer the audit cannot hold", b"acme",
+     b'{"event_id": "i1", "tenant": "acme", "ignored": 9007199254740993, "signals": {"alignment_score": 0.5, '
+     b'"epistemic_risk": 0.1, "confidence_band": 0.1}}', "out_of_range"),
 ]
 
 
@@ -58,15 +61,16 @@ def test_each_bad_input_is_dead_lettered_and_the_stream_goes_on(broker, tmp_path
         by_code = {rec["error"]["code"]: rec for *_, rec in dead}
         assert sorted(rec["error"]["code"] for *_, rec in dead) == sorted(code for *_, code in BAD)
         for _, key, value, code in BAD:
-            rec = by_code[code] if code != "not_finite" else None
+            rec = by_code[code] if code not in ("not_finite", "out_of_range") else None
             if rec is None:
-                continue  # two not_finite cases: checked below
+                continue  # codes used twice: counted below
             assert rec["source_topic"] == "decision-requests" and rec["error"]["message"]
             assert rec["key"] == (key.decode() if key is not None else None)
             if code == "too_large":
                 assert rec["value_truncated"] is True and rec["value_size"] == len(value)
             else:
                 assert base64.b64decode(rec["value_base64"]) == value
+        assert sum(rec["error"]["code"] == "out_of_range" for *_, rec in dead) == 2
         not_finite = sorted(base64.b64decode(rec["value_base64"]) for *_, rec in dead if rec["error"]["code"] == "not_finite")
         assert not_finite == sorted(v for _, _, v, c in BAD if c == "not_finite")
         _, body = worker.get("/metrics")
