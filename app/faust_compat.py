@@ -37,9 +37,7 @@ def use_true_highwaters(bootstrap: str) -> None:
 
     from .offsets import true_end_offsets
 
-    original = AIOKafkaConsumerThread._highwaters
-    if getattr(original, "__resontinex__", False):
-        return
+    original = getattr(AIOKafkaConsumerThread._highwaters, "__wrapped__", AIOKafkaConsumerThread._highwaters)
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list) -> Mapping[Any, int]:
         reported = await original(self, partitions)
@@ -47,7 +45,7 @@ def use_true_highwaters(bootstrap: str) -> None:
             return reported
         return await true_end_offsets(bootstrap, partitions, reported)
 
-    _highwaters.__resontinex__ = True  # type: ignore[attr-defined]
+    _highwaters.__wrapped__ = original  # type: ignore[attr-defined]
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
 
 

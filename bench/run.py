@@ -478,6 +478,13 @@ class ProcessGone(RuntimeError):
     pass
 
 
+def _check_alive(alive: Callable[[], str | None]) -> None:
+    """Raise `ProcessGone` when a process the measurement depends on has exited."""
+    gone = alive()
+    if gone:
+        raise ProcessGone(gone)
+
+
 async def collect(bootstrap: str, topic: str, n: int, *, timeout_s: float, label: str,
                   procs: Procs, warmup: int, alive: Callable[[], str | None],
                   keep: Callable[[Any], Any] | None = None) -> dict[str, Any]:
@@ -501,9 +508,7 @@ async def collect(bootstrap: str, topic: str, n: int, *, timeout_s: float, label
                 log(f"{label}: timeout after {timeout_s:.0f}s with {len(stamps):,}/{n:,} outputs")
                 break
             if now - last_log >= 2.0:
-                gone = alive()
-                if gone:
-                    raise ProcessGone(gone)
+                _check_alive(alive)
                 log(f"{label}: {len(stamps):,}/{n:,} outputs")
                 last_log = now
             batch = await consumer.getmany(timeout_ms=200, max_records=20_000)
@@ -694,9 +699,7 @@ def _await_count(plan: Plan, report: Path, watch: Procs, alive: Callable[[], str
     while not report.exists():
         if time.monotonic() > deadline:
             raise RuntimeError(f"count-only agent did not report {plan.n:,} events in {plan.timeout_s:.0f}s")
-        gone = alive()
-        if gone:
-            raise ProcessGone(gone)
+        _check_alive(alive)
         if time.monotonic() - last_log >= 2.0:
             log("(c) count: waiting for the agent's report")
             last_log = time.monotonic()
@@ -840,9 +843,7 @@ async def _paced(bootstrap: str, target_rate: float, warm_s: float, measure_s: f
             for p, batch in batches.items():
                 acks.append(await producer.send_batch(batch, SOURCE_TOPIC, partition=p))
             if now - last_log >= 2.0:
-                gone = alive()
-                if gone:
-                    raise ProcessGone(gone)
+                _check_alive(alive)
                 log(f"{label}: {i:,} sent, {len(decided):,} out")
                 last_log = now
             await asyncio.sleep(max(0.0, tick - (time.monotonic() - now)))

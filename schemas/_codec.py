@@ -15,7 +15,7 @@ from pydantic_core import ErrorDetails
 from ._base import PATTERN_DESCRIPTIONS
 from .exceptions import ErrorCode, InvalidEvent
 
-__all__ = ["DEFAULT_MAX_BYTES", "decode", "decode_key", "encode"]
+__all__ = ["DEFAULT_MAX_BYTES", "decode", "decode_json", "decode_key", "encode"]
 
 DEFAULT_MAX_BYTES: Final = 1_048_576
 """Largest value `decode` accepts: Kafka's default `max.message.bytes`."""
@@ -63,6 +63,20 @@ def decode(
     ...
     schemas.exceptions.InvalidEvent: out_of_range: signals.alignment_score: must be ≤ 1 (got 1.5)
     """
+    return decode_json(model_cls, raw, max_bytes=max_bytes)[1]
+
+
+def decode_json(
+    model_cls: type[ModelT], raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[dict[str, Any], ModelT]:
+    """Like `decode`, also returning the JSON object as received (unknown fields included),
+    for callers that keep the original, such as the audit, without parsing it twice.
+
+    >>> from schemas import Telemetry
+    >>> obj, event = decode_json(Telemetry, b'{"event_id": "t1", "source": "gpu-3", "metrics": {}, "x": 1}')
+    >>> obj["x"], event.source
+    (1, 'gpu-3')
+    """
     if not raw:
         raise InvalidEvent("empty_value", "the message has no value (null or zero bytes)")
     if len(raw) > max_bytes:
@@ -78,7 +92,7 @@ def decode(
     if type(obj) is not dict:
         raise InvalidEvent("not_object", f"the value is {_show(obj)}, not a JSON object")
     try:
-        return model_cls.model_validate(obj)
+        return obj, model_cls.model_validate(obj)
     except ValidationError as exc:
         raise _invalid(exc.errors(include_url=False)) from None
 

@@ -29,7 +29,7 @@ from app.continuity import FetchedEvent, contiguous, fetch_range
 from app.faust_compat import event_context
 from app.batching import drain_in_batches
 from app.runtime import Runtime
-from schemas import DecisionRequest, InvalidEvent, decode, decode_key, ms_to_ts
+from schemas import DecisionRequest, InvalidEvent, decode_json, decode_key, ms_to_ts
 
 from ._decide import break_glass, decision_event, floor_alert, most_restrictive, trust_reasons
 from ._stats import WindowStats, merge_stats, window_start
@@ -100,10 +100,9 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
             msg = event.message
             try:
                 tenant = decode_key(msg.key)
-                request = decode(DecisionRequest, msg.value, max_bytes=s.max_message_bytes)
+                raw, request = decode_json(DecisionRequest, msg.value, max_bytes=s.max_message_bytes)
                 if request.tenant != tenant:
                     raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {request.tenant!r}")
-                raw = orjson.loads(msg.value)
                 _auditable(raw)
             except InvalidEvent as exc:
                 send_dead_letter(sink, names["dead_letters"], msg, exc.code, exc.message)
