@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -66,7 +67,10 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
 
 def health(app: faust.App, rt: Runtime) -> dict[str, Any]:
     agents = {name: _agent_state(agent) for name, agent in app.agents.items()}
-    assigned = app.consumer.assignment() if app.consumer is not None else set()
+    try:
+        assigned = app.consumer.assignment()
+    except ConsumerNotStarted:  # early in start-up: not ready, not an error
+        assigned = set()
     source = rt.settings.topic("decision_requests")
     owned = sorted(tp.partition for tp in assigned if tp.topic == source)
     running = all(state == "running" for state in agents.values())

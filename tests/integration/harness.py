@@ -51,7 +51,10 @@ class Worker:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=1) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as e:
-            return json.loads(e.read())
+            try:
+                return json.loads(e.read())
+            except ValueError:
+                return None
         except Exception:
             return None
 
