@@ -57,6 +57,7 @@ def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, *
 
 def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) -> tuple[faust.App, Runtime]:
     """Build the worker app for `role`; configuration errors are raised here, before any I/O."""
+    from agents.budget import agent as budget_agent
     from agents.gate import agent as gate_agent
     from agents.gate import outcomes as outcomes_agent
 
@@ -70,14 +71,16 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
         settings.bootstrap, datadir, partitions=settings.partitions,
         web_enabled=True, web_port=web_port, canonical_url=f"http://{settings.advertised_host}:{web_port}",
     )
-    tables = gate_agent.register(app, runtime)
+    budgets, forget_costs = budget_agent.register(app, runtime)
+    tables = gate_agent.register(app, runtime, budgets)
     outcomes_agent.register(app, runtime, tables["trust-calibration"])
-    web.register(app, runtime, tables)
+    web.register(app, runtime, tables, budgets)
     app.add_dependency(_SinkService(runtime, loop=app.loop))
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: set, **_: Any) -> None:
         runtime.states.drop({tp.partition for tp in revoked if tp.topic == settings.topic("decision_requests")})
+        forget_costs({tp.partition for tp in revoked if tp.topic == settings.topic("costs")})
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:

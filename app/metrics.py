@@ -78,6 +78,16 @@ ENTROPY_FLAGS = Counter("trust_gate_entropy_flags", "Entropy flags raised", regi
 ERRORS = Counter("trust_gate_errors", "Errors while evaluating or emitting decisions", ["stage"], registry=REGISTRY)
 CALIBRATION_FITS = Counter("trust_gate_calibration_fits", "Calibration fits by result", ["result"], registry=REGISTRY)
 
+ALERTS = Counter("resontinex_alerts", "Alerts raised by kind", ["kind"], registry=REGISTRY)
+# Budget figures are per scope (`tenant` or `tenant/workflow`): one series per budgeted scope.
+BUDGET_SPENT = Gauge("resontinex_budget_spent_usd", "Spend in the current window", ["scope", "period"], registry=REGISTRY)
+BUDGET_UTILIZATION = Gauge("resontinex_budget_utilization", "Spend so far / budget (1 = all of it)", ["scope", "period"], registry=REGISTRY)
+BUDGET_REMAINING = Gauge("resontinex_budget_remaining_usd", "Budget left in the current window", ["scope", "period"], registry=REGISTRY)
+BUDGET_STATUS = Gauge("resontinex_budget_status", "Budget status on spend so far: 0 ok, 1 review, 2 braked, 3 blocked", ["scope", "period"], registry=REGISTRY)
+BUDGET_DECISIONS = Counter("resontinex_budget_decisions", "Decisions with a budget, by budget status", ["status"], registry=REGISTRY)
+INSIGHT_CACHE = Counter("resontinex_insight_cache", "Identical requests answered with the earlier decision (hit) or not", ["result"], registry=REGISTRY)
+TRIPWIRE_DOWNGRADED = Gauge("resontinex_tripwire_downgraded", "1 while the tenant runs downgraded", ["tenant"], registry=REGISTRY)
+
 
 def exposition() -> bytes:
     return generate_latest(REGISTRY)

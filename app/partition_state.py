@@ -8,7 +8,9 @@ first sight of p the worker reads its tail and recovers:
 * the request ids already decided, so a request redelivered after a crash is dropped
   instead of being decided (and audited) twice;
 * decision id → (tenant, raw score), so an outcome can find the decision it reports on;
-* the input offset after the last one decided (see `app.continuity`).
+* the input offset after the last one decided (see `app.continuity`);
+* per budget and period, the highest status reached and the over-budget streak, so a
+  budget alert is raised once per period and the retry backoff goes on growing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 from dataclasses import dataclass
 
 from agents.audit import ChainHead, head_after
+from agents.budget import Mark
 
 from .audit_tail import read_tail
 from .recent import RecentMap
@@ -30,6 +33,7 @@ class PartitionState:
     head: ChainHead
     requests: RecentMap[bool]
     decisions: RecentMap[tuple[str, float]]
+    marks: RecentMap[Mark]
     next_offset: int | None = None  # first input offset not yet processed; None: unknown
 
     def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float) -> None:
@@ -44,14 +48,22 @@ class PartitionState:
             trust = decision.get("trust") or {}
             if "event_id" in request and "event_id" in decision:
                 self.remember(request["event_id"], decision["event_id"], decision.get("tenant", ""), trust.get("raw_score", 0.0))
+            budget = decision.get("budget")
+            if isinstance(budget, dict) and budget.get("scope") and budget.get("period_start"):
+                key = mark_key(budget["scope"], budget["period_start"])
+                self.marks.put(key, (self.marks.get(key) or Mark()).after(budget.get("status", "ok")))
             source = body.get("source") or {}
             if isinstance(source.get("offset"), int):
                 self.next_offset = max(self.next_offset or 0, source["offset"] + 1)
 
 
+def mark_key(scope: str, period_start: str) -> str:
+    return f"{scope}|{period_start}"
+
+
 def recover(records: list[dict], horizon: int) -> PartitionState:
     """The state after the audit records of a partition, oldest first."""
-    state = PartitionState(ChainHead.genesis(), RecentMap(horizon), RecentMap(horizon))
+    state = PartitionState(ChainHead.genesis(), RecentMap(horizon), RecentMap(horizon), RecentMap(horizon))
     for record in records:
         state.replay(record)
     if records:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.trust import TrustConfig, load_config, policy_version
+from agents import budget
+from agents.trust import TrustConfig, load_config, policy_version_of
 
+from .exceptions import UsageError
 from .partition_state import PartitionStates
 from .settings import Settings
 from .sink import OutputSink
+
+ENERGY_FILE = "energy_governance.yaml"
 
 
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
     trust: TrustConfig
+    energy: budget.EnergyConfig
     policy_version: str
     sink: OutputSink
     states: PartitionStates
@@ -24,10 +29,26 @@ class Runtime:
     def load(cls, settings: Settings, *, client_id: str) -> "Runtime":
         """Load and validate every configuration file; a bad one is refused here, before any Kafka I/O."""
         trust = load_config(settings.config_file("trust_gate.yaml"))
+        path = settings.config_file(ENERGY_FILE)
+        try:
+            energy = budget.load_energy_config(path)
+        except budget.ConfigError as exc:
+            raise UsageError(f"configuration refused: {path}: {exc}") from None
         return cls(
             settings=settings,
             trust=trust,
-            policy_version=policy_version(trust),
+            energy=energy,
+            policy_version=combined_policy_version(trust, energy),
             sink=OutputSink(settings.bootstrap, client_id=client_id),
             states=PartitionStates(settings.bootstrap, settings.topic("audit"), settings.dedupe_horizon),
         )
+
+
+def combined_policy_version(trust: TrustConfig, energy: budget.EnergyConfig) -> str:
+    """CONTRACT §5: one version over every component's configuration.
+
+    >>> from agents.trust import default_config
+    >>> len(combined_policy_version(default_config(), budget.EnergyConfig()))
+    12
+    """
+    return policy_version_of({"trust": trust.as_dict(), "energy": energy.as_dict()})

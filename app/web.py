@@ -1,4 +1,4 @@
-"""Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}] (CONTRACT §6).
+"""Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}], /budget/status (CONTRACT §6).
 
 A tenant's statistics live on the worker that owns its partition; `/stats/trust` asks
 the other workers of the group (their canonical URLs, from Faust's assignment) for
@@ -17,6 +17,9 @@ from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from agents.budget.agent import BudgetTables
+from agents.budget.status import budget_rows
+
 from . import metrics
 from .runtime import Runtime
 
@@ -24,8 +27,12 @@ log = logging.getLogger(__name__)
 PEER_TIMEOUT_S = 2.0
 
 
-def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
+def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: BudgetTables) -> None:
     stats = tables["trust-stats"]
+
+    def local_budgets() -> list[dict[str, Any]]:
+        owned = {tp.partition for tp in _assignment(app) if tp.topic == rt.settings.topic("costs")}
+        return budget_rows(rt.energy, budgets, owned, rt.settings.partitions, time.time())
 
     @app.page("/health")
     class Health(View):
@@ -36,19 +43,16 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
+            local_budgets()  # refreshes the per-budget gauges
             # aiohttp refuses a charset inside content_type, so the header is set whole
             return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def group_windows(request: Request) -> dict[str, list[dict[str, Any]]]:
         """This worker's windows, plus (unless `?local=1`) every other worker's in the group."""
         windows = trust_windows(stats)
-        if request.query.get("local") == "1":
-            return windows
-        for url in _peers(app, stats.table.name):
-            try:
-                windows.update(await asyncio.wait_for(_peer_windows(app, url), PEER_TIMEOUT_S))
-            except Exception as exc:  # a peer down or mid-rebalance: answer with what is reachable
-                log.warning("peer statistics unavailable", extra={"peer": url, "error": repr(exc)})
+        if request.query.get("local") != "1":
+            for peer in await _from_peers(app, stats.table.name, "/stats/trust?local=1", "tenants"):
+                windows.update(peer)
         return windows
 
     @app.page("/stats/trust")
@@ -65,12 +69,28 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any]) -> None:
             return self.json({"window_s": 60, "tenant": tenant, "windows": windows})
 
 
+    @app.page("/budget/status")
+    class BudgetStatus(View):
+        async def get(self, request: Request) -> Response:
+            """Every budget's utilization, remaining amount, state and period end, for the
+            whole group (this worker's, plus each peer's unless `?local=1`)."""
+            rows = local_budgets()
+            if request.query.get("local") != "1":
+                for peer in await _from_peers(app, budgets.tripwire.name, "/budget/status?local=1", "budgets"):
+                    rows.extend(peer)
+            return self.json({"budgets": sorted(rows, key=lambda r: r["scope"])})
+
+
+def _assignment(app: faust.App) -> set:
+    try:
+        return app.consumer.assignment()
+    except ConsumerNotStarted:  # early in start-up: not ready, not an error
+        return set()
+
+
 def health(app: faust.App, rt: Runtime) -> dict[str, Any]:
     agents = {name: _agent_state(agent) for name, agent in app.agents.items()}
-    try:
-        assigned = app.consumer.assignment()
-    except ConsumerNotStarted:  # early in start-up: not ready, not an error
-        assigned = set()
+    assigned = _assignment(app)
     source = rt.settings.topic("decision_requests")
     owned = sorted(tp.partition for tp in assigned if tp.topic == source)
     running = all(state == "running" for state in agents.values())
@@ -97,10 +117,21 @@ def trust_windows(stats: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-async def _peer_windows(app: faust.App, url: str) -> dict[str, Any]:
-    async with app.http_client.get(f"{url}/stats/trust?local=1") as resp:
-        resp.raise_for_status()
-        return (await resp.json())["tenants"]
+async def _from_peers(app: faust.App, table_name: str, path: str, field: str) -> list[Any]:
+    """`field` of `path` from every other worker holding active partitions of the table;
+    a peer down or mid-rebalance is logged and left out."""
+    async def one(url: str) -> Any:
+        async with app.http_client.get(f"{url}{path}") as resp:
+            resp.raise_for_status()
+            return (await resp.json())[field]
+
+    answers = []
+    for url in _peers(app, table_name):
+        try:
+            answers.append(await asyncio.wait_for(one(url), PEER_TIMEOUT_S))
+        except Exception as exc:
+            log.warning("peer unavailable", extra={"peer": url, "path": path, "error": repr(exc)})
+    return answers
 
 
 def _peers(app: faust.App, table_name: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -21,6 +21,7 @@ from ._base import (
 __all__ = [
     "MAX_TEXT_CHARS",
     "Constraints",
+    "Control",
     "Cost",
     "DecisionRequest",
     "Estimate",
@@ -185,6 +186,19 @@ class Cost(InputEvent):
     output_tokens: NonNegativeInt
     cost_usd: NonNegativeFloat
     latency_ms: NonNegativeFloat
+
+
+class Control(InputEvent):
+    """An operator's command to the processor (topic `control`, beyond CONTRACT §2).
+
+    `tripwire_reset` lifts a tenant's budget-tripwire downgrade; it is audited with the
+    operator and the reason.
+    """
+
+    tenant: Name
+    action: Literal["tripwire_reset"]
+    operator_id: Name
+    reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
 
 
 class Telemetry(InputEvent):

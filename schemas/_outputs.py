@@ -54,13 +54,27 @@ class TrustSummary(OutputPart):
 
 
 class BudgetSummary(OutputPart):
-    """The budget check; `utilization` exceeds 1 once the budget is overspent."""
+    """The budget check; `utilization` exceeds 1 once the budget is overspent.
+
+    Beyond CONTRACT §3.2: the budget that applied (`scope`, `period` and its bounds,
+    `limit_usd`), the multipliers applied by name, the tripwire's `downgraded` and the
+    cheaper `mode`, and `retry_after_s` on an over-budget `defer`.
+    """
 
     status: Literal["ok", "review", "blocked", "braked", "downgraded"]
     utilization: NonNegativeFloat
     remaining_usd: float
     effective_cost_usd: NonNegativeFloat
     multiplier: NonNegativeFloat
+    multipliers: list[str] = []
+    scope: str | None = None
+    period: Literal["hour", "day", "month"] | None = None
+    period_start: str | None = None
+    period_end: str | None = None
+    limit_usd: NonNegativeFloat | None = None
+    downgraded: bool = False
+    mode: str | None = None
+    retry_after_s: NonNegativeFloat | None = None
 
 
 class RouteSummary(OutputPart):

@@ -11,7 +11,7 @@ from typing import Final
 
 from pydantic import BaseModel
 
-from ._inputs import Cost, DecisionRequest, Outcome, Telemetry, TrajectoryRequest
+from ._inputs import Control, Cost, DecisionRequest, Outcome, Telemetry, TrajectoryRequest
 from ._outputs import Alert, AuditRecord, DeadLetter, Decision, TrajectoryResult
 
 __all__ = ["EVENT_TYPES", "export_json_schemas", "json_schema"]
@@ -23,6 +23,7 @@ EVENT_TYPES: Final[Mapping[str, type[BaseModel]]] = MappingProxyType(
         "cost": Cost,
         "telemetry": Telemetry,
         "trajectory-request": TrajectoryRequest,
+        "control": Control,
         "decision": Decision,
         "alert": Alert,
         "trajectory-result": TrajectoryResult,

@@ -2,7 +2,7 @@
 
     >>> import topics
     >>> len(topics.REGISTRY), topics.get("audit").retention_ms
-    (10, -1)
+    (11, -1)
     >>> topics.wire_name("alerts", prefix="prod.")
     'prod.alerts'
 

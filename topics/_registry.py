@@ -1,4 +1,4 @@
-"""The ten topics of CONTRACT §2 and their broker settings."""
+"""The ten topics of CONTRACT §2, plus `control` (operator commands), and their broker settings."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from schemas import (
     Alert,
     AuditRecord,
+    Control,
     Cost,
     DeadLetter,
     Decision,
@@ -83,6 +84,7 @@ REGISTRY: Final[tuple[TopicSpec, ...]] = (
     TopicSpec("costs", "costs", "in", "tenant", Cost),
     TopicSpec("telemetry", "telemetry", "in", "source", Telemetry),
     TopicSpec("trajectory_requests", "trajectory-requests", "in", "tenant", TrajectoryRequest),
+    TopicSpec("control", "control", "in", "tenant", Control),
     TopicSpec("decisions", "decisions", "out", "tenant", Decision),
     TopicSpec("alerts", "alerts", "out", "tenant_or_system", Alert),
     TopicSpec("trajectory_results", "trajectory-results", "out", "tenant", TrajectoryResult),

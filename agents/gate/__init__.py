@@ -6,6 +6,7 @@ already-validated requests; `agent` wires it to Kafka topics and Faust tables.
 
 from ._decide import (
     VERB_RANK,
+    alert_event,
     alert_id,
     break_glass,
     decision_event,
@@ -19,6 +20,7 @@ from ._stats import WindowStats, merge_stats, window_start
 __all__ = [
     "VERB_RANK",
     "WindowStats",
+    "alert_event",
     "alert_id",
     "break_glass",
     "decision_event",

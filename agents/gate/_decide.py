@@ -62,23 +62,41 @@ def trust_reasons(
     return reasons
 
 
+def alert_event(*, id_source: str, tenant: str, kind: str, severity: str, message: str,
+                details: dict[str, Any], source_event_id: str | None, ts: str) -> dict[str, Any]:
+    """An `alerts` event (CONTRACT §3.7); its id is derived from `id_source` and `kind`, so a
+    re-sent alert keeps its id.
+
+    >>> a = alert_event(id_source="acme|day", kind="emergency_brake", tenant="acme", severity="critical",
+    ...                 message="m", details={}, source_event_id="r-1", ts="2026-01-01T00:00:00.000Z")
+    >>> a["event_id"] == alert_id("acme|day", "emergency_brake")
+    True
+    """
+    return {
+        "event_id": alert_id(id_source, kind),
+        "schema_version": 1,
+        "tenant": tenant,
+        "kind": kind,
+        "severity": severity,
+        "message": message,
+        "details": details,
+        "source_event_id": source_event_id,
+        "ts": ts,
+    }
+
+
 def floor_alert(decision: dict[str, Any], trust_floor: float) -> dict[str, Any]:
     """The `trust_floor_violation` alert for a decision whose score is under the floor."""
     trust = decision["trust"]
-    return {
-        "event_id": alert_id(decision["event_id"], "trust_floor_violation"),
-        "schema_version": 1,
-        "tenant": decision["tenant"],
-        "kind": "trust_floor_violation",
-        "severity": "warning",
-        "message": f"trust score {trust['score']:.4f} under the floor {trust_floor}; verb {decision['verb']}",
-        "details": {
+    return alert_event(
+        id_source=decision["event_id"], kind="trust_floor_violation", tenant=decision["tenant"], severity="warning",
+        message=f"trust score {trust['score']:.4f} under the floor {trust_floor}; verb {decision['verb']}",
+        details={
             "decision_id": decision["event_id"], "score": trust["score"], "tier": trust["tier"],
             "trust_floor": trust_floor, "verb": decision["verb"],
         },
-        "source_event_id": decision["request_id"],
-        "ts": decision["ts"],
-    }
+        source_event_id=decision["request_id"], ts=decision["ts"],
+    )
 
 
 def break_glass(result: TrustResult, operator_id: str, reason: str, request_id: str, now: datetime) -> tuple[bool, dict[str, str], dict[str, Any]]:
@@ -112,9 +130,9 @@ def break_glass(result: TrustResult, operator_id: str, reason: str, request_id: 
 
 def decision_event(
     *, tenant: str, request_id: str, workflow: str, ts: str, verb: str, reasons: list[dict[str, str]],
-    policy_version: str, trust: dict[str, Any],
+    policy_version: str, trust: dict[str, Any], budget: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The `decisions` event of CONTRACT §3.2 (budget, route and overlay not decided yet).
+    """The `decisions` event of CONTRACT §3.2 (route and overlay not decided yet).
 
     >>> d = decision_event(tenant="acme", request_id="r-1", workflow="default", ts="2026-01-01T00:00:00.000Z",
     ...                    verb="execute", reasons=[], policy_version="p", trust={})
@@ -132,7 +150,7 @@ def decision_event(
         "reasons": reasons,
         "policy_version": policy_version,
         "trust": trust,
-        "budget": None,
+        "budget": budget,
         "route": None,
         "overlay": None,
     }

@@ -21,9 +21,10 @@ import faust
 import numpy as np
 import orjson
 
-from agents.audit import seal_many
+from agents.budget.agent import BudgetTables
 from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch, evaluate_values
 from app import metrics
+from app.audit_writer import append_audit, audit_item
 from app.deadletter import send_dead_letter
 from app.continuity import FetchedEvent, contiguous, fetch_range
 from app.faust_compat import event_context
@@ -31,6 +32,7 @@ from app.batching import drain_in_batches
 from app.runtime import Runtime
 from schemas import DecisionRequest, InvalidEvent, decode_json, decode_key, ms_to_ts
 
+from ._budgeting import BudgetJudge, InsightCache
 from ._decide import break_glass, decision_event, floor_alert, most_restrictive, trust_reasons
 from ._stats import WindowStats, merge_stats, window_start
 
@@ -48,8 +50,9 @@ RISK_UNAVAILABLE = {
 
 class _Decided(NamedTuple):
     decision: dict[str, Any]
-    alert: dict[str, Any] | None
+    alerts: list[dict[str, Any]]
     override: dict[str, Any] | None  # the audit body of a break-glass attempt
+    change: dict[str, Any] | None  # the audit body of a budget status change
 
 
 class _Valid:
@@ -59,7 +62,7 @@ class _Valid:
         self.event, self.tenant, self.request, self.raw = event, tenant, request, raw
 
 
-def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
+def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, Any]:
     """Declare the gate's topic, tables and agent on `app`; return the tables by name."""
     s = rt.settings
     source = app.topic(
@@ -71,6 +74,7 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
     calibration = app.Table("trust-calibration", default=None, partitions=s.partitions)
     names = {k: s.topic(k) for k in ("decision_requests", "decisions", "alerts", "audit", "dead_letters")}
     adapters: dict[str, tuple[int, CalibrationAdapter]] = {}
+    cache = InsightCache(rt.energy.recovery.insight_cache_ttl_s)
 
     def calibrator(tenant: str) -> CalibrationAdapter | None:
         entry = calibration.get(tenant)
@@ -121,8 +125,8 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
             valid.append(_Valid(event, tenant, request, raw))
 
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
-        decided = _decide(rt, valid, calibrator, sink, names) if valid else []
-        for item, (decision, _, _) in zip(valid, decided):  # before the flush: outcomes may follow at once
+        decided = _decide(rt, valid, calibrator, BudgetJudge(rt.energy, budgets, states), cache, sink, names) if valid else []
+        for item, (decision, *_) in zip(valid, decided):  # before the flush: outcomes may follow at once
             states[item.event.message.partition].remember(
                 item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
         await sink.flush()  # dead letters and decisions are acknowledged before the audit
@@ -144,7 +148,8 @@ def register(app: faust.App, rt: Runtime) -> dict[str, Any]:
     return {"trust-stats": stats, "trust-calibration": calibration}
 
 
-def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_Decided]:
+def _decide(rt: Runtime, valid: list[_Valid], calibrator, judge: BudgetJudge, cache: InsightCache,
+            sink, names) -> list[_Decided]:
     cfg = rt.trust
     n = len(valid)
     a = np.fromiter((v.request.signals.alignment_score for v in valid), np.float64, n)
@@ -191,17 +196,28 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
             )
             reasons.append(why)
             verb = "execute" if applied else verb
-        decision = decision_event(
-            tenant=item.tenant, request_id=req.event_id, workflow=req.workflow,
-            ts=req.ts or ms_to_ts(round(msg.timestamp * 1000)), verb=verb, reasons=reasons,
-            policy_version=rt.policy_version, trust=trust,
-        )
-        verbs[i] = verb
-        alert = floor_alert(decision, cfg.trust_floor) if floors[i] else None
+        ts = req.ts or ms_to_ts(round(msg.timestamp * 1000))
+        judged = judge(item.tenant, req, msg.partition, ts, floors[i])
+        alerts: list[dict[str, Any]] = []
+        change = None
+        if judged is not None:
+            reasons.extend(judged.reasons)
+            verb = most_restrictive((verb, judged.verb))
+            if judged.alert is not None:
+                alerts.append(judged.alert)
+                change = judged.change
+        decision = cache.reuse(item.raw, decision_event(
+            tenant=item.tenant, request_id=req.event_id, workflow=req.workflow, ts=ts, verb=verb, reasons=reasons,
+            policy_version=rt.policy_version, trust=trust, budget=judged and judged.budget,
+        ))
+        verbs[i] = decision["verb"]
+        if floors[i]:
+            alerts.insert(0, floor_alert(decision, cfg.trust_floor))
         sink.add(names["decisions"], msg.partition, msg.key, orjson.dumps(decision))
-        if alert is not None:
+        for alert in alerts:
             sink.add(names["alerts"], msg.partition, msg.key, orjson.dumps(alert))
-        out.append(_Decided(decision, alert, override))
+            metrics.ALERTS.labels(alert["kind"]).inc()
+        out.append(_Decided(decision, alerts, override, change))
         if debug:
             log.debug("decided", extra={"event_id": req.event_id, "decision_id": decision["event_id"],
                                         "tenant": item.tenant, "verb": decision["verb"]})
@@ -217,30 +233,22 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, sink, names) -> list[_
 
 async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None:
     per_partition: dict[int, list[dict]] = defaultdict(list)
-    for item, (decision, alert, override) in zip(valid, decided):
+    pv = rt.policy_version
+    for item, (decision, alerts, override, change) in zip(valid, decided):
         items = per_partition[item.event.message.partition]
-        items.append({
-            "event_id": "au-" + decision["event_id"][2:], "kind": "decision", "tenant": item.tenant,
-            "ts": decision["ts"], "policy_version": rt.policy_version,
-            "record": {"request": item.raw, "decision": decision, "source": _source(item.event.message)},
-        })
-        if alert is not None:
-            items.append({
-                "event_id": "au-" + alert["event_id"][2:], "kind": "alert", "tenant": item.tenant,
-                "ts": alert["ts"], "policy_version": rt.policy_version, "record": {"alert": alert},
-            })
+        items.append(audit_item("au-" + decision["event_id"][2:], "decision", item.tenant, decision["ts"], pv,
+                                {"request": item.raw, "decision": decision, "source": _source(item.event.message)}))
+        if change is not None:  # the budget's alert is the last
+            items.append(audit_item("sc-" + alerts[-1]["event_id"][2:], "state_change", item.tenant, decision["ts"],
+                                    pv, change))
+        for alert in alerts:
+            items.append(audit_item("au-" + alert["event_id"][2:], "alert", item.tenant, alert["ts"], pv,
+                                    {"alert": alert}))
         if override is not None:
-            items.append({
-                "event_id": "ov-" + decision["event_id"][2:], "kind": "override", "tenant": item.tenant,
-                "ts": decision["ts"], "policy_version": rt.policy_version,
-                "record": {**override, "decision_id": decision["event_id"]},
-            })
+            items.append(audit_item("ov-" + decision["event_id"][2:], "override", item.tenant, decision["ts"], pv,
+                                    {**override, "decision_id": decision["event_id"]}))
     for partition, items in per_partition.items():
-        state = await rt.states.get(partition)
-        records, head = seal_many(state.head, items)
-        for record in records:
-            sink.add(names["audit"], partition, record["tenant"].encode(), orjson.dumps(record))
-        state.head = head
+        await append_audit(rt, partition, items)
 
 
 def _auditable(raw: dict[str, Any]) -> None:

@@ -36,6 +36,13 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "psi": {"density": 0.5, "coherence": 0.7, "entropy": 0.2},
         "text": "The refund of $42 was approved because the charge was duplicated.",
     },
+    "control": {
+        "event_id": "ctl-1",
+        "tenant": "acme",
+        "action": "tripwire_reset",
+        "operator_id": "ops-7",
+        "reason": "usage growth approved for the launch",
+    },
     "outcome": {
         "event_id": "out-1",
         "tenant": "acme",

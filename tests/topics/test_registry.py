@@ -17,6 +17,7 @@ CONTRACT = [
     ("costs", "in", "tenant", "cost"),
     ("telemetry", "in", "source", "telemetry"),
     ("trajectory-requests", "in", "tenant", "trajectory-request"),
+    ("control", "in", "tenant", "control"),  # beyond §2: operator commands (tripwire reset)
     ("decisions", "out", "tenant", "decision"),
     ("alerts", "out", "tenant_or_system", "alert"),
     ("trajectory-results", "out", "tenant", "trajectory-result"),
@@ -25,14 +26,14 @@ CONTRACT = [
 ]
 
 
-def test_the_ten_topics_of_the_contract() -> None:
+def test_the_topics_of_the_contract_plus_control() -> None:
     assert [(s.name, s.direction, s.key, s.schema) for s in REGISTRY] == [
         (name, direction, key, EVENT_TYPES[event]) for name, direction, key, event in CONTRACT
     ]
 
 
 def test_ids_and_names_are_unique_and_ids_are_names_with_underscores() -> None:
-    assert len({s.id for s in REGISTRY}) == len({s.name for s in REGISTRY}) == 10
+    assert len({s.id for s in REGISTRY}) == len({s.name for s in REGISTRY}) == 11
     assert all(s.id == s.name.replace("-", "_") for s in REGISTRY)
 
 
@@ -83,7 +84,7 @@ def test_wire_names_apply_the_prefix_verbatim() -> None:
     assert wire_name("audit", prefix="acme_") == "acme_audit"
     assert all_wire_names() == tuple(name for name, *_ in CONTRACT)
     prefixed = all_wire_names("t-")
-    assert len(set(prefixed)) == 10 and all(name.startswith("t-") for name in prefixed)
+    assert len(set(prefixed)) == 11 and all(name.startswith("t-") for name in prefixed)
 
 
 @pytest.mark.parametrize("prefix", ["bad prefix.", "ü.", "a/b", "x" * 241])

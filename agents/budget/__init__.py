@@ -1,0 +1,44 @@
+"""Energy governance: budgets per tenant and workflow, enforced on the stream.
+
+The pure rules live here (`assess`, `tripwire_step`, periods, configuration); the Faust
+agent that keeps spend in windowed tables is `agents.budget.agent`.
+"""
+
+from ._config import (
+    ANY_TENANT,
+    Budget,
+    EnergyConfig,
+    Limits,
+    Multipliers,
+    Recovery,
+    ScopedBudget,
+    Tripwire,
+    energy_config_from,
+    load_energy_config,
+)
+from ._periods import PERIODS, Period, iso, period_end, period_start, previous_start
+from ._rules import (
+    MICROS,
+    STATUS_RANK,
+    STATUS_VERB,
+    Assessment,
+    TripwireState,
+    assess,
+    cost_multiplier,
+    is_breach,
+    retry_after_s,
+    status_of,
+    to_micros,
+    tripwire_step,
+)
+from ._summary import TRANSITION_ALERTS, Mark, budget_reasons, budget_summary, transition_alert
+from .exceptions import BudgetError, ConfigError
+
+__all__ = [
+    "ANY_TENANT", "MICROS", "PERIODS", "STATUS_RANK", "STATUS_VERB", "TRANSITION_ALERTS",
+    "Assessment", "Budget", "BudgetError", "ConfigError", "EnergyConfig", "Limits", "Mark", "Multipliers",
+    "Period", "Recovery", "ScopedBudget", "Tripwire", "TripwireState",
+    "assess", "budget_reasons", "budget_summary", "cost_multiplier", "energy_config_from", "is_breach", "iso", "load_energy_config",
+    "period_end", "period_start", "previous_start", "retry_after_s", "status_of", "to_micros",
+    "transition_alert", "tripwire_step",
+]

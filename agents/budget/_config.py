@@ -1,0 +1,237 @@
+"""`energy_governance.yaml` (CONTRACT §7.1): budgets, limits, multipliers, tripwire.
+
+Keys beyond the contract's: `multipliers.complexity_threshold` (0.7) and
+`multipliers.entropy_threshold` (0.72) say when "high" starts (strictly above);
+`budget_tripwire.downgrade_mode` names the cheaper mode downgraded decisions carry;
+`recovery` tunes the insight cache and the retry backoff of `defer` decisions.
+`budget_limits.approval_threshold` is in tokens: one operation estimated above it needs
+review.
+
+>>> cfg = energy_config_from({"budgets": [{"tenant": "acme", "workflow": "refunds", "period": "day", "usd": 50},
+...                                       {"tenant": "*", "period": "day", "usd": 100}]})
+>>> cfg.budget_for("acme", "refunds").scope, cfg.budget_for("acme", "other").scope, cfg.budget_for("zeta", "x").usd
+('acme/refunds', 'acme', 100.0)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from numbers import Real
+from typing import Any
+
+import yaml
+
+from ._periods import PERIODS, Period
+from .exceptions import ConfigError
+
+ANY_TENANT = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """One budget entry; `workflow` None means the whole tenant, `tenant` "*" any tenant."""
+
+    tenant: str
+    period: Period
+    usd: float
+    workflow: str | None = None
+    tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedBudget:
+    """A budget applied to one tenant: `scope` is the spend key (`tenant` or `tenant/workflow`)."""
+
+    budget: Budget
+    scope: str
+
+    @property
+    def period(self) -> Period:
+        return self.budget.period
+
+    @property
+    def usd(self) -> float:
+        return self.budget.usd
+
+    @property
+    def tokens(self) -> int | None:
+        return self.budget.tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    hard_limit_percentage: float = 95.0
+    auto_review_threshold: float = 85.0
+    approval_threshold: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Multipliers:
+    high_complexity: float = 1.5
+    low_trust: float = 1.3
+    high_entropy: float = 1.4
+    emergency_discount: float = 0.6
+    complexity_threshold: float = 0.7
+    entropy_threshold: float = 0.72
+
+
+@dataclass(frozen=True, slots=True)
+class Tripwire:
+    breach_threshold: float = 12.0
+    consecutive_limit: int = 3
+    auto_recovery: bool = False
+    downgrade_mode: str = "economy"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    insight_cache_ttl_s: float = 30.0
+    retry_base_s: float = 30.0
+    retry_max_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyConfig:
+    limits: Limits = field(default_factory=Limits)
+    multipliers: Multipliers = field(default_factory=Multipliers)
+    tripwire: Tripwire = field(default_factory=Tripwire)
+    recovery: Recovery = field(default_factory=Recovery)
+    budgets: tuple[Budget, ...] = ()
+
+    def budget_for(self, tenant: str, workflow: str) -> ScopedBudget | None:
+        """The most specific entry: tenant+workflow, then tenant, then "*"; None if none."""
+        for b in self.budgets:
+            if b.tenant == tenant and b.workflow == workflow:
+                return ScopedBudget(b, f"{tenant}/{workflow}")
+        return self.tenant_budget(tenant)
+
+    def tenant_budget(self, tenant: str) -> ScopedBudget | None:
+        """The tenant-wide entry (the tenant's own, else "*"): its period paces the tripwire."""
+        for wanted in (tenant, ANY_TENANT):
+            for b in self.budgets:
+                if b.tenant == wanted and b.workflow is None:
+                    return ScopedBudget(b, tenant)
+        return None
+
+    def explicit(self) -> list[ScopedBudget]:
+        """Every entry naming a tenant (a "*" entry applies to tenants as they appear)."""
+        return [ScopedBudget(b, b.tenant if b.workflow is None else f"{b.tenant}/{b.workflow}")
+                for b in self.budgets if b.tenant != ANY_TENANT]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _real(key: str, value: object, lo: float = 0.0, hi: float = math.inf, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise ConfigError(key, f"must be a finite number, got {value!r}")
+    number = float(value)
+    if number < lo or number > hi or (positive and number <= 0):
+        raise ConfigError(key, f"must be {'> 0' if positive else f'>= {lo}'}{'' if hi == math.inf else f' and <= {hi}'}, got {number!r}")
+    return number
+
+
+def _int(key: str, value: object, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise ConfigError(key, f"must be an integer >= {lo}, got {value!r}")
+    return value
+
+
+def _section(mapping: Mapping[str, Any], key: str, cls: type, convert: dict[str, Any]) -> Any:
+    raw = mapping.get(key, {}) or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(key, f"must be a mapping, got {type(raw).__name__}")
+    values = {}
+    for name, value in raw.items():
+        if name not in convert:
+            raise ConfigError(f"{key}.{name}", f"unknown key (expected one of {', '.join(convert)})")
+        values[name] = convert[name](f"{key}.{name}", value)
+    return replace(cls(), **values)
+
+
+def _bool(key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"must be true or false, got {value!r}")
+    return value
+
+
+def _name(key: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _pct(key: str, value: object) -> float:
+    return _real(key, value, 0.0, 1000.0, positive=True)
+
+
+def _budget(key: str, raw: object) -> Budget:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(key, f"must be a mapping, got {type(raw).__name__}")
+    allowed = ("tenant", "workflow", "period", "usd", "tokens")
+    for name in raw:
+        if name not in allowed:
+            raise ConfigError(f"{key}.{name}", f"unknown key (expected one of {', '.join(allowed)})")
+    for name in ("tenant", "period", "usd"):
+        if name not in raw:
+            raise ConfigError(f"{key}.{name}", "is required")
+    if raw["period"] not in PERIODS:
+        raise ConfigError(f"{key}.period", f"must be one of {', '.join(PERIODS)}, got {raw['period']!r}")
+    workflow = raw.get("workflow")
+    return Budget(
+        tenant=_name(f"{key}.tenant", raw["tenant"]),
+        workflow=None if workflow is None else _name(f"{key}.workflow", workflow),
+        period=raw["period"],
+        usd=_real(f"{key}.usd", raw["usd"], positive=True),
+        tokens=None if raw.get("tokens") is None else _int(f"{key}.tokens", raw["tokens"], 1),
+    )
+
+
+def energy_config_from(mapping: Mapping[str, Any]) -> EnergyConfig:
+    """Validate a parsed `energy_governance.yaml`; the first problem is raised, naming its key."""
+    if not isinstance(mapping, Mapping):
+        raise ConfigError("<config>", f"must be a mapping, got {type(mapping).__name__}")
+    known = ("budget_limits", "multipliers", "budget_tripwire", "recovery", "budgets")
+    for name in mapping:
+        if name not in known:
+            raise ConfigError(str(name), f"unknown key (expected one of {', '.join(known)})")
+    limits = _section(mapping, "budget_limits", Limits, {
+        "hard_limit_percentage": _pct, "auto_review_threshold": _pct,
+        "approval_threshold": lambda k, v: _int(k, v, 0)})
+    if limits.auto_review_threshold > limits.hard_limit_percentage:
+        raise ConfigError("budget_limits.auto_review_threshold", "must not exceed hard_limit_percentage")
+    multipliers = _section(mapping, "multipliers", Multipliers, {
+        "high_complexity": _pct, "low_trust": _pct, "high_entropy": _pct, "emergency_discount": _pct,
+        "complexity_threshold": lambda k, v: _real(k, v, 0.0, 1.0),
+        "entropy_threshold": lambda k, v: _real(k, v, 0.0, 1.0)})
+    tripwire = _section(mapping, "budget_tripwire", Tripwire, {
+        "breach_threshold": lambda k, v: _real(k, v), "consecutive_limit": lambda k, v: _int(k, v, 1),
+        "auto_recovery": _bool, "downgrade_mode": _name})
+    recovery = _section(mapping, "recovery", Recovery, {
+        "insight_cache_ttl_s": lambda k, v: _real(k, v), "retry_base_s": lambda k, v: _real(k, v, positive=True),
+        "retry_max_s": lambda k, v: _real(k, v, positive=True)})
+    raw_budgets = mapping.get("budgets", []) or []
+    if not isinstance(raw_budgets, list):
+        raise ConfigError("budgets", f"must be a list, got {type(raw_budgets).__name__}")
+    budgets = tuple(_budget(f"budgets[{i}]", raw) for i, raw in enumerate(raw_budgets))
+    seen: set[tuple[str, str | None]] = set()
+    for i, b in enumerate(budgets):
+        if (b.tenant, b.workflow) in seen:
+            raise ConfigError(f"budgets[{i}]", f"a second entry for tenant {b.tenant!r} workflow {b.workflow!r}")
+        seen.add((b.tenant, b.workflow))
+        if b.tenant == ANY_TENANT and b.workflow is not None:
+            raise ConfigError(f"budgets[{i}].workflow", 'a "*" entry applies to whole tenants: drop the workflow')
+    return EnergyConfig(limits, multipliers, tripwire, recovery, budgets)
+
+
+def load_energy_config(path: str | os.PathLike[str]) -> EnergyConfig:
+    """Read and validate the file; a bad file is refused whole, naming the key."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            mapping = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise ConfigError("<file>", f"{path}: not valid YAML ({exc})") from None
+    return energy_config_from(mapping if mapping is not None else {})

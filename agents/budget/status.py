@@ -1,0 +1,57 @@
+"""`GET /budget/status`: every budget this worker owns, judged on spend so far."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from app import metrics
+
+from ._config import EnergyConfig, ScopedBudget
+from ._periods import iso, period_end, period_start
+from ._rules import MICROS, STATUS_RANK, assess
+from .agent import BudgetTables
+
+
+def partition_of(tenant: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives the key `tenant` (Java and aiokafka agree).
+
+    >>> partition_of("acme", 4) in range(4)
+    True
+    """
+    return (murmur2(tenant.encode()) & 0x7FFFFFFF) % partitions
+
+
+def budget_rows(energy: EnergyConfig, tables: BudgetTables, owned: set[int], partitions: int,
+                now: float) -> list[dict[str, Any]]:
+    """One row per budget of a tenant on an `owned` partition: named entries, and the "*"
+    entry for every tenant that has spent under it."""
+    scoped: dict[str, ScopedBudget] = {s.scope: s for s in energy.explicit()}
+    for tenant in list(tables.tripwire.keys()):
+        budget = energy.tenant_budget(tenant)
+        if budget is not None:
+            scoped.setdefault(budget.scope, budget)
+    rows = []
+    for scope, s in sorted(scoped.items()):
+        tenant = s.budget.tenant if s.budget.tenant != "*" else scope
+        if partition_of(tenant, partitions) not in owned:
+            continue
+        micros, tokens = tables.spent(s.period, scope, now)
+        a = assess(energy, s, spent_micros=micros, spent_tokens=tokens, estimate_usd=None, estimate_tokens=None,
+                   complexity=None, entropy=None, low_trust=False, braked=False)
+        start = period_start(s.period, now)
+        downgraded = s.budget.workflow is None and tables.downgraded(tenant)
+        rows.append({
+            "scope": scope, "tenant": tenant, "workflow": s.budget.workflow, "period": s.period,
+            "period_start": iso(start), "period_end": iso(period_end(s.period, start)),
+            "limit_usd": s.usd, "spent_usd": micros / MICROS, "remaining_usd": a.remaining_usd,
+            "limit_tokens": s.tokens, "tokens": tokens, "utilization": a.utilization,
+            "status": "downgraded" if downgraded and a.status == "ok" else a.status, "downgraded": downgraded,
+        })
+        labels = (scope, s.period)
+        metrics.BUDGET_UTILIZATION.labels(*labels).set(a.utilization)
+        metrics.BUDGET_REMAINING.labels(*labels).set(a.remaining_usd)
+        metrics.BUDGET_STATUS.labels(*labels).set(STATUS_RANK[a.status])
+        metrics.BUDGET_SPENT.labels(*labels).set(micros / MICROS)
+    return rows

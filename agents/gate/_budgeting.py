@@ -1,0 +1,110 @@
+"""The budget part of a decision, and the insight cache, for the gate agent.
+
+`BudgetJudge` reads the spend so far from the budget tables (same worker, same
+partition: tenant-keyed topics are co-partitioned) and the per-period marks from the
+partition state, and says what the budget makes of one request. `InsightCache` lets an
+identical request inside a short TTL reuse the earlier decision.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import orjson
+
+from agents import budget as bg
+from agents.budget.agent import BudgetTables
+from app import metrics
+from app.partition_state import PartitionState, mark_key
+from app.recent import RecentMap
+from schemas import DecisionRequest, ts_to_ms
+
+from ._decide import alert_event
+
+_STATUS_BY_RANK = {rank: name for name, rank in bg.STATUS_RANK.items()}
+
+
+class Judged(NamedTuple):
+    budget: dict[str, Any]
+    verb: str
+    reasons: list[dict[str, str]]
+    alert: dict[str, Any] | None  # the first time this period the budget reaches this status
+    change: dict[str, Any] | None  # its audit body
+
+
+class BudgetJudge:
+    def __init__(self, energy: bg.EnergyConfig, tables: BudgetTables, states: dict[int, PartitionState]) -> None:
+        self.energy, self.tables, self.states = energy, tables, states
+
+    def __call__(self, tenant: str, request: DecisionRequest, partition: int, ts: str, low_trust: bool) -> Judged | None:
+        cfg = self.energy
+        scoped = cfg.budget_for(tenant, request.workflow)
+        if scoped is None:
+            return None
+        at = ts_to_ms(ts) / 1000
+        start = bg.period_start(scoped.period, at)
+        end = bg.period_end(scoped.period, start)
+        micros, tokens = self.tables.spent(scoped.period, scoped.scope, at)
+        marks = self.states[partition].marks
+        key = mark_key(scoped.scope, bg.iso(start))
+        mark = marks.get(key) or bg.Mark()
+        est = request.estimate
+        a = bg.assess(cfg, scoped, spent_micros=micros, spent_tokens=tokens,
+                      estimate_usd=est and est.cost_usd, estimate_tokens=est and est.tokens,
+                      complexity=est and est.complexity, entropy=est and est.entropy,
+                      low_trust=low_trust, braked=mark.braked)
+        after = mark.after(a.status)
+        retry = (bg.retry_after_s(after.streak, cfg.recovery.retry_base_s, cfg.recovery.retry_max_s, end - at)
+                 if a.status == "blocked" else None)
+        downgraded = self.tables.downgraded(tenant)
+        budget = bg.budget_summary(a, scoped, start, end, downgraded=downgraded,
+                                   mode=cfg.tripwire.downgrade_mode, retry_after=retry)
+        reasons = bg.budget_reasons(a, scoped, cfg, downgraded=downgraded, retry_after=retry)
+        alert = change = None
+        transition = bg.transition_alert(mark, a.status)
+        if transition is not None:
+            kind, severity = transition
+            details = {"scope": scoped.scope, "period": scoped.period, "period_start": budget["period_start"],
+                       "period_end": budget["period_end"], "from": _STATUS_BY_RANK[mark.level], "to": a.status,
+                       "utilization": a.utilization, "limit_usd": scoped.usd, "request_id": request.event_id}
+            alert = alert_event(id_source=key, kind=kind, tenant=tenant, severity=severity,
+                                message=f"{scoped.scope} {scoped.period} budget reached {a.status} "
+                                        f"(utilization {a.utilization:.4f} of ${scoped.usd:g})",
+                                details=details, source_event_id=request.event_id, ts=ts)
+            change = {"budget": details}
+        marks.put(key, after)
+        metrics.BUDGET_DECISIONS.labels(budget["status"]).inc()
+        return Judged(budget, a.verb, reasons, alert, change)
+
+
+class InsightCache:
+    """Identical requests (same tenant, workflow, signals, estimate and the rest, apart from
+    `event_id` and `ts`) inside `ttl_s` get the earlier decision's verdict, as long as the
+    budget status has not changed since. Break-glass requests and over-budget defers (whose
+    `retry_after_s` backs off) are never answered from it. Kept in memory per worker."""
+
+    def __init__(self, ttl_s: float, capacity: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self._entries: RecentMap[tuple[float, dict[str, Any]]] = RecentMap(capacity)
+
+    def reuse(self, raw: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+        if self.ttl_s <= 0 or "override" in raw:
+            return decision
+        key = orjson.dumps({k: v for k, v in raw.items() if k not in ("event_id", "ts")},
+                           option=orjson.OPT_SORT_KEYS).decode()
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        status = (decision["budget"] or {}).get("status")
+        if status == "blocked":
+            return decision
+        if hit is not None and hit[0] > now and (hit[1]["budget"] or {}).get("status") == status:
+            earlier = hit[1]
+            metrics.INSIGHT_CACHE.labels("hit").inc()
+            return {**decision, "verb": earlier["verb"], "trust": earlier["trust"], "budget": earlier["budget"],
+                    "reasons": [*earlier["reasons"], {
+                        "component": "budget", "code": "insight_cache",
+                        "message": f"identical to request {earlier['request_id']}: its decision is reused"}]}
+        self._entries.put(key, (now + self.ttl_s, decision))
+        metrics.INSIGHT_CACHE.labels("miss").inc()
+        return decision
