@@ -9,6 +9,7 @@ import logging.config
 import sys
 from pathlib import Path
 
+from . import budget_gate
 from .exceptions import ResontinexError, UsageError
 from .logs import logging_config
 from .settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
@@ -49,6 +50,16 @@ def parser() -> argparse.ArgumentParser:
     schemas_sub = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = schemas_sub.add_parser("export", help="write a JSON Schema per event type")
     export.add_argument("directory", type=Path)
+
+    _kafka_flags(budget_gate.add_parser(sub))
+
+    budget = sub.add_parser("budget", help="operator commands to the budget governor")
+    budget_sub = budget.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reset = budget_sub.add_parser("reset", help="lift a tenant's tripwire downgrade (published on the control topic, audited)")
+    _kafka_flags(reset)
+    reset.add_argument("--tenant", required=True)
+    reset.add_argument("--operator", required=True, help="who resets (recorded in the audit)")
+    reset.add_argument("--reason", required=True, help="why (recorded in the audit)")
     return root
 
 
@@ -93,6 +104,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             for path in paths:
                 print(path)
             return 0
+        if args.command == "budget-gate":
+            return budget_gate.run(args)
+        if args.command == "budget":
+            from .control import run_reset
+
+            return run_reset(_settings(args), args)
     except ConfigError as exc:
         raise UsageError(f"configuration refused: {exc}") from exc
     raise UsageError(f"unknown command {args.command}")

@@ -1,8 +1,9 @@
 """`resontinex up --demo`: realistic mixed traffic in, live figures out.
 
 Publishes decision requests for a handful of tenants (signal mixes from fluent to
-shaky, a few invalid events and producer retries) and labelled outcomes for some
-decisions, then prints one line of figures a second read back from the output topics.
+shaky, a few invalid events and producer retries) and the cost of most of them, then
+prints one line of figures a second read back from the output topics. With the packaged
+"*" budget of $100 a day, the tenants drift from ok towards review within minutes.
 """
 
 from __future__ import annotations
@@ -49,6 +50,23 @@ def make_request(rng: random.Random, seq: int) -> tuple[str, dict[str, Any]]:
     }
 
 
+def make_cost(rng: random.Random, seq: int, request: dict[str, Any]) -> dict[str, Any]:
+    """The cost event of a request that ran (CONTRACT §3.4).
+
+    >>> _, r = make_request(random.Random(1), 0)
+    >>> c = make_cost(random.Random(2), 0, r)
+    >>> c["tenant"] == r["tenant"] and c["cost_usd"] > 0
+    True
+    """
+    tokens = request["estimate"]["tokens"]
+    return {
+        "event_id": f"demo-cost-{seq}", "tenant": request["tenant"], "workflow": request["workflow"],
+        "provider": rng.choice(("anthropic", "akash", "vast")), "model": "claude-sonnet",
+        "input_tokens": tokens // 3, "output_tokens": tokens - tokens // 3,
+        "cost_usd": round(tokens * rng.uniform(0.5e-6, 2e-6), 6), "latency_ms": round(rng.uniform(150, 2500), 1),
+    }
+
+
 def make_bad(rng: random.Random, seq: int) -> tuple[str, bytes]:
     tenant = rng.choice(TENANTS)
     return tenant, rng.choice((
@@ -69,7 +87,7 @@ async def _publish(settings: Settings, rate: float) -> None:
     rng = random.Random(42)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5)
     await producer.start()
-    topic = settings.topic("decision_requests")
+    topic, costs = settings.topic("decision_requests"), settings.topic("costs")
     seq, tick = 0, 0.1
     try:
         while True:
@@ -83,6 +101,8 @@ async def _publish(settings: Settings, rate: float) -> None:
                     continue
                 key, value = make_request(rng, seq if roll > 0.02 else max(1, seq - 1))  # ~1 % retries
                 await producer.send(topic, orjson.dumps(value), key=key.encode())
+                if roll < 0.8:
+                    await producer.send(costs, orjson.dumps(make_cost(rng, seq, value)), key=key.encode())
             await asyncio.sleep(max(0.0, tick - (time.monotonic() - started)))
     finally:
         await producer.stop()
@@ -95,6 +115,7 @@ async def _show(settings: Settings) -> None:
     await consumer.start()
     verbs: Counter[str] = Counter()
     tiers: Counter[str] = Counter()
+    budgets: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     last, last_decisions = time.monotonic(), 0
     try:
@@ -108,17 +129,19 @@ async def _show(settings: Settings) -> None:
                         d = orjson.loads(m.value)
                         verbs[d["verb"]] += 1
                         tiers[d["trust"]["tier"]] += 1
+                        budgets[(d["budget"] or {}).get("status", "none")] += 1
             now = time.monotonic()
             if now - last >= 1.0:
                 rate = (totals["decisions"] - last_decisions) / (now - last)
                 last, last_decisions = now, totals["decisions"]
-                print(_line(rate, totals, verbs, tiers), flush=True, file=sys.stdout)
+                print(_line(rate, totals, verbs, tiers, budgets), flush=True, file=sys.stdout)
     finally:
         await consumer.stop()
 
 
-def _line(rate: float, totals: Counter[str], verbs: Counter[str], tiers: Counter[str]) -> str:
+def _line(rate: float, totals: Counter[str], verbs: Counter[str], tiers: Counter[str], budgets: Counter[str]) -> str:
     v = " ".join(f"{k}={verbs[k]}" for k in ("execute", "review", "defer", "abort"))
     t = " ".join(f"{k}={tiers[k]}" for k in ("pass", "monitor", "review", "block"))
+    b = " ".join(f"{k}={budgets[k]}" for k in ("ok", "review", "braked", "blocked", "downgraded"))
     return (f"decisions/s={rate:7.1f}  decisions={totals['decisions']}  alerts={totals['alerts']}  "
-            f"dead_letters={totals['dead_letters']}  verbs[{v}]  tiers[{t}]")
+            f"dead_letters={totals['dead_letters']}  verbs[{v}]  tiers[{t}]  budget[{b}]")

@@ -141,7 +141,9 @@ def _int(key: str, value: object, lo: int) -> int:
 
 
 def _section(mapping: Mapping[str, Any], key: str, cls: type, convert: dict[str, Any]) -> Any:
-    raw = mapping.get(key, {}) or {}
+    raw = mapping.get(key)
+    if raw is None:  # absent or empty: the defaults
+        raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(key, f"must be a mapping, got {type(raw).__name__}")
     values = {}
@@ -185,7 +187,7 @@ def _budget(key: str, raw: object) -> Budget:
         tenant=_name(f"{key}.tenant", raw["tenant"]),
         workflow=None if workflow is None else _name(f"{key}.workflow", workflow),
         period=raw["period"],
-        usd=_real(f"{key}.usd", raw["usd"], positive=True),
+        usd=_real(f"{key}.usd", raw["usd"], lo=1e-6),  # counted in micro-dollars
         tokens=None if raw.get("tokens") is None else _int(f"{key}.tokens", raw["tokens"], 1),
     )
 
@@ -213,7 +215,9 @@ def energy_config_from(mapping: Mapping[str, Any]) -> EnergyConfig:
     recovery = _section(mapping, "recovery", Recovery, {
         "insight_cache_ttl_s": lambda k, v: _real(k, v), "retry_base_s": lambda k, v: _real(k, v, positive=True),
         "retry_max_s": lambda k, v: _real(k, v, positive=True)})
-    raw_budgets = mapping.get("budgets", []) or []
+    raw_budgets = mapping.get("budgets")
+    if raw_budgets is None:
+        raw_budgets = []
     if not isinstance(raw_budgets, list):
         raise ConfigError("budgets", f"must be a list, got {type(raw_budgets).__name__}")
     budgets = tuple(_budget(f"budgets[{i}]", raw) for i, raw in enumerate(raw_budgets))

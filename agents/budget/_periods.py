@@ -23,17 +23,20 @@ def _utc(ts: float) -> datetime:
 
 
 def period_start(period: Period, ts: float) -> float:
-    """Start of the period holding `ts` (a period is [start, end))."""
-    t = _utc(ts)
+    """Start of the period holding `ts` (a period is [start, end)).
+
+    Hours and days are exact float arithmetic (`%` is exact, and so is the difference):
+    `datetime.fromtimestamp` would round a time just before a boundary up into the next
+    period.
+    """
     if period == "hour":
-        t = t.replace(minute=0, second=0, microsecond=0)
-    elif period == "day":
-        t = t.replace(hour=0, minute=0, second=0, microsecond=0)
-    elif period == "month":
-        t = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    else:
-        raise ValueError(f"unknown period {period!r}; known: {', '.join(PERIODS)}")
-    return t.timestamp()
+        return ts - ts % 3600.0
+    day = ts - ts % 86_400.0
+    if period == "day":
+        return day
+    if period == "month":
+        return _utc(day).replace(day=1).timestamp()
+    raise ValueError(f"unknown period {period!r}; known: {', '.join(PERIODS)}")
 
 
 def period_end(period: Period, start: float) -> float:

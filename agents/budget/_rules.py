@@ -84,6 +84,7 @@ class Assessment:
     """One request judged against its budget (CONTRACT §3.2 `budget`, plus the reasons)."""
 
     status: Status
+    level: Status  # the status by utilization alone (approval aside)
     utilization: float
     remaining_usd: float
     effective_cost_usd: float
@@ -111,12 +112,11 @@ def assess(cfg: EnergyConfig, budget: ScopedBudget, *, spent_micros: int, spent_
     used = Fraction(spent_micros + effective, limit)
     if budget.tokens is not None:
         used = max(used, Fraction(spent_tokens + (estimate_tokens or 0), budget.tokens))
-    status = status_of(used, cfg.limits.auto_review_threshold, cfg.limits.hard_limit_percentage)
+    level = status_of(used, cfg.limits.auto_review_threshold, cfg.limits.hard_limit_percentage)
     approval = estimate_tokens is not None and estimate_tokens > cfg.limits.approval_threshold
-    if approval and status == "ok":
-        status = "review"
     return Assessment(
-        status=status,
+        status="review" if approval and level == "ok" else level,
+        level=level,
         utilization=round(float(used), 6),
         remaining_usd=(limit - spent_micros) / MICROS,
         effective_cost_usd=effective / MICROS,
@@ -135,7 +135,8 @@ def retry_after_s(streak: int, base_s: float, max_s: float, until_reset_s: float
     >>> retry_after_s(5, 30, 3600, 42.5)
     42.5
     """
-    return float(max(1.0, min(base_s * 2.0 ** (max(streak, 1) - 1), max_s, until_reset_s)))
+    doublings = min(max(streak, 1) - 1, 64)  # 2^64 × any base is past any cap; more would overflow
+    return float(max(1.0, min(base_s * 2.0 ** doublings, max_s, until_reset_s)))
 
 
 def is_breach(previous_tokens: int, tokens: int, threshold_pct: float) -> bool | None:

@@ -91,7 +91,7 @@ def budget_reasons(a: Assessment, scoped: ScopedBudget, cfg: EnergyConfig, *, do
     elif a.status == "braked":
         out.append({"component": "budget", "code": "emergency_brake",
                     "message": f"{used} ≥ {limits.hard_limit_percentage:g}%{mult}: emergency brake"})
-    elif a.status == "review" and not a.approval_required:
+    elif a.level == "review":
         out.append({"component": "budget", "code": "budget_review",
                     "message": f"{used} ≥ {limits.auto_review_threshold:g}%{mult}"})
     if a.approval_required:

@@ -34,8 +34,13 @@ class Judged(NamedTuple):
 
 
 class BudgetJudge:
+    """One per batch: table reads are memoised for the batch (it runs with no `await`, so
+    the budget agent cannot change them meanwhile)."""
+
     def __init__(self, energy: bg.EnergyConfig, tables: BudgetTables, states: dict[int, PartitionState]) -> None:
         self.energy, self.tables, self.states = energy, tables, states
+        self._spent: dict[tuple[str, str, float], tuple[int, int]] = {}
+        self._downgraded: dict[str, bool] = {}
 
     def __call__(self, tenant: str, request: DecisionRequest, partition: int, ts: str, low_trust: bool) -> Judged | None:
         cfg = self.energy
@@ -45,7 +50,10 @@ class BudgetJudge:
         at = ts_to_ms(ts) / 1000
         start = bg.period_start(scoped.period, at)
         end = bg.period_end(scoped.period, start)
-        micros, tokens = self.tables.spent(scoped.period, scoped.scope, at)
+        spent_key = (scoped.period, scoped.scope, start)
+        if spent_key not in self._spent:
+            self._spent[spent_key] = self.tables.spent(scoped.period, scoped.scope, at)
+        micros, tokens = self._spent[spent_key]
         marks = self.states[partition].marks
         key = mark_key(scoped.scope, bg.iso(start))
         mark = marks.get(key) or bg.Mark()
@@ -57,7 +65,9 @@ class BudgetJudge:
         after = mark.after(a.status)
         retry = (bg.retry_after_s(after.streak, cfg.recovery.retry_base_s, cfg.recovery.retry_max_s, end - at)
                  if a.status == "blocked" else None)
-        downgraded = self.tables.downgraded(tenant)
+        if tenant not in self._downgraded:
+            self._downgraded[tenant] = self.tables.downgraded(tenant)
+        downgraded = self._downgraded[tenant]
         budget = bg.budget_summary(a, scoped, start, end, downgraded=downgraded,
                                    mode=cfg.tripwire.downgrade_mode, retry_after=retry)
         reasons = bg.budget_reasons(a, scoped, cfg, downgraded=downgraded, retry_after=retry)

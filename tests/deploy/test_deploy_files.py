@@ -41,16 +41,17 @@ CLI_FLAGS: dict[tuple[str, ...], set[str]] = {
 ROLES = {"core"}
 DEFAULT_ROLE = "core"  # `resontinex worker` without --role
 
-METRICS = {
-    "trust_gate_evaluation_seconds": "histogram",
-    "trust_gate_score": "histogram",
-    "trust_gate_decisions_total": "counter",
-    "trust_gate_tiers_total": "counter",
-    "trust_gate_floor_violations_total": "counter",
-    "trust_gate_errors_total": "counter",
-    "resontinex_dead_letters_total": "counter",
-    "resontinex_events_total": "counter",
-}
+def _exported() -> dict[str, str]:
+    """Every metric the worker exports (app.metrics), by its exposition name."""
+    from app import metrics
+
+    out = {}
+    for family in metrics.REGISTRY.collect():
+        out[family.name + ("_total" if family.type == "counter" else "")] = family.type
+    return out
+
+
+METRICS = _exported()
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 

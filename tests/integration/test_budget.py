@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from agents.budget import period_start
 from schemas import ms_to_ts
 
 from .conftest import run
-from .harness import produce, read_all, start_worker
+from .harness import REPO, produce, read_all, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -161,9 +163,11 @@ def test_tripwire_downgrades_after_three_breaches_and_an_operator_resets_it(brok
         assert decision["budget"]["status"] == "downgraded" and decision["budget"]["mode"] == "economy"
         assert "tripwire_downgraded" in [r["code"] for r in decision["reasons"]]
 
-        reset = {"event_id": "ctl-1", "tenant": "zeta", "action": "tripwire_reset", "operator_id": "ops-1",
-                 "reason": "launch traffic approved"}
-        run(produce(broker.bootstrap, "control", [(b"zeta", orjson.dumps(reset))]))
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "budget", "reset", "--bootstrap", broker.bootstrap, "--tenant", "zeta",
+             "--operator", "ops-1", "--reason", "launch traffic approved"],
+            cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
         alerts = run(read_all(broker.bootstrap, "alerts", expect=2))
         assert alerts[-1][3]["kind"] == "tripwire_reset" and alerts[-1][3]["details"]["operator_id"] == "ops-1"
         deadline = time.monotonic() + 30

@@ -62,7 +62,9 @@ def test_2000_mixed_requests_give_2000_correct_decisions(broker, tmp_path):
             assert d["trust"]["raw_score"] == want.raw_score  # bit for bit
             assert d["trust"]["score"] == want.score and d["trust"]["tier"] == want.tier
             assert d["trust"]["floor_violation"] == want.floor_violation
-            assert d["budget"] is None and d["route"] is None and d["overlay"] is None
+            # the packaged "*" budget applies; no costs were published, so it says ok
+            assert d["budget"]["status"] == "ok" and d["budget"]["scope"] == r["tenant"]
+            assert d["route"] is None and d["overlay"] is None
             assert (d["reasons"] == []) == (want.tier == "pass" and not want.entropy_flag and not want.floor_violation)
             expected_alerts += want.floor_violation
         # a tenant's decisions stay on one partition
