@@ -24,7 +24,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import faust
 import orjson
@@ -46,6 +46,7 @@ from ._rules import TripwireState, is_breach, to_micros, tripwire_step
 from ._window import CalendarWindow
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", Cost, Control)
 
 KEEP = {"hour": 48, "day": 14, "month": 3}
 """Closed windows kept per period (the tripwire compares the last two)."""
@@ -117,13 +118,8 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
         valid: list[tuple[faust.types.EventT, Cost, float]] = []
         for event in events:
             msg = event.message
-            try:
-                tenant = decode_key(msg.key)
-                cost = decode(Cost, msg.value, max_bytes=s.max_message_bytes)
-                if cost.tenant != tenant:
-                    raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {cost.tenant!r}")
-            except InvalidEvent as exc:
-                send_dead_letter(rt.sink, dead_letters, msg, exc.code, exc.message)
+            cost = _decoded(Cost, msg, rt, dead_letters)
+            if cost is None:
                 continue
             if cost.event_id in ids[msg.partition]:
                 metrics.DUPLICATES.labels(costs_topic).inc()
@@ -146,16 +142,9 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
 
     async def handle_control(events: list[faust.types.EventT]) -> None:
         for event in events:
-            msg = event.message
-            try:
-                tenant = decode_key(msg.key)
-                command = decode(Control, msg.value, max_bytes=s.max_message_bytes)
-                if command.tenant != tenant:
-                    raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {command.tenant!r}")
-            except InvalidEvent as exc:
-                send_dead_letter(rt.sink, dead_letters, msg, exc.code, exc.message)
-                continue
-            await _reset_tripwire(rt, tables, event, command)
+            command = _decoded(Control, event.message, rt, dead_letters)
+            if command is not None:
+                await _reset_tripwire(rt, tables, event, command)
         metrics.EVENTS.labels(control_topic).inc(len(events))
         await rt.sink.flush()
 
@@ -169,6 +158,22 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
             seen.pop(p, None)
 
     return tables, forget
+
+
+def _decoded(model: type[M], msg: Any, rt: Runtime, dead_letters: str) -> M | None:
+    """The tenant-keyed event in `msg`, or None once it went to the dead letters."""
+    try:
+        tenant = decode_key(msg.key)
+        event = decode(model, msg.value, max_bytes=rt.settings.max_message_bytes)
+        if event.tenant != tenant:
+            raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {event.tenant!r}")
+        return event
+    except InvalidEvent as exc:
+        send_dead_letter(rt.sink, dead_letters, msg, exc.code, exc.message)
+    except Exception as exc:  # a bug on one event must not stop the stream
+        log.exception("unexpected error decoding an event", extra={"topic": msg.topic, "offset": msg.offset})
+        send_dead_letter(rt.sink, dead_letters, msg, "processing_error", f"{type(exc).__name__}: {exc}")
+    return None
 
 
 def _progress_key(partition: int) -> str:
@@ -252,7 +257,7 @@ async def _check_tripwire(rt: Runtime, tables: BudgetTables, tenant: str, period
         state, change = tripwire_step(state, is_breach(before, tokens, cfg.tripwire.breach_threshold), cfg.tripwire)
         changes.append((w, (before, tokens), change, state))
     with event_context(event):
-        tables.tripwire[tenant] = {**state.as_dict(), "checked": newest_closed, "period": period}
+        tables.tripwire[tenant] = {**entry, **state.as_dict(), "checked": newest_closed, "period": period}
     metrics.TRIPWIRE_DOWNGRADED.labels(tenant).set(int(state.downgraded))
     for w, counts, change, after in changes:
         if change is not None:
@@ -277,26 +282,33 @@ async def _tripwire_change(rt: Runtime, partition: int, tenant: str, period: Per
     await _emit(rt, partition, tenant, kind, severity, message, details, f"{tenant}|{period}|{window}", ts,
                 {"tripwire": {"tenant": tenant, "change": change, **details}})
 
-
 async def _reset_tripwire(rt: Runtime, tables: BudgetTables, event: Any, command: Control) -> None:
+    """Lift the tenant's downgrade: audited and alerted first, then recorded with the
+    command's id, so a redelivered command is recognised and a crash in between re-audits
+    (same ids) rather than loses the record."""
     tenant = command.tenant
     entry = tables.tripwire.get(tenant) or {"checked": None, "consecutive": 0, "downgraded": False}
-    with event_context(event):
-        tables.tripwire[tenant] = {**entry, "consecutive": 0, "downgraded": False}
-    metrics.TRIPWIRE_DOWNGRADED.labels(tenant).set(0)
+    if entry.get("reset_by") == command.event_id:
+        metrics.DUPLICATES.labels(event.message.topic).inc()
+        return
     ts = command.ts or ms_to_ts(round(event.message.timestamp * 1000))
     details = {"operator_id": command.operator_id, "reason": command.reason, "was_downgraded": bool(entry["downgraded"])}
     await _emit(rt, event.message.partition, tenant, "tripwire_reset", "info",
                 f"operator {command.operator_id} reset the tripwire of {tenant}: {command.reason}",
-                details, command.event_id, ts, {"tripwire": {"tenant": tenant, "change": "reset", **details}})
-    log.info("tripwire reset", extra={"event_id": command.event_id, "tenant": tenant})
+                details, command.event_id, ts, {"tripwire": {"tenant": tenant, "change": "reset", **details}},
+                source_event_id=command.event_id)
+    await rt.sink.flush()
+    with event_context(event):
+        tables.tripwire[tenant] = {**entry, "consecutive": 0, "downgraded": False, "reset_by": command.event_id}
+    metrics.TRIPWIRE_DOWNGRADED.labels(tenant).set(0)
 
 
 async def _emit(rt: Runtime, partition: int, tenant: str, kind: str, severity: str, message: str,
-                details: dict[str, Any], id_source: str, ts: str, change: dict[str, Any]) -> None:
+                details: dict[str, Any], id_source: str, ts: str, change: dict[str, Any],
+                source_event_id: str | None = None) -> None:
     """An alert and its audit records (the alert, and the state change it reports)."""
     alert = alert_event(id_source=id_source, kind=kind, tenant=tenant, severity=severity, message=message,
-                        details=details, source_event_id=None, ts=ts)
+                        details=details, source_event_id=source_event_id, ts=ts)
     rt.sink.add(rt.settings.topic("alerts"), partition, tenant.encode(), orjson.dumps(alert))
     await append_audit(rt, partition, [
         audit_item("sc-" + alert["event_id"][2:], "state_change", tenant, ts, rt.policy_version, change),

@@ -25,10 +25,10 @@ from agents.budget.agent import BudgetTables
 from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch, evaluate_values
 from app import metrics
 from app.audit_writer import append_audit, audit_item
-from app.deadletter import send_dead_letter
-from app.continuity import FetchedEvent, contiguous, fetch_range
-from app.faust_compat import event_context
 from app.batching import drain_in_batches
+from app.continuity import FetchedEvent, contiguous, fetch_range
+from app.deadletter import send_dead_letter
+from app.faust_compat import event_context
 from app.runtime import Runtime
 from schemas import DecisionRequest, InvalidEvent, decode_json, decode_key, ms_to_ts
 

@@ -21,6 +21,32 @@ def test_a_bad_trust_config_is_refused_at_start_naming_the_key(tmp_path, capsys,
     assert "weights.epistemic_risk" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["up"], ["worker"]])
+def test_a_bad_energy_config_is_refused_at_start_naming_the_file_and_key(tmp_path, capsys, command):
+    (tmp_path / "energy_governance.yaml").write_text("budgets:\n  - {tenant: acme, period: week, usd: 10}\n")
+    assert main([*command, "--config-dir", str(tmp_path), "--bootstrap", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "energy_governance.yaml" in err and "budgets[0].period" in err
+
+
+def test_budget_reset_refuses_a_blank_reason_before_any_kafka_io(capsys):
+    argv = ["budget", "reset", "--tenant", "acme", "--operator", "ops-1", "--reason", " ", "--bootstrap", "127.0.0.1:1"]
+    assert main(argv) == 2
+    assert "reason" in capsys.readouterr().err
+
+
+def test_budget_reset_needs_a_reason(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["budget", "reset", "--tenant", "acme", "--operator", "ops-1"])
+    assert exit_.value.code == 2 and "--reason" in capsys.readouterr().err
+
+
+def test_budget_reset_without_a_broker_is_a_failure_not_a_pass(capsys):
+    argv = ["budget", "reset", "--tenant", "acme", "--operator", "ops-1", "--reason", "ok", "--bootstrap", "127.0.0.1:1"]
+    assert main(argv) == 1
+    assert "could not publish" in capsys.readouterr().err
+
+
 def test_a_missing_required_key_is_named(tmp_path, capsys):
     cfg = _bad_config(tmp_path, "weights: {alignment_score: 0.45, epistemic_risk: 0.35, confidence_band: 0.2}\n"
                                 "risk_tiers: {block: 0.25, review: 0.5, monitor: 0.75, pass: 1.01}\n"
