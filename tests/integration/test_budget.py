@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -72,6 +73,12 @@ def _wait_spent(worker, scope: str, usd: float, timeout_s: float = 60.0) -> dict
         time.sleep(0.3)
 
 
+def _costs_consumed(worker) -> float:
+    status, body = worker.get("/metrics")
+    match = re.search(rb'resontinex_events_total\{topic="costs"\} ([0-9.e+]+)', body) if status == 200 else None
+    return float(match.group(1)) if match else 0.0
+
+
 def _decide(bootstrap: str, request: tuple[bytes, bytes], seen: int) -> dict:
     run(produce(bootstrap, "decision-requests", [request]))
     request_id = orjson.loads(request[1])["event_id"]
@@ -129,10 +136,14 @@ def test_spend_is_exact_after_a_sigkill(broker, tmp_path):
     worker = start_worker(broker.bootstrap, tmp_path / "a", env=config)
     try:
         worker.wait_ready()
-        run(produce(broker.bootstrap, "costs", [_cost(e, t, u) for e, t, u in costs[:6000]]))
-        time.sleep(0.5)
+        run(produce(broker.bootstrap, "costs", [_cost(e, t, u) for e, t, u in costs + repeats]))
+        deadline = time.monotonic() + 60
+        while (done := _costs_consumed(worker)) == 0:  # kill it mid-stream
+            assert time.monotonic() < deadline, "the worker consumed no cost within 60 s"
+            time.sleep(0.02)
         worker.kill()
-        run(produce(broker.bootstrap, "costs", [_cost(e, t, u) for e, t, u in costs[6000:] + repeats]))
+        assert done < len(costs) + len(repeats), "the worker finished before the kill: not a mid-stream crash"
+        run(produce(broker.bootstrap, "costs", [_cost(e, t, u) for e, t, u in repeats]))  # retried again later
     finally:
         worker.stop()
     worker = start_worker(broker.bootstrap, tmp_path / "b", env=config, web_port=worker.web_port)
