@@ -10,6 +10,7 @@ Times are POSIX seconds (what Faust gives as a message timestamp).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Final, Literal, get_args
 
 Period = Literal["hour", "day", "month"]
@@ -52,6 +53,7 @@ def previous_start(period: Period, start: float) -> float:
     return period_start(period, start - 1.0)
 
 
+@lru_cache(maxsize=1024)  # period bounds repeat: the gate formats the same few per request
 def iso(ts: float) -> str:
     """RFC 3339 UTC, to the second."""
     return _utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -58,10 +58,16 @@ def cost_multiplier(m: Multipliers, *, complexity: float | None, entropy: float 
         applied.append("high_entropy")
     if braked:
         applied.append("emergency_discount")
+    names = tuple(applied)
+    return _product(m, names), names
+
+
+@lru_cache(maxsize=256)
+def _product(m: Multipliers, names: tuple[str, ...]) -> float:
     product = Fraction(1)
-    for name in applied:
+    for name in names:
         product *= _fraction(getattr(m, name))
-    return float(product), tuple(applied)
+    return float(product)
 
 
 def status_of(used: Fraction, review_pct: float, hard_pct: float) -> Status:
@@ -70,11 +76,17 @@ def status_of(used: Fraction, review_pct: float, hard_pct: float) -> Status:
     >>> [status_of(Fraction(p, 100), 85, 95) for p in (84, 85, 95, 100, 101)]
     ['ok', 'review', 'braked', 'braked', 'blocked']
     """
-    if used > 1:
+    return _status(used.numerator, used.denominator, review_pct, hard_pct)
+
+
+def _status(num: int, den: int, review_pct: float, hard_pct: float) -> Status:
+    """`status_of(num / den)` in integers only (the gate calls it per request)."""
+    if num > den:
         return "blocked"
-    if used * 100 >= _fraction(hard_pct):
+    hard, review = _fraction(hard_pct), _fraction(review_pct)
+    if num * 100 * hard.denominator >= hard.numerator * den:
         return "braked"
-    if used * 100 >= _fraction(review_pct):
+    if num * 100 * review.denominator >= review.numerator * den:
         return "review"
     return "ok"
 
@@ -109,15 +121,17 @@ def assess(cfg: EnergyConfig, budget: ScopedBudget, *, spent_micros: int, spent_
                                           low_trust=low_trust, braked=braked)
     effective = to_micros((estimate_usd or 0.0) * multiplier)
     limit = to_micros(budget.usd)
-    used = Fraction(spent_micros + effective, limit)
+    num, den = spent_micros + effective, limit
     if budget.tokens is not None:
-        used = max(used, Fraction(spent_tokens + (estimate_tokens or 0), budget.tokens))
-    level = status_of(used, cfg.limits.auto_review_threshold, cfg.limits.hard_limit_percentage)
+        tokens = spent_tokens + (estimate_tokens or 0)
+        if tokens * den > num * budget.tokens:  # the token share is the larger
+            num, den = tokens, budget.tokens
+    level = _status(num, den, cfg.limits.auto_review_threshold, cfg.limits.hard_limit_percentage)
     approval = estimate_tokens is not None and estimate_tokens > cfg.limits.approval_threshold
     return Assessment(
         status="review" if approval and level == "ok" else level,
         level=level,
-        utilization=round(float(used), 6),
+        utilization=round(num / den, 6),
         remaining_usd=(limit - spent_micros) / MICROS,
         effective_cost_usd=effective / MICROS,
         multiplier=multiplier,
