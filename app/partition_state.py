@@ -9,8 +9,9 @@ first sight of p the worker reads its tail and recovers:
   instead of being decided (and audited) twice;
 * decision id → (tenant, raw score), so an outcome can find the decision it reports on;
 * the input offset after the last one decided (see `app.continuity`);
-* per budget and period, the highest status reached and the over-budget streak, so a
-  budget alert is raised once per period and the retry backoff goes on growing.
+* per budget and period, the highest level reached (from `state_change` records) and
+  since when it has been over budget (from decisions), so a budget alert is raised once
+  per period and the retry backoff goes on growing (older marks: the `budget-marks` table).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import logging
 from dataclasses import dataclass
 
 from agents.audit import ChainHead, head_after
-from agents.budget import Mark
+from agents.budget import STATUS_RANK, Mark, mark_key
+from schemas import ts_to_ms
 
 from .audit_tail import read_tail
 from .recent import RecentMap
@@ -42,6 +44,12 @@ class PartitionState:
 
     def replay(self, record: dict) -> None:
         """Fold one audit record read back from the topic into this state (not the chain head)."""
+        if record.get("kind") == "state_change":
+            change = (record.get("record") or {}).get("budget")
+            if isinstance(change, dict) and change.get("scope") and change.get("period_start"):
+                key = mark_key(change["scope"], change["period_start"])
+                mark = self.marks.get(key) or Mark()
+                self.marks.put(key, Mark(max(mark.level, STATUS_RANK.get(change.get("to"), 0)), mark.blocked_since))
         if record.get("kind") == "decision":
             body = record.get("record") or {}
             request, decision = body.get("request") or {}, body.get("decision") or {}
@@ -51,14 +59,12 @@ class PartitionState:
             budget = decision.get("budget")
             if isinstance(budget, dict) and budget.get("scope") and budget.get("period_start"):
                 key = mark_key(budget["scope"], budget["period_start"])
-                self.marks.put(key, (self.marks.get(key) or Mark()).after(budget.get("status", "ok")))
+                mark = self.marks.get(key) or Mark()
+                since = budget.get("blocked_since")
+                self.marks.put(key, Mark(mark.level, ts_to_ms(since) / 1000 if since else None))
             source = body.get("source") or {}
             if isinstance(source.get("offset"), int):
                 self.next_offset = max(self.next_offset or 0, source["offset"] + 1)
-
-
-def mark_key(scope: str, period_start: str) -> str:
-    return f"{scope}|{period_start}"
 
 
 def recover(records: list[dict], horizon: int) -> PartitionState:

@@ -23,6 +23,7 @@ class OutputSink:
         self._open: dict[tuple[str, int], object] = {}
         self._full: list[tuple[tuple[str, int], object]] = []
         self._inflight: set[asyncio.Future] = set()
+        self._handing_over = asyncio.Lock()
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the producer is made here, not in __init__.
@@ -59,12 +60,18 @@ class OutputSink:
 
     async def flush(self) -> None:
         """Send every collected batch, in order, and wait until the broker acknowledged all,
-        including batches another caller's flush sent (agents share one sink)."""
-        batches = self._full + list(self._open.items())
-        self._full, self._open = [], {}
-        for (topic, partition), batch in batches:
-            ack = await self.producer.send_batch(batch, topic, partition=partition)  # type: ignore[arg-type]
-            self._inflight.add(ack)
-            ack.add_done_callback(self._inflight.discard)
+        including batches another caller's flush sent (agents share one sink).
+
+        Batches are handed to the producer under a lock: `send_batch` may wait for room,
+        and a second flush overtaking the first would put a later audit record of the
+        shared chain before an earlier one.
+        """
+        async with self._handing_over:
+            batches = self._full + list(self._open.items())
+            self._full, self._open = [], {}
+            for (topic, partition), batch in batches:
+                ack = await self.producer.send_batch(batch, topic, partition=partition)  # type: ignore[arg-type]
+                self._inflight.add(ack)
+                ack.add_done_callback(self._inflight.discard)
         if self._inflight:
             await asyncio.gather(*self._inflight)

@@ -32,7 +32,7 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
 
     def local_budgets() -> list[dict[str, Any]]:
         owned = {tp.partition for tp in _assignment(app) if tp.topic == rt.settings.topic("costs")}
-        return budget_rows(rt.energy, budgets, owned, rt.settings.partitions, time.time())
+        return budget_rows(rt.energy, budgets, tables["budget-marks"], owned, rt.settings.partitions, time.time())
 
     @app.page("/health")
     class Health(View):

@@ -58,7 +58,8 @@ class BudgetSummary(OutputPart):
 
     Beyond CONTRACT §3.2: the budget that applied (`scope`, `period` and its bounds,
     `limit_usd`), the multipliers applied by name, the tripwire's `downgraded` and the
-    cheaper `mode`, and `retry_after_s` on an over-budget `defer`.
+    cheaper `mode`, and on an over-budget `defer` `retry_after_s` and since when the
+    budget has been exhausted (`blocked_since`).
     """
 
     status: Literal["ok", "review", "blocked", "braked", "downgraded"]
@@ -75,6 +76,7 @@ class BudgetSummary(OutputPart):
     downgraded: bool = False
     mode: str | None = None
     retry_after_s: NonNegativeFloat | None = None
+    blocked_since: str | None = None
 
 
 class RouteSummary(OutputPart):

@@ -31,14 +31,15 @@ from ._rules import (
     to_micros,
     tripwire_step,
 )
-from ._summary import TRANSITION_ALERTS, Mark, budget_reasons, budget_summary, transition_alert
+from ._summary import TRANSITION_ALERTS, Mark, budget_reasons, budget_summary, mark_key, transition_alert
 from .exceptions import BudgetError, ConfigError
 
 __all__ = [
     "ANY_TENANT", "MICROS", "PERIODS", "STATUS_RANK", "STATUS_VERB", "TRANSITION_ALERTS",
     "Assessment", "Budget", "BudgetError", "ConfigError", "EnergyConfig", "Limits", "Mark", "Multipliers",
     "Period", "Recovery", "ScopedBudget", "Tripwire", "TripwireState",
-    "assess", "budget_reasons", "budget_summary", "cost_multiplier", "energy_config_from", "is_breach", "iso", "load_energy_config",
+    "assess", "budget_reasons", "budget_summary", "cost_multiplier", "energy_config_from", "is_breach", "iso",
+    "load_energy_config", "mark_key",
     "period_end", "period_start", "previous_start", "retry_after_s", "status_of", "to_micros",
     "transition_alert", "tripwire_step",
 ]

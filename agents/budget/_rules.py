@@ -14,6 +14,7 @@ breach, whatever the floating-point rounding of the inputs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -115,7 +116,9 @@ def assess(cfg: EnergyConfig, budget: ScopedBudget, *, spent_micros: int, spent_
     """Spend so far plus this request's effective cost, against the budget.
 
     With no estimate the request is judged on spend so far. The token budget, when set,
-    counts too: utilization is the larger of the two.
+    counts too: utilization is the larger of the two. Once `braked` (the brake engaged
+    earlier this period) nothing is judged better than braked; the emergency discount
+    only decides between braked and blocked.
     """
     multiplier, applied = cost_multiplier(cfg.multipliers, complexity=complexity, entropy=entropy,
                                           low_trust=low_trust, braked=braked)
@@ -127,6 +130,8 @@ def assess(cfg: EnergyConfig, budget: ScopedBudget, *, spent_micros: int, spent_
         if tokens * den > num * budget.tokens:  # the token share is the larger
             num, den = tokens, budget.tokens
     level = _status(num, den, cfg.limits.auto_review_threshold, cfg.limits.hard_limit_percentage)
+    if braked and level in ("ok", "review"):
+        level = "braked"  # the brake holds for the rest of the period
     approval = estimate_tokens is not None and estimate_tokens > cfg.limits.approval_threshold
     return Assessment(
         status="review" if approval and level == "ok" else level,
@@ -140,16 +145,19 @@ def assess(cfg: EnergyConfig, budget: ScopedBudget, *, spent_micros: int, spent_
     )
 
 
-def retry_after_s(streak: int, base_s: float, max_s: float, until_reset_s: float) -> float:
-    """Backoff of the `streak`-th over-budget defer in a row: base · 2^(streak−1), capped at
-    `max_s` and at the period's reset (when the budget is fresh again), at least 1 s.
+def retry_after_s(over_for_s: float, base_s: float, max_s: float, until_reset_s: float) -> float:
+    """When an over-budget `defer` should be retried, the budget having been exhausted for
+    `over_for_s` seconds: `base_s`, doubled each time a whole backoff has passed (so a
+    client retrying when told is told to wait twice as long), capped at `max_s` and at the
+    period's reset (when the budget is fresh again), at least 1 s.
 
-    >>> [retry_after_s(n, 30, 3600, 10_000) for n in (1, 2, 3, 10)]
-    [30.0, 60.0, 120.0, 3600.0]
-    >>> retry_after_s(5, 30, 3600, 42.5)
+    >>> [retry_after_s(t, 30, 3600, 10_000) for t in (0, 29, 30, 90, 210, 1e9)]
+    [30.0, 30.0, 60.0, 120.0, 240.0, 3600.0]
+    >>> retry_after_s(500, 30, 3600, 42.5)
     42.5
     """
-    doublings = min(max(streak, 1) - 1, 64)  # 2^64 × any base is past any cap; more would overflow
+    # the 1e-9 keeps a retry at exactly the time it was told (in floats: a hair early) a retry
+    doublings = min(math.floor(math.log2(max(over_for_s, 0.0) / base_s + 1.0 + 1e-9)), 64)
     return float(max(1.0, min(base_s * 2.0 ** doublings, max_s, until_reset_s)))
 
 

@@ -7,7 +7,7 @@
 ...            complexity=None, entropy=None, low_trust=False, braked=False)
 >>> [r["code"] for r in budget_reasons(a, scoped, cfg, downgraded=False, retry_after=None)]
 ['emergency_brake']
->>> transition_alert(Mark(level=1), a.status)
+>>> transition_alert(Mark(level=1), a.level)
 ('emergency_brake', 'critical')
 """
 
@@ -30,33 +30,44 @@ TRANSITION_ALERTS = {
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """Per budget and period: the highest status reached, and over-budget defers in a row."""
+    """Per budget and period: the highest status reached (by utilization), and since when
+    decisions have been over budget without a break (None: the last one was not)."""
 
     level: int = 0
-    streak: int = 0
+    blocked_since: float | None = None
 
     @property
     def braked(self) -> bool:
         return self.level >= STATUS_RANK["braked"]
 
-    def after(self, status: str) -> "Mark":
-        """The mark once a decision with `status` was made.
+    def after(self, level: str, at: float) -> "Mark":
+        """The mark once a decision whose budget `level` is this was made at time `at`.
 
-        >>> Mark().after("blocked").after("blocked"), Mark(3, 2).after("review")
-        (Mark(level=3, streak=2), Mark(level=3, streak=0))
+        >>> Mark().after("blocked", 10.0).after("blocked", 20.0), Mark(3, 10.0).after("braked", 30.0)
+        (Mark(level=3, blocked_since=10.0), Mark(level=3, blocked_since=None))
         """
-        return Mark(max(self.level, STATUS_RANK.get(status, 0)), self.streak + 1 if status == "blocked" else 0)
+        since = (self.blocked_since if self.blocked_since is not None else at) if level == "blocked" else None
+        return Mark(max(self.level, STATUS_RANK.get(level, 0)), since)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "blocked_since": self.blocked_since}
 
 
-def transition_alert(mark: Mark, status: str) -> tuple[str, str] | None:
-    """(kind, severity) when `status` is new for this budget this period, else None."""
-    if STATUS_RANK.get(status, 0) > mark.level:
-        return TRANSITION_ALERTS[status]
+def mark_key(scope: str, period_start: str) -> str:
+    """The key of a budget's mark for the period starting at `period_start` (RFC 3339)."""
+    return f"{scope}|{period_start}"
+
+
+def transition_alert(mark: Mark, level: str) -> tuple[str, str] | None:
+    """(kind, severity) when the utilization `level` is new for this budget this period
+    (an approval-only review is not a budget level), else None."""
+    if STATUS_RANK.get(level, 0) > mark.level:
+        return TRANSITION_ALERTS[level]
     return None
 
 
 def budget_summary(a: Assessment, scoped: ScopedBudget, start: float, end: float, *, downgraded: bool,
-                   mode: str | None, retry_after: float | None) -> dict[str, Any]:
+                   mode: str | None, retry_after: float | None, blocked_since: float | None = None) -> dict[str, Any]:
     """CONTRACT §3.2 `budget`, plus where it applies: scope, period and its bounds."""
     return {
         "status": "downgraded" if downgraded and a.status == "ok" else a.status,
@@ -73,6 +84,7 @@ def budget_summary(a: Assessment, scoped: ScopedBudget, start: float, end: float
         "downgraded": downgraded,
         "mode": mode if downgraded else None,
         "retry_after_s": retry_after,
+        "blocked_since": iso(blocked_since) if blocked_since is not None else None,
     }
 
 
@@ -90,7 +102,8 @@ def budget_reasons(a: Assessment, scoped: ScopedBudget, cfg: EnergyConfig, *, do
                     "message": f"{used} is over 100%{mult}; retry after {retry_after:g} s"})
     elif a.status == "braked":
         out.append({"component": "budget", "code": "emergency_brake",
-                    "message": f"{used} ≥ {limits.hard_limit_percentage:g}%{mult}: emergency brake"})
+                    "message": f"{used}{mult}: emergency brake (engaged at {limits.hard_limit_percentage:g}%, "
+                               f"held for the rest of the period)"})
     elif a.level == "review":
         out.append({"component": "budget", "code": "budget_review",
                     "message": f"{used} ≥ {limits.auto_review_threshold:g}%{mult}"})

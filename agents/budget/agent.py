@@ -10,12 +10,15 @@ crash. A cost repeated under a new offset (a producer retry) is dropped by `even
 the ids of the partition's last `dedupe_horizon` records are read back from the topic
 when the partition is first seen.
 
-Per partition, `budget-progress` holds the next offset to process, written after the
-batch's changelog writes are acknowledged, so a gap Faust skipped around a rebalance is
-fetched and folded (see `app.continuity`).
+Per partition, `budget-progress` holds an offset below which every record was folded,
+so a gap Faust skipped around a rebalance is fetched and folded (`app.continuity`). It
+trails by one batch: a batch's progress is written after the *next* batch's changelog
+writes were flushed, so it never runs ahead of the spend it vouches for.
 
-The tripwire runs here too: when a tenant's costs reach a new window, every window closed
-since the last check is compared with the one before it (`agents.budget.is_breach`).
+A cost whose time (`ts`, else the record's) is more than `FUTURE_TOLERANCE_S` ahead of
+the clock is a dead letter: it would land in a window nobody judges yet.
+
+The tripwire (`agents.budget.tripwire`) runs after each batch; `control` commands reset it.
 """
 
 from __future__ import annotations
@@ -24,33 +27,30 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 import faust
-import orjson
 
-from agents.gate import alert_event
 from app import metrics
-from app.audit_writer import append_audit, audit_item
 from app.batching import drain_in_batches
 from app.continuity import contiguous, fetch_range
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
 from app.recent import RecentMap
 from app.runtime import Runtime
-from schemas import Control, Cost, InvalidEvent, decode, decode_key, ms_to_ts, ts_to_ms
+from schemas import Control, Cost, InvalidEvent, decode, decode_key, ts_to_ms
 
-from ._config import EnergyConfig
-from ._periods import PERIODS, Period, iso, period_end, period_start, previous_start
-from ._rules import TripwireState, is_breach, to_micros, tripwire_step
+from ._periods import PERIODS, Period, period_start
+from ._rules import to_micros
 from ._window import CalendarWindow
+from .tripwire import Tripwire
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", Cost, Control)
 
 KEEP = {"hour": 48, "day": 14, "month": 3}
 """Closed windows kept per period (the tripwire compares the last two)."""
-_MAX_WINDOWS_PER_CHECK = 1000  # a tenant idle longer than this many periods counts as one clean window
+FUTURE_TOLERANCE_S = 300.0
 
 
 @dataclass(slots=True)
@@ -81,9 +81,10 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
         tripwire=app.Table("budget-tripwire", default=None, partitions=s.partitions),
         progress=app.Table("budget-progress", default=None, partitions=s.partitions),
     )
-    costs_topic, control_topic = s.topic("costs"), s.topic("control")
-    dead_letters = s.topic("dead_letters")
+    tripwire = Tripwire(rt, tables)
+    costs_topic, control_topic, dead_letters = s.topic("costs"), s.topic("control"), s.topic("dead_letters")
     seen: dict[int, RecentMap[bool]] = {}
+    trailing: dict[str, Any] = {}  # progress key → the last event of the previous batch
 
     async def refetch(topic: str, partition: int, start: int, end: int) -> list:
         return await fetch_range(s.bootstrap, topic, partition, start, end)
@@ -100,15 +101,29 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
             log.info("cost ids recovered", extra={"partition": partition, "ids": len(ids), "before_offset": start})
         return ids
 
-    async def handle(batch: list[faust.types.EventT]) -> None:
-        started = time.perf_counter()
-        parts = {e.message.partition for e in batch}
-        next_offsets = {p: tables.progress.get(_progress_key(p)) for p in parts}
+    async def in_order(batch: list, topic: str) -> tuple[list, dict[int, int | None]]:
+        """The batch without redeliveries and with skipped gaps fetched (`app.continuity`)."""
+        next_offsets = {p: tables.progress.get(_progress_key(topic, p)) for p in {e.message.partition for e in batch}}
         events, redelivered, refetched = await contiguous(batch, next_offsets, refetch)
         if redelivered:
-            metrics.REDELIVERED.labels(costs_topic).inc(redelivered)
+            metrics.REDELIVERED.labels(topic).inc(redelivered)
         if refetched:
-            metrics.REFETCHED.labels(costs_topic).inc(refetched)
+            metrics.REFETCHED.labels(topic).inc(refetched)
+        return events, next_offsets
+
+    def save_progress(topic: str, events: list) -> None:
+        """Record the previous batch's progress (now flushed twice); this one's trails."""
+        for key, event in list(trailing.items()):
+            if key.startswith(topic + "/"):
+                with event_context(event):
+                    tables.progress[key] = event.message.offset + 1
+                del trailing[key]
+        for event in events:
+            trailing[_progress_key(topic, event.message.partition)] = event
+
+    async def handle(batch: list[faust.types.EventT]) -> None:
+        started = time.perf_counter()
+        events, next_offsets = await in_order(batch, costs_topic)
         if not events:
             return
         firsts: dict[int, int] = {}
@@ -116,6 +131,7 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
             firsts.setdefault(e.message.partition, e.message.offset)
         ids = {p: await seen_ids(p, firsts[p] if next_offsets.get(p) is None else next_offsets[p]) for p in firsts}
         valid: list[tuple[faust.types.EventT, Cost, float]] = []
+        horizon = time.time() + FUTURE_TOLERANCE_S
         for event in events:
             msg = event.message
             cost = _decoded(Cost, msg, rt, dead_letters)
@@ -124,40 +140,53 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
             if cost.event_id in ids[msg.partition]:
                 metrics.DUPLICATES.labels(costs_topic).inc()
                 continue
+            at = ts_to_ms(cost.ts) / 1000 if cost.ts else msg.timestamp
+            if at > horizon:
+                send_dead_letter(rt.sink, dead_letters, msg, "out_of_range",
+                                 f"ts is more than {FUTURE_TOLERANCE_S:g} s in the future")
+                continue
             ids[msg.partition].put(cost.event_id, True)
-            valid.append((event, cost, ts_to_ms(cost.ts) / 1000 if cost.ts else msg.timestamp))
+            valid.append((event, cost, at))
         metrics.EVENTS.labels(costs_topic).inc(len(events))
         _fold_spend(tables, valid)
-        await _check_tripwires(rt, tables, valid)
         await rt.sink.flush()
-        await app.producer.flush()  # the spend is in the changelog before progress says so
-        _save_progress(tables, events)
+        await _check_tripwires(rt, tripwire, valid)
+        await app.producer.flush()  # this batch's spend, then the previous batch's progress
+        save_progress(costs_topic, events)
         metrics.BATCH_SIZE.labels("budget").observe(len(events))
         metrics.BATCH_SECONDS.labels("budget").observe(time.perf_counter() - started)
 
-    @app.agent(app.topic(costs_topic, key_serializer="raw", value_serializer="raw", partitions=s.partitions),
-               name="budget")
-    async def budget(stream: faust.StreamT) -> None:
-        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="budget")
-
-    async def handle_control(events: list[faust.types.EventT]) -> None:
+    async def handle_control(batch: list[faust.types.EventT]) -> None:
+        events, _ = await in_order(batch, control_topic)
         for event in events:
             command = _decoded(Control, event.message, rt, dead_letters)
             if command is not None:
-                await _reset_tripwire(rt, tables, event, command)
+                await tripwire.reset(event, command)
         metrics.EVENTS.labels(control_topic).inc(len(events))
         await rt.sink.flush()
+        await app.producer.flush()
+        save_progress(control_topic, events)
 
-    @app.agent(app.topic(control_topic, key_serializer="raw", value_serializer="raw", partitions=s.partitions),
-               name="control")
-    async def control(stream: faust.StreamT) -> None:
-        await drain_in_batches(stream, handle_control, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="control")
+    _agent(app, rt, costs_topic, "budget", handle)
+    _agent(app, rt, control_topic, "control", handle_control)
 
     def forget(partitions: set[int]) -> None:
         for p in partitions:
             seen.pop(p, None)
+            for topic in (costs_topic, control_topic):
+                trailing.pop(_progress_key(topic, p), None)
 
     return tables, forget
+
+
+def _agent(app: faust.App, rt: Runtime, topic: str, name: str,
+           handle: Callable[[list], Awaitable[None]]) -> None:
+    s = rt.settings
+
+    async def consume(stream: faust.StreamT) -> None:
+        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name=name)
+
+    app.agent(app.topic(topic, key_serializer="raw", value_serializer="raw", partitions=s.partitions), name=name)(consume)
 
 
 def _decoded(model: type[M], msg: Any, rt: Runtime, dead_letters: str) -> M | None:
@@ -176,21 +205,17 @@ def _decoded(model: type[M], msg: Any, rt: Runtime, dead_letters: str) -> M | No
     return None
 
 
-def _progress_key(partition: int) -> str:
-    return f"costs/{partition}"
-
-
-def _save_progress(tables: BudgetTables, events: list) -> None:
-    last: dict[int, Any] = {}
-    for event in events:
-        last[event.message.partition] = event
-    for partition, event in last.items():
-        with event_context(event):
-            tables.progress[_progress_key(partition)] = event.message.offset + 1
+def _progress_key(topic: str, partition: int) -> str:
+    return f"{topic}/{partition}"
 
 
 def _fold_spend(tables: BudgetTables, valid: list[tuple[Any, Cost, float]]) -> None:
-    """Add each cost to its tenant's and its workflow's window of every period, once."""
+    """Add each cost to its tenant's and its workflow's window of every period, once.
+
+    A value whose costs were all folded before (a replay) is written again all the same:
+    after a crash the local store can hold a value its changelog never received, and this
+    write is what carries it there.
+    """
     groups: dict[tuple[Period, str, float], list[tuple[Any, int, int]]] = defaultdict(list)
     for event, cost, at in valid:
         micros, tokens = to_micros(cost.cost_usd), cost.input_tokens + cost.output_tokens
@@ -201,21 +226,18 @@ def _fold_spend(tables: BudgetTables, valid: list[tuple[Any, Cost, float]]) -> N
     for (period, scope, start), items in groups.items():
         window = tables.spend[period].relative_to(start)
         value = dict(window[scope].value() or {"micros": 0, "tokens": 0, "n": 0, "offset": -1})
-        folded = None
         for event, micros, tokens in items:
             if event.message.offset <= value["offset"]:
-                continue  # already in this value: a replay after a crash
+                continue  # already in this value
             value["micros"] += micros
             value["tokens"] += tokens
             value["n"] += 1
             value["offset"] = event.message.offset
-            folded = event
-        if folded is not None:
-            with event_context(folded):
-                window[scope] = value
+        with event_context(items[-1][0]):
+            window[scope] = value
 
 
-async def _check_tripwires(rt: Runtime, tables: BudgetTables, valid: list[tuple[Any, Cost, float]]) -> None:
+async def _check_tripwires(rt: Runtime, tripwire: Tripwire, valid: list[tuple[Any, Cost, float]]) -> None:
     seen: dict[str, tuple[float, float, Any]] = {}  # tenant → (earliest, latest event time, latest event)
     for event, cost, at in valid:
         first, last, latest = seen.get(cost.tenant, (at, at, event))
@@ -223,96 +245,4 @@ async def _check_tripwires(rt: Runtime, tables: BudgetTables, valid: list[tuple[
     for tenant, (first, last, event) in seen.items():
         scoped = rt.energy.tenant_budget(tenant)
         if scoped is not None:
-            await _check_tripwire(rt, tables, tenant, scoped.period, first, last, event)
-
-
-async def _check_tripwire(rt: Runtime, tables: BudgetTables, tenant: str, period: Period, first: float,
-                          last: float, event: Any) -> None:
-    """Judge every window of `tenant` closed since the last check (on first sight: since the
-    first window with costs), oldest first."""
-    cfg: EnergyConfig = rt.energy
-    entry = tables.tripwire.get(tenant) or {"checked": None, "consecutive": 0, "downgraded": False}
-    newest_closed = previous_start(period, period_start(period, last))
-    checked = entry["checked"]
-    if checked is None:
-        checked = previous_start(period, period_start(period, first))
-    if newest_closed <= checked:
-        if entry["checked"] is None:
-            with event_context(event):
-                tables.tripwire[tenant] = {**entry, "checked": checked, "period": period}
-        return
-    state = TripwireState(entry["consecutive"], entry["downgraded"])
-    windows: list[float] = []
-    w = newest_closed
-    while w > checked and len(windows) < _MAX_WINDOWS_PER_CHECK:
-        windows.append(w)
-        w = previous_start(period, w)
-    changes = []
-    if w > checked:  # idle for longer than we look back: one clean window
-        state, change = tripwire_step(state, False, cfg.tripwire)
-        changes.append((w, None, change, state))
-    for w in reversed(windows):
-        tokens = tables.spent(period, tenant, w)[1]
-        before = tables.spent(period, tenant, previous_start(period, w))[1]
-        state, change = tripwire_step(state, is_breach(before, tokens, cfg.tripwire.breach_threshold), cfg.tripwire)
-        changes.append((w, (before, tokens), change, state))
-    with event_context(event):
-        tables.tripwire[tenant] = {**entry, **state.as_dict(), "checked": newest_closed, "period": period}
-    metrics.TRIPWIRE_DOWNGRADED.labels(tenant).set(int(state.downgraded))
-    for w, counts, change, after in changes:
-        if change is not None:
-            await _tripwire_change(rt, event.message.partition, tenant, period, w, counts, change, after)
-
-
-async def _tripwire_change(rt: Runtime, partition: int, tenant: str, period: Period, window: float,
-                           counts: tuple[int, int] | None, change: str, state: TripwireState) -> None:
-    cfg = rt.energy.tripwire
-    ts = ms_to_ts(round(period_end(period, window) * 1000))
-    details = {"period": period, "window_start": iso(window), "consecutive": state.consecutive,
-               "breach_threshold": cfg.breach_threshold, "mode": cfg.downgrade_mode if change == "downgraded" else None}
-    if counts is not None:
-        details["previous_tokens"], details["tokens"] = counts
-    if change == "downgraded":
-        kind, severity = "tripwire_downgrade", "warning"
-        message = (f"{state.consecutive} windows in a row grew token use by more than {cfg.breach_threshold}%: "
-                   f"tenant {tenant} runs in {cfg.downgrade_mode} mode until reset")
-    else:
-        kind, severity = "tripwire_recovered", "info"
-        message = f"window {iso(window)} came in under the tripwire threshold: tenant {tenant} is no longer downgraded"
-    await _emit(rt, partition, tenant, kind, severity, message, details, f"{tenant}|{period}|{window}", ts,
-                {"tripwire": {"tenant": tenant, "change": change, **details}})
-
-async def _reset_tripwire(rt: Runtime, tables: BudgetTables, event: Any, command: Control) -> None:
-    """Lift the tenant's downgrade: audited and alerted first, then recorded with the
-    command's id, so a redelivered command is recognised and a crash in between re-audits
-    (same ids) rather than loses the record."""
-    tenant = command.tenant
-    entry = tables.tripwire.get(tenant) or {"checked": None, "consecutive": 0, "downgraded": False}
-    if entry.get("reset_by") == command.event_id:
-        metrics.DUPLICATES.labels(event.message.topic).inc()
-        return
-    ts = command.ts or ms_to_ts(round(event.message.timestamp * 1000))
-    details = {"operator_id": command.operator_id, "reason": command.reason, "was_downgraded": bool(entry["downgraded"])}
-    await _emit(rt, event.message.partition, tenant, "tripwire_reset", "info",
-                f"operator {command.operator_id} reset the tripwire of {tenant}: {command.reason}",
-                details, command.event_id, ts, {"tripwire": {"tenant": tenant, "change": "reset", **details}},
-                source_event_id=command.event_id)
-    await rt.sink.flush()
-    with event_context(event):
-        tables.tripwire[tenant] = {**entry, "consecutive": 0, "downgraded": False, "reset_by": command.event_id}
-    metrics.TRIPWIRE_DOWNGRADED.labels(tenant).set(0)
-
-
-async def _emit(rt: Runtime, partition: int, tenant: str, kind: str, severity: str, message: str,
-                details: dict[str, Any], id_source: str, ts: str, change: dict[str, Any],
-                source_event_id: str | None = None) -> None:
-    """An alert and its audit records (the alert, and the state change it reports)."""
-    alert = alert_event(id_source=id_source, kind=kind, tenant=tenant, severity=severity, message=message,
-                        details=details, source_event_id=source_event_id, ts=ts)
-    rt.sink.add(rt.settings.topic("alerts"), partition, tenant.encode(), orjson.dumps(alert))
-    await append_audit(rt, partition, [
-        audit_item("sc-" + alert["event_id"][2:], "state_change", tenant, ts, rt.policy_version, change),
-        audit_item("au-" + alert["event_id"][2:], "alert", tenant, ts, rt.policy_version, {"alert": alert}),
-    ])
-    metrics.ALERTS.labels(kind).inc()
-    log.warning(message, extra={"event_id": alert["event_id"], "tenant": tenant})
+            await tripwire.check(tenant, scoped.period, first, last, event)

@@ -1,4 +1,7 @@
-"""`GET /budget/status`: every budget this worker owns, judged on spend so far."""
+"""`GET /budget/status`: every budget this worker owns, judged on spend so far.
+
+The per-budget gauges of `/metrics` are set here too, each time, from scratch.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from app import metrics
 from ._config import EnergyConfig, ScopedBudget
 from ._periods import iso, period_end, period_start
 from ._rules import MICROS, STATUS_RANK, assess
+from ._summary import mark_key
 from .agent import BudgetTables
 
 
@@ -23,24 +27,30 @@ def partition_of(tenant: str, partitions: int) -> int:
     return (murmur2(tenant.encode()) & 0x7FFFFFFF) % partitions
 
 
-def budget_rows(energy: EnergyConfig, tables: BudgetTables, owned: set[int], partitions: int,
+def budget_rows(energy: EnergyConfig, tables: BudgetTables, marks: Any, owned: set[int], partitions: int,
                 now: float) -> list[dict[str, Any]]:
     """One row per budget of a tenant on an `owned` partition: named entries, and the "*"
-    entry for every tenant that has spent under it."""
+    entry for every tenant that has spent under it. `marks` is the gate's `budget-marks`
+    table: a brake engaged this period holds."""
     scoped: dict[str, ScopedBudget] = {s.scope: s for s in energy.explicit()}
     for tenant in list(tables.tripwire.keys()):
         budget = energy.tenant_budget(tenant)
         if budget is not None:
             scoped.setdefault(budget.scope, budget)
     rows = []
+    gauges = (metrics.BUDGET_UTILIZATION, metrics.BUDGET_REMAINING, metrics.BUDGET_STATUS, metrics.BUDGET_SPENT,
+              metrics.TRIPWIRE_DOWNGRADED)
+    for gauge in gauges:  # only what this worker owns now: a moved partition's series go
+        gauge.clear()
     for scope, s in sorted(scoped.items()):
         tenant = s.budget.tenant if s.budget.tenant != "*" else scope
         if partition_of(tenant, partitions) not in owned:
             continue
         micros, tokens = tables.spent(s.period, scope, now)
-        a = assess(energy, s, spent_micros=micros, spent_tokens=tokens, estimate_usd=None, estimate_tokens=None,
-                   complexity=None, entropy=None, low_trust=False, braked=False)
         start = period_start(s.period, now)
+        mark = marks.get(mark_key(scope, iso(start))) or {}
+        a = assess(energy, s, spent_micros=micros, spent_tokens=tokens, estimate_usd=None, estimate_tokens=None,
+                   complexity=None, entropy=None, low_trust=False, braked=mark.get("level", 0) >= STATUS_RANK["braked"])
         downgraded = s.budget.workflow is None and tables.downgraded(tenant)
         rows.append({
             "scope": scope, "tenant": tenant, "workflow": s.budget.workflow, "period": s.period,
@@ -54,4 +64,6 @@ def budget_rows(energy: EnergyConfig, tables: BudgetTables, owned: set[int], par
         metrics.BUDGET_REMAINING.labels(*labels).set(a.remaining_usd)
         metrics.BUDGET_STATUS.labels(*labels).set(STATUS_RANK[a.status])
         metrics.BUDGET_SPENT.labels(*labels).set(micros / MICROS)
+        if s.budget.workflow is None:
+            metrics.TRIPWIRE_DOWNGRADED.labels(tenant).set(int(downgraded))
     return rows

@@ -16,9 +16,10 @@ import orjson
 from agents import budget as bg
 from agents.budget.agent import BudgetTables
 from app import metrics
-from app.partition_state import PartitionState, mark_key
+from app.faust_compat import event_context
+from app.partition_state import PartitionState
 from app.recent import RecentMap
-from schemas import DecisionRequest, ts_to_ms
+from schemas import DecisionRequest
 
 from ._decide import alert_event
 
@@ -34,65 +35,89 @@ class Judged(NamedTuple):
 
 
 class BudgetJudge:
-    """One per batch: table reads are memoised for the batch (it runs with no `await`, so
-    the budget agent cannot change them meanwhile)."""
+    """One per batch, judging at the batch's wall-clock time: a decision is about spend so
+    far, now (a request's own `ts` could otherwise pick an empty future window). Table
+    reads are memoised for the batch: it runs with no `await`, so the budget agent cannot
+    change them meanwhile.
 
-    def __init__(self, energy: bg.EnergyConfig, tables: BudgetTables, states: dict[int, PartitionState]) -> None:
-        self.energy, self.tables, self.states = energy, tables, states
-        self._spent: dict[tuple[str, str, float], tuple[int, int]] = {}
+    A budget's mark (highest level, over since) comes from the partition state (recovered
+    from the audit tail), else from the `budget-marks` table the gate writes after each
+    batch's audit (`touched`), for marks older than the tail.
+    """
+
+    def __init__(self, energy: bg.EnergyConfig, tables: BudgetTables, states: dict[int, PartitionState],
+                 marks: Any, now: float) -> None:
+        self.energy, self.tables, self.states, self.marks, self.now = energy, tables, states, marks, now
+        self.touched: dict[str, tuple[bg.Mark, Any]] = {}
+        self._spent: dict[tuple[str, str], tuple[int, int]] = {}
         self._downgraded: dict[str, bool] = {}
 
-    def __call__(self, tenant: str, request: DecisionRequest, partition: int, ts: str, low_trust: bool) -> Judged | None:
+    def __call__(self, tenant: str, request: DecisionRequest, event: Any, ts: str, low_trust: bool) -> Judged | None:
         cfg = self.energy
         scoped = cfg.budget_for(tenant, request.workflow)
         if scoped is None:
             return None
-        at = ts_to_ms(ts) / 1000
+        at = self.now
         start = bg.period_start(scoped.period, at)
         end = bg.period_end(scoped.period, start)
-        spent_key = (scoped.period, scoped.scope, start)
-        if spent_key not in self._spent:
-            self._spent[spent_key] = self.tables.spent(scoped.period, scoped.scope, at)
-        micros, tokens = self._spent[spent_key]
-        marks = self.states[partition].marks
-        key = mark_key(scoped.scope, bg.iso(start))
-        mark = marks.get(key) or bg.Mark()
+        if (scoped.period, scoped.scope) not in self._spent:
+            self._spent[(scoped.period, scoped.scope)] = self.tables.spent(scoped.period, scoped.scope, at)
+        micros, tokens = self._spent[(scoped.period, scoped.scope)]
+        key = bg.mark_key(scoped.scope, bg.iso(start))
+        mark = self._mark(event.message.partition, key)
         est = request.estimate
         a = bg.assess(cfg, scoped, spent_micros=micros, spent_tokens=tokens,
                       estimate_usd=est and est.cost_usd, estimate_tokens=est and est.tokens,
                       complexity=est and est.complexity, entropy=est and est.entropy,
                       low_trust=low_trust, braked=mark.braked)
-        after = mark.after(a.status)
-        retry = (bg.retry_after_s(after.streak, cfg.recovery.retry_base_s, cfg.recovery.retry_max_s, end - at)
-                 if a.status == "blocked" else None)
+        after = mark.after(a.level, at)
+        retry = None
+        if a.status == "blocked":
+            over_for = at - (after.blocked_since or at)
+            retry = bg.retry_after_s(over_for, cfg.recovery.retry_base_s, cfg.recovery.retry_max_s, end - at)
         if tenant not in self._downgraded:
             self._downgraded[tenant] = self.tables.downgraded(tenant)
         downgraded = self._downgraded[tenant]
-        budget = bg.budget_summary(a, scoped, start, end, downgraded=downgraded,
-                                   mode=cfg.tripwire.downgrade_mode, retry_after=retry)
+        budget = bg.budget_summary(a, scoped, start, end, downgraded=downgraded, mode=cfg.tripwire.downgrade_mode,
+                                   retry_after=retry, blocked_since=after.blocked_since)
         reasons = bg.budget_reasons(a, scoped, cfg, downgraded=downgraded, retry_after=retry)
         alert = change = None
-        transition = bg.transition_alert(mark, a.status)
+        transition = bg.transition_alert(mark, a.level)
         if transition is not None:
             kind, severity = transition
             details = {"scope": scoped.scope, "period": scoped.period, "period_start": budget["period_start"],
-                       "period_end": budget["period_end"], "from": _STATUS_BY_RANK[mark.level], "to": a.status,
+                       "period_end": budget["period_end"], "from": _STATUS_BY_RANK[mark.level], "to": a.level,
                        "utilization": a.utilization, "limit_usd": scoped.usd, "request_id": request.event_id}
             alert = alert_event(id_source=key, kind=kind, tenant=tenant, severity=severity,
-                                message=f"{scoped.scope} {scoped.period} budget reached {a.status} "
+                                message=f"{scoped.scope} {scoped.period} budget reached {a.level} "
                                         f"(utilization {a.utilization:.4f} of ${scoped.usd:g})",
                                 details=details, source_event_id=request.event_id, ts=ts)
             change = {"budget": details}
-        marks.put(key, after)
+        self.states[event.message.partition].marks.put(key, after)
+        self.touched[key] = (after, event)
         metrics.BUDGET_DECISIONS.labels(budget["status"]).inc()
         return Judged(budget, a.verb, reasons, alert, change)
+
+    def _mark(self, partition: int, key: str) -> bg.Mark:
+        mark = self.states[partition].marks.get(key)
+        if mark is None:
+            stored = self.marks.get(key)
+            mark = bg.Mark(stored["level"], stored["blocked_since"]) if stored else bg.Mark()
+        return mark
+
+    def save(self) -> None:
+        """Write this batch's marks; call once its audit records are acknowledged."""
+        for key, (mark, event) in self.touched.items():
+            with event_context(event):
+                self.marks[key] = mark.as_dict()
 
 
 class InsightCache:
     """Identical requests (same tenant, workflow, signals, estimate and the rest, apart from
     `event_id` and `ts`) inside `ttl_s` get the earlier decision's verdict, as long as the
-    budget status has not changed since. Break-glass requests and over-budget defers (whose
-    `retry_after_s` backs off) are never answered from it. Kept in memory per worker."""
+    budget status (and its period) has not changed since. Break-glass requests and
+    over-budget defers (whose `retry_after_s` backs off) are never answered from it. Kept
+    in memory per worker."""
 
     def __init__(self, ttl_s: float, capacity: int = 10_000) -> None:
         self.ttl_s = ttl_s
@@ -105,10 +130,12 @@ class InsightCache:
                            option=orjson.OPT_SORT_KEYS).decode()
         now = time.monotonic()
         hit = self._entries.get(key)
-        status = (decision["budget"] or {}).get("status")
-        if status == "blocked":
+        budget = decision["budget"] or {}
+        if budget.get("status") == "blocked":
             return decision
-        if hit is not None and hit[0] > now and (hit[1]["budget"] or {}).get("status") == status:
+        earlier_budget = (hit[1]["budget"] or {}) if hit is not None else {}
+        same = all(earlier_budget.get(k) == budget.get(k) for k in ("status", "scope", "period_start"))
+        if hit is not None and hit[0] > now and same:
             earlier = hit[1]
             metrics.INSIGHT_CACHE.labels("hit").inc()
             return {**decision, "verb": earlier["verb"], "trust": earlier["trust"], "budget": earlier["budget"],

@@ -75,6 +75,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     names = {k: s.topic(k) for k in ("decision_requests", "decisions", "alerts", "audit", "dead_letters")}
     adapters: dict[str, tuple[int, CalibrationAdapter]] = {}
     cache = InsightCache(rt.energy.recovery.insight_cache_ttl_s)
+    marks = app.Table("budget-marks", default=None, partitions=s.partitions)
 
     def calibrator(tenant: str) -> CalibrationAdapter | None:
         entry = calibration.get(tenant)
@@ -125,13 +126,15 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
             valid.append(_Valid(event, tenant, request, raw))
 
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
-        decided = _decide(rt, valid, calibrator, BudgetJudge(rt.energy, budgets, states), cache, sink, names) if valid else []
+        judge = BudgetJudge(rt.energy, budgets, states, marks, time.time())
+        decided = _decide(rt, valid, calibrator, judge, cache, sink, names) if valid else []
         for item, (decision, *_) in zip(valid, decided):  # before the flush: outcomes may follow at once
             states[item.event.message.partition].remember(
                 item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
         await sink.flush()  # dead letters and decisions are acknowledged before the audit
         await _audit(rt, valid, decided, sink, names)
         await sink.flush()
+        judge.save()
         now = time.time()
         for item in valid:
             metrics.DECISION_LATENCY.observe(max(0.0, now - item.event.message.timestamp))
@@ -145,7 +148,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     async def gate(stream: faust.StreamT) -> None:
         await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="gate")
 
-    return {"trust-stats": stats, "trust-calibration": calibration}
+    return {"trust-stats": stats, "trust-calibration": calibration, "budget-marks": marks}
 
 
 def _decide(rt: Runtime, valid: list[_Valid], calibrator, judge: BudgetJudge, cache: InsightCache,
@@ -197,7 +200,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, judge: BudgetJudge, ca
             reasons.append(why)
             verb = "execute" if applied else verb
         ts = req.ts or ms_to_ts(round(msg.timestamp * 1000))
-        judged = judge(item.tenant, req, msg.partition, ts, floors[i])
+        judged = judge(item.tenant, req, item.event, ts, floors[i])
         alerts: list[dict[str, Any]] = []
         change = None
         if judged is not None:

@@ -14,12 +14,11 @@ import faust
 
 from agents.trust import CalibrationAdapter
 from app import metrics
-from app.faust_compat import event_context
 from app.batching import drain_in_batches
 from app.deadletter import send_dead_letter
+from app.faust_compat import event_context
 from app.runtime import Runtime
 from schemas import InvalidEvent, Outcome, decode, decode_key
-
 
 log = logging.getLogger(__name__)
 

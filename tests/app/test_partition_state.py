@@ -29,3 +29,27 @@ def test_the_horizon_bounds_what_is_remembered():
     records, _ = seal_many(ChainHead.genesis(), [_entry(i) for i in range(5)])
     state = recover(records, horizon=2)
     assert "r-0" not in state.requests and "r-4" in state.requests
+
+
+def _with_budget(i: int, status: str, blocked_since: str | None) -> dict:
+    entry = _entry(i)
+    entry["record"]["decision"]["budget"] = {"scope": "acme", "period_start": "2026-01-01T00:00:00Z",
+                                             "status": status, "blocked_since": blocked_since}
+    return entry
+
+
+def _change(to: str) -> dict:
+    return {"event_id": f"sc-{to}", "kind": "state_change", "tenant": "acme", "ts": "2026-01-01T00:00:00Z",
+            "policy_version": "p", "record": {"budget": {"scope": "acme", "period_start": "2026-01-01T00:00:00Z",
+                                                         "from": "ok", "to": to}}}
+
+
+def test_budget_marks_come_back_from_state_changes_and_decisions():
+    since = "2026-01-01T10:00:00Z"
+    items = [_with_budget(0, "review", None), _change("review"), _with_budget(1, "review", None),  # approval only
+             _with_budget(2, "blocked", since), _change("blocked"), _with_budget(3, "blocked", since)]
+    records, _ = seal_many(ChainHead.genesis(), items)
+    mark = recover(records, horizon=10).marks.get("acme|2026-01-01T00:00:00Z")
+    assert mark is not None and mark.level == 3 and mark.blocked_since == 1767261600.0
+    records, _ = seal_many(ChainHead.genesis(), [_with_budget(0, "review", None)])  # no state change: no level
+    assert recover(records, horizon=10).marks.get("acme|2026-01-01T00:00:00Z").level == 0

@@ -92,9 +92,11 @@ def test_costs_drive_a_tenant_from_ok_to_blocked(broker, tmp_path):
         worker.wait_ready()
         verbs = []
         # (cost, estimate, status, verb): 60 %; exactly 85 %; exactly 95 %; once braked the
-        # estimate counts × 0.6: 98 + 3 = 101 %, twice (the second defer backs off longer)
+        # estimate counts × 0.6: 98 + 3 = 101 %, twice; then a small request: 98.6 %, and the
+        # brake holds
         steps = [(50.0, 10.0, "ok", "execute"), (30.0, 5.0, "review", "review"),
-                 (10.0, 5.0, "braked", "abort"), (8.0, 5.0, "blocked", "defer"), (0.0, 5.0, "blocked", "defer")]
+                 (10.0, 5.0, "braked", "abort"), (8.0, 5.0, "blocked", "defer"), (0.0, 5.0, "blocked", "defer"),
+                 (0.0, 1.0, "braked", "abort")]
         spent = 0.0
         for i, (cost, estimate, status, verb) in enumerate(steps):
             if cost:
@@ -107,9 +109,10 @@ def test_costs_drive_a_tenant_from_ok_to_blocked(broker, tmp_path):
             assert budget["scope"] == "acme" and budget["period"] == "day"
             assert budget["remaining_usd"] == pytest.approx(100.0 - spent)
             verbs.append(decision["verb"])
-        assert verbs == ["execute", "review", "abort", "defer", "defer"]
-        last = decision["budget"]
-        assert last["retry_after_s"] == 60.0  # the second over-budget defer in a row: 30 s doubled
+            if status == "blocked":  # the budget has been exhausted for less than 30 s
+                assert budget["retry_after_s"] == 30.0 and budget["blocked_since"] is not None
+                assert "budget_exceeded" in [r["code"] for r in decision["reasons"]]
+        assert verbs == ["execute", "review", "abort", "defer", "defer", "abort"]
         alerts = [a for *_, a in run(read_all(broker.bootstrap, "alerts", settle_s=1.0))]
         kinds = [a["kind"] for a in alerts if a["tenant"] == "acme"]
         assert kinds == ["budget_warning", "emergency_brake", "budget_blocked"], kinds  # one per transition

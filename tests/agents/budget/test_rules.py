@@ -180,25 +180,40 @@ def test_utilization_and_status_are_monotone_in_estimate(spent: float, e1: float
     assert less.effective_cost_usd <= more.effective_cost_usd
 
 
-@pytest.mark.parametrize(("streak", "until_reset", "expected"), [
-    (0, 10_000, 30.0), (1, 10_000, 30.0), (2, 10_000, 60.0), (3, 10_000, 120.0), (7, 10_000, 1920.0),
-    (8, 10_000, 3600.0), (60, 10_000, 3600.0),   # capped at retry_max_s
-    (3, 100.0, 100.0), (5, 42.5, 42.5),           # capped at the period reset
-    (1, 0.2, 1.0), (5, 0.0, 1.0),                 # never below 1 s
+@pytest.mark.parametrize(("over_for", "until_reset", "expected"), [
+    (0, 10_000, 30.0), (29.9, 10_000, 30.0), (30, 10_000, 60.0), (89.9, 10_000, 60.0), (90, 10_000, 120.0),
+    (210, 10_000, 240.0), (30 * 127, 10_000, 3600.0), (1e12, 10_000, 3600.0),   # capped at retry_max_s
+    (90, 100.0, 100.0), (500, 42.5, 42.5),                                   # capped at the period reset
+    (0, 0.2, 1.0), (500, 0.0, 1.0),                                          # never below 1 s
+    (-5, 10_000, 30.0),                                                      # a clock step back
 ])
-def test_retry_after_backs_off_and_caps(streak: int, until_reset: float, expected: float) -> None:
-    assert retry_after_s(streak, 30.0, 3600.0, until_reset) == expected
+def test_retry_after_backs_off_and_caps(over_for: float, until_reset: float, expected: float) -> None:
+    assert retry_after_s(over_for, 30.0, 3600.0, until_reset) == expected
 
 
-@given(st.integers(1, 60), st.floats(1.0, 100.0))
-def test_retry_after_doubles_until_a_cap(streak: int, base: float) -> None:
-    first, second = (retry_after_s(n, base, math.inf, math.inf) for n in (streak, streak + 1))
-    assert second == 2 * first
-    assert retry_after_s(streak, base, 3600.0, 86_400.0) == min(first, 3600.0)
+@given(st.integers(0, 40), st.floats(1.0, 100.0))
+def test_a_client_retrying_when_told_is_told_to_wait_twice_as_long(retries: int, base: float) -> None:
+    waited = 0.0
+    for _ in range(retries):  # each retry comes exactly when the previous answer said
+        waited += retry_after_s(waited, base, math.inf, math.inf)
+    nxt = retry_after_s(waited, base, math.inf, math.inf)
+    assert nxt == base * 2.0 ** retries
+    assert retry_after_s(waited, base, 3600.0, 86_400.0) == min(nxt, 3600.0)
 
 
-def test_retry_after_survives_a_long_streak() -> None:
-    assert retry_after_s(1025, 30.0, 3600.0, 10_000.0) == 3600.0
+def test_retry_after_survives_any_duration() -> None:
+    assert retry_after_s(1e300, 30.0, 3600.0, 10_000.0) == 3600.0
+
+
+def test_once_braked_the_brake_holds_for_the_period() -> None:
+    cfg = config(100.0)
+    # 90 % spend and a $3 estimate: 93 % is review on its own, braked once the brake engaged
+    assert judge(cfg, spent_usd=90.0, estimate_usd=3.0).status == "review"
+    held = judge(cfg, spent_usd=90.0, estimate_usd=3.0, braked=True)
+    assert (held.status, held.level, held.verb) == ("braked", "braked", "abort")
+    # the emergency discount still decides braked against blocked: 98 + 3 × 0.6 = 99.8 %
+    assert judge(cfg, spent_usd=98.0, estimate_usd=3.0, braked=True).status == "braked"
+    assert judge(cfg, spent_usd=98.0, estimate_usd=4.0, braked=True).status == "blocked"
 
 
 @pytest.mark.parametrize(("previous", "tokens", "threshold", "breach"), [

@@ -16,13 +16,13 @@ SCOPED = CFG.budget_for("acme", "default")
 assert SCOPED is not None
 
 
-@pytest.mark.parametrize(("mark", "status", "after"), [
-    (Mark(), "ok", Mark(0, 0)), (Mark(), "review", Mark(1, 0)), (Mark(1, 0), "blocked", Mark(3, 1)),
-    (Mark(3, 1), "blocked", Mark(3, 2)), (Mark(3, 2), "ok", Mark(3, 0)), (Mark(3, 2), "braked", Mark(3, 0)),
-    (Mark(2, 0), "review", Mark(2, 0)), (Mark(0, 4), "downgraded", Mark(0, 0)),
+@pytest.mark.parametrize(("mark", "level", "after"), [
+    (Mark(), "ok", Mark(0)), (Mark(), "review", Mark(1)), (Mark(1), "blocked", Mark(3, 50.0)),
+    (Mark(3, 10.0), "blocked", Mark(3, 10.0)), (Mark(3, 10.0), "ok", Mark(3)), (Mark(3, 10.0), "braked", Mark(3)),
+    (Mark(2), "review", Mark(2)), (Mark(0, 4.0), "downgraded", Mark(0)),
 ])
-def test_mark_after_keeps_the_highest_level_and_counts_blocked_in_a_row(mark: Mark, status: str, after: Mark) -> None:
-    assert mark.after(status) == after
+def test_mark_after_keeps_the_highest_level_and_since_when_over_budget(mark: Mark, level: str, after: Mark) -> None:
+    assert mark.after(level, 50.0) == after
 
 
 @pytest.mark.parametrize(("level", "braked"), [(0, False), (1, False), (2, True), (3, True)])
@@ -44,7 +44,7 @@ def fold(statuses: list[str]) -> list[tuple[str, str]]:
     for status in statuses:
         alert = transition_alert(mark, status)
         alerts += [alert] if alert else []
-        mark = mark.after(status)
+        mark = mark.after(status, 0.0)
     return alerts
 
 
@@ -71,7 +71,7 @@ def test_budget_summary_fields() -> None:
         "status": "review", "utilization": 0.8975, "remaining_usd": 20.0, "effective_cost_usd": 9.75,
         "multiplier": 1.95, "multipliers": ["high_complexity", "low_trust"], "scope": "acme", "period": "day",
         "period_start": "2023-11-15T00:00:00Z", "period_end": "2023-11-16T00:00:00Z", "limit_usd": 100.0,
-        "downgraded": False, "mode": None, "retry_after_s": None,
+        "downgraded": False, "mode": None, "retry_after_s": None, "blocked_since": None,
     }
 
 
@@ -110,7 +110,7 @@ def test_budget_reason_codes(spent: float, tokens: int | None, downgraded: bool,
     ({"spent_usd": 80.0, "estimate_usd": 5.0, "complexity": 0.9, "low_trust": True}, False,
      "utilization 0.8975 of the acme day budget of $100 ≥ 85% "
      "(effective cost $9.75 = estimate × 1.95: high_complexity, low_trust)"),
-    ({"spent_usd": 97.0}, False, "utilization 0.9700 of the acme day budget of $100 ≥ 95%: emergency brake"),
+    ({"spent_usd": 97.0}, False, "utilization 0.9700 of the acme day budget of $100: emergency brake (engaged at 95%, held for the rest of the period)"),
     ({}, True, "token use grew past the tripwire 3 windows in a row: run in economy mode"),
 ])
 def test_budget_reason_messages(kwargs: dict[str, Any], downgraded: bool, message: str) -> None:
