@@ -26,10 +26,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 import faust
+from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
 
 from app import metrics
 from app.batching import drain_in_batches
@@ -60,6 +62,23 @@ class BudgetTables:
     spend: dict[Period, Any]  # faust WindowWrapper per period
     tripwire: faust.types.TableT
     progress: faust.types.TableT
+    app: faust.App
+    costs_topic: str
+    folded: dict[int, int] = field(default_factory=dict)  # partition → next cost offset not folded yet
+
+    def lag(self, partition: int) -> int | None:
+        """Cost records of the partition not folded yet (the spend so far understates by
+        them); None before the partition's first fetch, when it is unknown."""
+        try:
+            highwater = self.app.consumer.highwater(TP(self.costs_topic, partition))
+        except ConsumerNotStarted:
+            return None
+        if highwater is None:
+            return None
+        done = self.folded.get(partition)
+        if done is None:
+            done = self.progress.get(_progress_key(self.costs_topic, partition)) or 0
+        return max(0, highwater - done)
 
     def spent(self, period: Period, scope: str, at: float) -> tuple[int, int]:
         """(micro-dollars, tokens) spent by `scope` in the `period` window holding time `at`."""
@@ -80,6 +99,8 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
                .using_window(CalendarWindow(p, keep=KEEP[p]), key_index=True) for p in PERIODS},
         tripwire=app.Table("budget-tripwire", default=None, partitions=s.partitions),
         progress=app.Table("budget-progress", default=None, partitions=s.partitions),
+        app=app,
+        costs_topic=s.topic("costs"),
     )
     tripwire = Tripwire(rt, tables)
     costs_topic, control_topic, dead_letters = s.topic("costs"), s.topic("control"), s.topic("dead_letters")
@@ -153,6 +174,8 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
         await _check_tripwires(rt, tripwire, valid)
         await app.producer.flush()  # this batch's spend, then the previous batch's progress
         save_progress(costs_topic, events)
+        for event in events:
+            tables.folded[event.message.partition] = event.message.offset + 1
         metrics.BATCH_SIZE.labels("budget").observe(len(events))
         metrics.BATCH_SECONDS.labels("budget").observe(time.perf_counter() - started)
 
@@ -173,6 +196,7 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
     def forget(partitions: set[int]) -> None:
         for p in partitions:
             seen.pop(p, None)
+            tables.folded.pop(p, None)
             for topic in (costs_topic, control_topic):
                 trailing.pop(_progress_key(topic, p), None)
 

@@ -8,6 +8,7 @@ identical request inside a short TTL reuse the earlier decision.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, NamedTuple
 
@@ -24,6 +25,8 @@ from schemas import DecisionRequest
 from ._decide import alert_event
 
 _STATUS_BY_RANK = {rank: name for name, rank in bg.STATUS_RANK.items()}
+LAG_LIMIT = 1000
+"""Cost records not yet folded beyond which the spend so far is too stale to execute on."""
 
 
 class Judged(NamedTuple):
@@ -51,6 +54,7 @@ class BudgetJudge:
         self.touched: dict[str, tuple[bg.Mark, Any]] = {}
         self._spent: dict[tuple[str, str], tuple[int, int]] = {}
         self._downgraded: dict[str, bool] = {}
+        self._lags: dict[int, int | None] = {}
 
     def __call__(self, tenant: str, request: DecisionRequest, event: Any, ts: str, low_trust: bool) -> Judged | None:
         cfg = self.energy
@@ -70,6 +74,9 @@ class BudgetJudge:
                       estimate_usd=est and est.cost_usd, estimate_tokens=est and est.tokens,
                       complexity=est and est.complexity, entropy=est and est.entropy,
                       low_trust=low_trust, braked=mark.braked)
+        lag = self._lag(event.message.partition)
+        if lag is not None and lag > LAG_LIMIT and a.status == "ok":
+            a = dataclasses.replace(a, status="review")  # fail safe: the spend so far is understated
         after = mark.after(a.level, at)
         retry = None
         if a.status == "blocked":
@@ -81,6 +88,9 @@ class BudgetJudge:
         budget = bg.budget_summary(a, scoped, start, end, downgraded=downgraded, mode=cfg.tripwire.downgrade_mode,
                                    retry_after=retry, blocked_since=after.blocked_since)
         reasons = bg.budget_reasons(a, scoped, cfg, downgraded=downgraded, retry_after=retry)
+        if lag is not None and lag > LAG_LIMIT:
+            reasons.append({"component": "budget", "code": "budget_lagging",
+                            "message": f"{lag} cost records not counted yet: the spend so far is understated"})
         alert = change = None
         transition = bg.transition_alert(mark, a.level)
         if transition is not None:
@@ -97,6 +107,11 @@ class BudgetJudge:
         self.touched[key] = (after, event)
         metrics.BUDGET_DECISIONS.labels(budget["status"]).inc()
         return Judged(budget, a.verb, reasons, alert, change)
+
+    def _lag(self, partition: int) -> int | None:
+        if partition not in self._lags:
+            self._lags[partition] = self.tables.lag(partition)
+        return self._lags[partition]
 
     def _mark(self, partition: int, key: str) -> bg.Mark:
         mark = self.states[partition].marks.get(key)
