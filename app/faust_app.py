@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
     )
     budgets, forget_costs = budget_agent.register(app, runtime)
     tables = gate_agent.register(app, runtime, budgets)
-    outcomes_agent.register(app, runtime, tables["trust-calibration"])
+    outcomes_agent.register(app, runtime, tables["trust-calibration"], tables["router-state"])
     web.register(app, runtime, tables, budgets)
     app.add_dependency(_SinkService(runtime, loop=app.loop))
 

@@ -86,7 +86,35 @@ BUDGET_REMAINING = Gauge("resontinex_budget_remaining_usd", "Budget left in the 
 BUDGET_STATUS = Gauge("resontinex_budget_status", "Budget status on spend so far: 0 ok, 1 review, 2 braked, 3 blocked", ["scope", "period"], registry=REGISTRY)
 BUDGET_DECISIONS = Counter("resontinex_budget_decisions", "Decisions with a budget, by budget status", ["status"], registry=REGISTRY)
 INSIGHT_CACHE = Counter("resontinex_insight_cache", "Identical requests answered with the earlier decision (hit) or not", ["result"], registry=REGISTRY)
+ROUTER_REWARDS = Histogram("resontinex_router_reward", "Rewards of routed outcomes (seed 002's formula)", ["provider"],
+                           buckets=(-20, -10, -5, 0, 2.5, 5, 7.5, 9, 10, 11), registry=REGISTRY)
+ROUTER_EXPIRED = Counter("resontinex_router_expired_outcomes", "Outcomes arriving after routing.pending_ttl_s", registry=REGISTRY)
 TRIPWIRE_DOWNGRADED = Gauge("resontinex_tripwire_downgraded", "1 while the tenant runs downgraded", ["tenant"], registry=REGISTRY)
+ROUTER_Q = Gauge("resontinex_router_q_value", "Value estimate per tenant, state and provider",
+                 ["tenant", "state", "provider"], registry=REGISTRY)
+ROUTER_EPSILON = Gauge("resontinex_router_epsilon", "Exploration rate (epsilon-greedy) per tenant", ["tenant"], registry=REGISTRY)
+ROUTER_COUNTS = Gauge("resontinex_router_count", "Router counters per tenant: decisions, outcomes, expired, violations",
+                      ["tenant", "what"], registry=REGISTRY)
+ROUTER_SUCCESS = Gauge("resontinex_router_success_rate", "Share of routed outcomes that succeeded", ["tenant"], registry=REGISTRY)
+
+
+def set_router_gauges(statuses: dict[str, dict]) -> None:
+    """The router figures of `/metrics`, rebuilt from the owned tenants' status snapshots."""
+    for gauge in (ROUTER_Q, ROUTER_EPSILON, ROUTER_COUNTS, ROUTER_SUCCESS):
+        gauge.clear()
+    for tenant, st in statuses.items():
+        for state, row in st["strategist"]["q_values"].items():
+            for provider, value in row.items():
+                if value is not None:
+                    ROUTER_Q.labels(tenant, state, provider).set(value)
+        if st["strategist"]["epsilon"] is not None:
+            ROUTER_EPSILON.labels(tenant).set(st["strategist"]["epsilon"])
+        ex = st["executor"]
+        for what, n in (("decisions", st["strategist"]["decision_count"]), ("outcomes", ex["total_outcomes"]),
+                        ("expired", ex["expired"]), ("violations", sum(st["auditor"]["violations"].values()))):
+            ROUTER_COUNTS.labels(tenant, what).set(n)
+        if ex["success_rate"] is not None:
+            ROUTER_SUCCESS.labels(tenant).set(ex["success_rate"])
 
 
 def exposition() -> bytes:

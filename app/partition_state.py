@@ -7,7 +7,8 @@ first sight of p the worker reads its tail and recovers:
 * the chain head, so the hash chain continues from the last record really in the topic;
 * the request ids already decided, so a request redelivered after a crash is dropped
   instead of being decided (and audited) twice;
-* decision id → (tenant, raw score), so an outcome can find the decision it reports on;
+* decision id → (tenant, raw score, what a routed decision chose), so an outcome can find
+  the decision it reports on;
 * the input offset after the last one decided (see `app.continuity`);
 * per budget and period, the highest level reached (from `state_change` records) and
   since when it has been over budget (from decisions), so a budget alert is raised once
@@ -34,13 +35,14 @@ log = logging.getLogger(__name__)
 class PartitionState:
     head: ChainHead
     requests: RecentMap[bool]
-    decisions: RecentMap[tuple[str, float]]
+    decisions: RecentMap[tuple[str, float, dict | None]]  # decision id → (tenant, raw score, route pending)
     marks: RecentMap[Mark]
     next_offset: int | None = None  # first input offset not yet processed; None: unknown
 
-    def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float) -> None:
+    def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float,
+                 pending: dict | None = None) -> None:
         self.requests.put(request_id, True)
-        self.decisions.put(decision_id, (tenant, raw_score))
+        self.decisions.put(decision_id, (tenant, raw_score, pending))
 
     def replay(self, record: dict) -> None:
         """Fold one audit record read back from the topic into this state (not the chain head)."""
@@ -55,7 +57,8 @@ class PartitionState:
             request, decision = body.get("request") or {}, body.get("decision") or {}
             trust = decision.get("trust") or {}
             if "event_id" in request and "event_id" in decision:
-                self.remember(request["event_id"], decision["event_id"], decision.get("tenant", ""), trust.get("raw_score", 0.0))
+                self.remember(request["event_id"], decision["event_id"], decision.get("tenant", ""),
+                              trust.get("raw_score", 0.0), body.get("route_pending"))
             budget = decision.get("budget")
             if isinstance(budget, dict) and budget.get("scope") and budget.get("period_start"):
                 key = mark_key(budget["scope"], budget["period_start"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents import budget
+from agents import budget, router
+from agents.overlays import OverlaySet, Rejection, load_overlays, overlay_dirs
 from agents.trust import TrustConfig, load_config, policy_version_of
 
 from .exceptions import UsageError
@@ -13,6 +14,7 @@ from .settings import Settings
 from .sink import OutputSink
 
 ENERGY_FILE = "energy_governance.yaml"
+ROUTING_FILE = "routing.yaml"
 
 
 @dataclass(slots=True)
@@ -20,6 +22,9 @@ class Runtime:
     settings: Settings
     trust: TrustConfig
     energy: budget.EnergyConfig
+    routing: router.RoutingConfig
+    overlays: OverlaySet
+    overlay_rejections: tuple[Rejection, ...]
     policy_version: str
     sink: OutputSink
     states: PartitionStates
@@ -34,21 +39,36 @@ class Runtime:
             energy = budget.load_energy_config(path)
         except budget.ConfigError as exc:
             raise UsageError(f"configuration refused: {path}: {exc}") from None
+        path = settings.config_file(ROUTING_FILE)
+        try:
+            routing = router.load_routing_config(path)
+        except router.ConfigError as exc:
+            raise UsageError(f"configuration refused: {path}: {exc}") from None
+        overlays, rejections = load_overlays(overlay_dirs(settings.config_dir))  # a bad file is skipped, never fatal
         return cls(
             settings=settings,
             trust=trust,
             energy=energy,
-            policy_version=combined_policy_version(trust, energy),
+            routing=routing,
+            overlays=overlays,
+            overlay_rejections=rejections,
+            policy_version=combined_policy_version(trust, energy, routing, overlays),
             sink=OutputSink(settings.bootstrap, client_id=client_id),
             states=PartitionStates(settings.bootstrap, settings.topic("audit"), settings.dedupe_horizon),
         )
 
 
-def combined_policy_version(trust: TrustConfig, energy: budget.EnergyConfig) -> str:
-    """CONTRACT §5: one version over every component's configuration.
+def combined_policy_version(trust: TrustConfig, energy: budget.EnergyConfig, routing: router.RoutingConfig,
+                            overlays: OverlaySet) -> str:
+    """CONTRACT §5: one version over every component's configuration (overlays by name
+    and prompt text).
 
     >>> from agents.trust import default_config
-    >>> len(combined_policy_version(default_config(), budget.EnergyConfig()))
+    >>> from agents.overlays import OverlaySet
+    >>> len(combined_policy_version(default_config(), budget.EnergyConfig(), router.RoutingConfig(), OverlaySet(())))
     12
     """
-    return policy_version_of({"trust": trust.as_dict(), "energy": energy.as_dict()})
+    return policy_version_of({
+        "trust": trust.as_dict(), "energy": energy.as_dict(), "routing": routing.as_dict(),
+        "overlays": {name: overlay.prompt for name, overlay in overlays.items()},
+    })

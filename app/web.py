@@ -1,4 +1,5 @@
-"""Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}], /budget/status (CONTRACT §6).
+"""Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}], /budget/status,
+/router/status (CONTRACT §6).
 
 A tenant's statistics live on the worker that owns its partition; `/stats/trust` asks
 the other workers of the group (their canonical URLs, from Faust's assignment) for
@@ -18,7 +19,9 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.budget.agent import BudgetTables
-from agents.budget.status import budget_rows
+from agents.budget.status import budget_rows, partition_of
+from agents.gate._routing import load_router_state
+from agents.router import router_status
 
 from . import metrics
 from .runtime import Runtime
@@ -29,6 +32,17 @@ PEER_TIMEOUT_S = 2.0
 
 def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: BudgetTables) -> None:
     stats = tables["trust-stats"]
+
+    def local_routers() -> dict[str, Any]:
+        """router_status of every tenant whose partition this worker owns; refreshes the gauges."""
+        owned = {tp.partition for tp in _assignment(app) if tp.topic == rt.settings.topic("decision_requests")}
+        routers = tables["router-state"]
+        out = {}
+        for tenant in list(routers.keys()):
+            if partition_of(tenant, rt.settings.partitions) in owned:
+                out[tenant] = router_status(load_router_state(routers, tenant, rt.routing)[0])
+        metrics.set_router_gauges(out)
+        return out
 
     def local_budgets() -> list[dict[str, Any]]:
         owned = {tp.partition for tp in _assignment(app) if tp.topic == rt.settings.topic("costs")}
@@ -44,6 +58,7 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             local_budgets()  # refreshes the per-budget gauges
+            local_routers()
             # aiohttp refuses a charset inside content_type, so the header is set whole
             return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -79,6 +94,18 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
                 for peer in await _from_peers(app, budgets.tripwire.name, "/budget/status?local=1", "budgets"):
                     rows.extend(peer)
             return self.json({"budgets": sorted(rows, key=lambda r: r["scope"])})
+
+
+    @app.page("/router/status")
+    class RouterStatus(View):
+        async def get(self, request: Request) -> Response:
+            """Seed 002's `get_status()` per tenant: Q-values per state, epsilon, counts,
+            success rate, average cost and latency, violations, anomalies (whole group)."""
+            tenants = local_routers()
+            if request.query.get("local") != "1":
+                for peer in await _from_peers(app, tables["router-state"].name, "/router/status?local=1", "tenants"):
+                    tenants.update(peer)
+            return self.json({"tenants": tenants})
 
 
 def _assignment(app: faust.App) -> set:

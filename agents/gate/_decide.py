@@ -131,8 +131,9 @@ def break_glass(result: TrustResult, operator_id: str, reason: str, request_id: 
 def decision_event(
     *, tenant: str, request_id: str, workflow: str, ts: str, verb: str, reasons: list[dict[str, str]],
     policy_version: str, trust: dict[str, Any], budget: dict[str, Any] | None = None,
+    route: dict[str, Any] | None = None, overlay: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The `decisions` event of CONTRACT §3.2 (route and overlay not decided yet).
+    """The `decisions` event of CONTRACT §3.2.
 
     >>> d = decision_event(tenant="acme", request_id="r-1", workflow="default", ts="2026-01-01T00:00:00.000Z",
     ...                    verb="execute", reasons=[], policy_version="p", trust={})
@@ -151,6 +152,6 @@ def decision_event(
         "policy_version": policy_version,
         "trust": trust,
         "budget": budget,
-        "route": None,
-        "overlay": None,
+        "route": route,
+        "overlay": overlay,
     }

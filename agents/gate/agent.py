@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 
 from agents.budget.agent import BudgetTables
+from agents.budget.status import partition_of
 from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch, evaluate_values
 from app import metrics
 from app.audit_writer import append_audit, audit_item
@@ -30,10 +31,11 @@ from app.continuity import FetchedEvent, contiguous, fetch_range
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
 from app.runtime import Runtime
-from schemas import DecisionRequest, InvalidEvent, decode_json, decode_key, ms_to_ts
+from schemas import SYSTEM_TENANT, DecisionRequest, InvalidEvent, decode_json, decode_key, ms_to_ts
 
 from ._budgeting import BudgetJudge, InsightCache
-from ._decide import break_glass, decision_event, floor_alert, most_restrictive, trust_reasons
+from ._decide import break_glass, decision_event, decision_id, floor_alert, most_restrictive, trust_reasons
+from ._routing import RouteJudge, overlay_for, rejection_alerts
 from ._stats import WindowStats, merge_stats, window_start
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,15 @@ class _Decided(NamedTuple):
     alerts: list[dict[str, Any]]
     override: dict[str, Any] | None  # the audit body of a break-glass attempt
     change: dict[str, Any] | None  # the audit body of a budget status change
+    pending: dict[str, Any] | None  # a routed decision waiting for its outcome
+
+
+class _Parts(NamedTuple):
+    """The per-batch judges of the parts beyond trust."""
+
+    budget: BudgetJudge
+    cache: InsightCache
+    route: RouteJudge
 
 
 class _Valid:
@@ -76,6 +87,9 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     adapters: dict[str, tuple[int, CalibrationAdapter]] = {}
     cache = InsightCache(rt.energy.recovery.insight_cache_ttl_s)
     marks = app.Table("budget-marks", default=None, partitions=s.partitions)
+    routers = app.Table("router-state", default=None, partitions=s.partitions)
+    unreported = list(rt.overlay_rejections)  # reported by the owner of `_system`'s partition
+    system_partition = partition_of(SYSTEM_TENANT, s.partitions)
 
     def calibrator(tenant: str) -> CalibrationAdapter | None:
         entry = calibration.get(tenant)
@@ -126,13 +140,19 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
             valid.append(_Valid(event, tenant, request, raw))
 
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
-        judge = BudgetJudge(rt.energy, budgets, states, marks, time.time())
-        decided = _decide(rt, valid, calibrator, judge, cache, sink, names) if valid else []
-        for item, (decision, *_) in zip(valid, decided):  # before the flush: outcomes may follow at once
+        now = time.time()
+        judge = BudgetJudge(rt.energy, budgets, states, marks, now)
+        parts = _Parts(judge, cache, RouteJudge(rt.routing, routers, now))
+        decided = _decide(rt, valid, calibrator, parts, sink, names) if valid else []
+        parts.route.save()  # no await since the router states were read
+        for item, d in zip(valid, decided):  # before the flush: outcomes may follow at once
             states[item.event.message.partition].remember(
-                item.request.event_id, decision["event_id"], item.tenant, decision["trust"]["raw_score"])
+                item.request.event_id, d.decision["event_id"], item.tenant, d.decision["trust"]["raw_score"], d.pending)
         await sink.flush()  # dead letters and decisions are acknowledged before the audit
         await _audit(rt, valid, decided, sink, names)
+        if unreported and system_partition in states:
+            await _report_rejections(rt, unreported, system_partition, names)
+            unreported.clear()
         await sink.flush()
         judge.save()
         now = time.time()
@@ -148,11 +168,10 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     async def gate(stream: faust.StreamT) -> None:
         await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="gate")
 
-    return {"trust-stats": stats, "trust-calibration": calibration, "budget-marks": marks}
+    return {"trust-stats": stats, "trust-calibration": calibration, "budget-marks": marks, "router-state": routers}
 
 
-def _decide(rt: Runtime, valid: list[_Valid], calibrator, judge: BudgetJudge, cache: InsightCache,
-            sink, names) -> list[_Decided]:
+def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, names) -> list[_Decided]:
     cfg = rt.trust
     n = len(valid)
     a = np.fromiter((v.request.signals.alignment_score for v in valid), np.float64, n)
@@ -200,7 +219,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, judge: BudgetJudge, ca
             reasons.append(why)
             verb = "execute" if applied else verb
         ts = req.ts or ms_to_ts(round(msg.timestamp * 1000))
-        judged = judge(item.tenant, req, item.event, ts, floors[i])
+        judged = parts.budget(item.tenant, req, item.event, ts, floors[i])
         alerts: list[dict[str, Any]] = []
         change = None
         if judged is not None:
@@ -209,9 +228,17 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, judge: BudgetJudge, ca
             if judged.alert is not None:
                 alerts.append(judged.alert)
                 change = judged.change
-        decision = cache.reuse(item.raw, decision_event(
+        the_id = decision_id(item.tenant, req.event_id)
+        routed = parts.route(item.tenant, req, the_id, item.event, ts)
+        if routed is not None:
+            reasons.extend(routed.reasons)
+            verb = most_restrictive((verb, routed.verb))
+            if routed.alert is not None:
+                alerts.insert(0, routed.alert)
+        decision = parts.cache.reuse(item.raw, decision_event(
             tenant=item.tenant, request_id=req.event_id, workflow=req.workflow, ts=ts, verb=verb, reasons=reasons,
             policy_version=rt.policy_version, trust=trust, budget=judged and judged.budget,
+            route=routed and routed.route, overlay=overlay_for(req, rt.overlays),
         ))
         verbs[i] = decision["verb"]
         if floors[i]:
@@ -220,7 +247,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, judge: BudgetJudge, ca
         for alert in alerts:
             sink.add(names["alerts"], msg.partition, msg.key, orjson.dumps(alert))
             metrics.ALERTS.labels(alert["kind"]).inc()
-        out.append(_Decided(decision, alerts, override, change))
+        out.append(_Decided(decision, alerts, override, change, routed and routed.pending))
         if debug:
             log.debug("decided", extra={"event_id": req.event_id, "decision_id": decision["event_id"],
                                         "tenant": item.tenant, "verb": decision["verb"]})
@@ -237,10 +264,12 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, judge: BudgetJudge, ca
 async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None:
     per_partition: dict[int, list[dict]] = defaultdict(list)
     pv = rt.policy_version
-    for item, (decision, alerts, override, change) in zip(valid, decided):
+    for item, (decision, alerts, override, change, pending) in zip(valid, decided):
         items = per_partition[item.event.message.partition]
-        items.append(audit_item("au-" + decision["event_id"][2:], "decision", item.tenant, decision["ts"], pv,
-                                {"request": item.raw, "decision": decision, "source": _source(item.event.message)}))
+        body = {"request": item.raw, "decision": decision, "source": _source(item.event.message)}
+        if pending is not None:
+            body["route_pending"] = pending
+        items.append(audit_item("au-" + decision["event_id"][2:], "decision", item.tenant, decision["ts"], pv, body))
         if change is not None:  # the budget's alert is the last
             items.append(audit_item("sc-" + alerts[-1]["event_id"][2:], "state_change", item.tenant, decision["ts"],
                                     pv, change))
@@ -252,6 +281,18 @@ async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None
                                     {**override, "decision_id": decision["event_id"]}))
     for partition, items in per_partition.items():
         await append_audit(rt, partition, items)
+
+
+async def _report_rejections(rt: Runtime, rejections: list, partition: int, names: dict[str, str]) -> None:
+    ts = ms_to_ts(round(time.time() * 1000))
+    items = []
+    for alert in rejection_alerts(rejections, rt.started_at, ts):
+        rt.sink.add(names["alerts"], partition, SYSTEM_TENANT.encode(), orjson.dumps(alert))
+        items.append(audit_item("au-" + alert["event_id"][2:], "alert", SYSTEM_TENANT, ts, rt.policy_version,
+                                {"alert": alert}))
+        metrics.ALERTS.labels("overlay_rejected").inc()
+        log.warning(alert["message"], extra={"event_id": alert["event_id"]})
+    await append_audit(rt, partition, items)
 
 
 def _auditable(raw: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The outcomes agent of the gate: labelled outcomes fit each tenant's score calibration.
+"""The outcomes agent of the gate: outcomes of routed decisions teach the router (once
+each, `agents/gate/_feedback.py`); labelled outcomes fit each tenant's score calibration.
 
 An outcome names the decision it reports on; the decision's raw score comes from the
 partition state (rebuilt from the audit topic). Samples are kept per tenant keyed by
@@ -8,17 +9,21 @@ decision id, so a redelivered outcome replaces its own sample instead of adding 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 
 import faust
 
 from agents.trust import CalibrationAdapter
 from app import metrics
+from app.audit_writer import append_audit
 from app.batching import drain_in_batches
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
 from app.runtime import Runtime
 from schemas import InvalidEvent, Outcome, decode, decode_key
+
+from ._feedback import apply_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +31,7 @@ MAX_SAMPLES = 2000
 REFIT_EVERY = 25
 
 
-def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT) -> None:
+def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, routers: faust.types.TableT) -> None:
     s = rt.settings
     source = app.topic(s.topic("outcomes"), key_serializer="raw", value_serializer="raw", partitions=s.partitions)
     source_name, dead_letters = s.topic("outcomes"), s.topic("dead_letters")
@@ -37,21 +42,33 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT) -> No
 
     async def handle(events: list[faust.types.EventT]) -> None:
         labelled: dict[str, list[tuple[faust.types.EventT, str, float, bool]]] = defaultdict(list)
+        routed: dict[str, list[tuple[faust.types.EventT, Outcome, dict]]] = defaultdict(list)
+        now, ttl = time.time(), rt.routing.pending_ttl_s
+        states = {p: await rt.states.get(p) for p in {e.message.partition for e in events}}
         for event in events:
             msg = event.message
             try:
                 tenant = decode_key(msg.key)
                 outcome = decode(Outcome, msg.value, max_bytes=s.max_message_bytes)
-                state = await rt.states.get(msg.partition)
-                known = state.decisions.get(outcome.decision_id)
+                known = states[msg.partition].decisions.get(outcome.decision_id)
                 if known is None or known[0] != tenant:
                     raise InvalidEvent("unknown_decision", f"decision_id {outcome.decision_id!r} is unknown or expired")
+                pending = known[2]
+                if pending is not None and now > pending["decided_at"] + ttl:
+                    metrics.ROUTER_EXPIRED.inc()
+                    raise InvalidEvent("expired_decision", f"decision {outcome.decision_id!r} was routed more than "
+                                                           f"{ttl:g} s ago (routing.pending_ttl_s): too late to learn from")
             except InvalidEvent as exc:
                 send_dead_letter(rt.sink, dead_letters, msg, exc.code, exc.message)
                 continue
+            if pending is not None:
+                routed[tenant].append((event, outcome, pending))
             if outcome.label is not None:
                 labelled[tenant].append((event, outcome.decision_id, known[1], outcome.label))
         metrics.EVENTS.labels(source_name).inc(len(events))
+        audit = apply_outcomes(rt, routers, routed)  # no await before it: see agents/gate/_feedback.py
+        for partition, items in audit.items():
+            await append_audit(rt, partition, items)
         await rt.sink.flush()
         for tenant, samples in labelled.items():
             with event_context(samples[-1][0]):

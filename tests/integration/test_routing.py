@@ -1,0 +1,148 @@
+"""Routing on the real broker: requests with `routing` get a provider and a propensity,
+outcomes teach the router once each (through a SIGKILL between decision and outcome),
+late outcomes are dead letters, scenarios get overlays, a bad overlay file is reported."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from agents import router
+from agents.router import PendingDecision, RouterState, RoutingConfig
+
+from .conftest import run
+from .harness import produce, read_all, start_worker
+
+pytestmark = pytest.mark.integration
+
+TTL_S = 120  # outlives the restart (the killed member holds its partitions ~20 s)
+LATE_TTL_S = 3
+PROVIDERS = [
+    {"provider_id": "akash", "price_usd_per_hour": 2.5, "latency_ms": 120, "reputation": 92, "capacity_available": 10,
+     "gpu_types": ["a100"], "regions": ["us-west"]},
+    {"provider_id": "vast", "price_usd_per_hour": 1.9, "latency_ms": 180, "reputation": 85, "capacity_available": 10,
+     "gpu_types": ["a100"], "regions": ["us-west"]},
+    {"provider_id": "pricey", "price_usd_per_hour": 9.0, "latency_ms": 90, "reputation": 99, "capacity_available": 10,
+     "gpu_types": ["a100"], "regions": ["us-west"]},
+]
+CONTEXT = {"workload_type": "llm_inference", "gpu_type": "a100", "region": "us-west", "gpu_hours": 2.0}
+
+
+def _config_dir(tmp_path: Path, ttl_s: float = TTL_S, bad_overlay: bool = False) -> Path:
+    d = tmp_path / "config"
+    (d / "overlays").mkdir(parents=True)
+    (d / "routing.yaml").write_text(f"policy: epsilon_greedy\npending_ttl_s: {ttl_s}\n")
+    if bad_overlay:
+        (d / "overlays" / "broken.yaml").write_bytes(b"\xff\xfe not utf-8")
+    return d
+
+
+def _request(event_id: str, tenant: str = "acme", max_price: float = 5.0, **extra) -> tuple[bytes, bytes]:
+    body = {"event_id": event_id, "tenant": tenant,
+            "signals": {"alignment_score": 0.9, "epistemic_risk": 0.1, "confidence_band": 0.1},
+            "routing": {"context": CONTEXT, "providers": PROVIDERS,
+                        "constraints": {"max_price": max_price, "max_latency_ms": 500, "min_reputation": 80}},
+            **extra}
+    return tenant.encode(), orjson.dumps(body)
+
+
+def _outcome(event_id: str, decision: dict, success: bool) -> tuple[bytes, bytes]:
+    body = {"event_id": event_id, "tenant": decision["tenant"], "decision_id": decision["event_id"],
+            "success": success, "actual_cost_usd": 1.45, "actual_latency_ms": 145.0, "actual_reputation": 89.0}
+    return decision["tenant"].encode(), orjson.dumps(body)
+
+
+def _status(worker, tenant: str) -> dict | None:
+    code, body = worker.get("/router/status")
+    return json.loads(body)["tenants"].get(tenant) if code == 200 else None
+
+
+def _wait_outcomes(worker, tenant: str, n: int, timeout_s: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        st = _status(worker, tenant)
+        if st is not None and st["executor"]["total_outcomes"] >= n:
+            return st
+        assert time.monotonic() < deadline, f"router saw {st and st['executor']['total_outcomes']} outcomes, not {n}"
+        time.sleep(0.3)
+
+
+def _expected_q(decisions: list[dict], successes: list[bool]) -> dict:
+    """The Q-table the pure router reaches from the same outcomes, in the same order."""
+    state = RouterState.fresh(RoutingConfig(pending_ttl_s=TTL_S))
+    key = router.state_key(router.WorkloadContext(**CONTEXT))
+    for d, ok in zip(decisions, successes):
+        r = d["route"]
+        pending = PendingDecision(d["event_id"], key, r["provider_id"], r["policy"], r["propensity"], r["q_value"],
+                                  (0.0,) * router.DIMENSION, 0.0)
+        state, _ = router.feedback(state, pending, success=ok, cost_usd=1.45, latency_ms=145.0, reputation=89.0)
+    return state.policy.values()
+
+
+def test_routed_decisions_learn_once_from_outcomes_through_a_sigkill(broker, tmp_path):
+    config = {"RESONTINEX_CONFIG_DIR": str(_config_dir(tmp_path))}
+    worker = start_worker(broker.bootstrap, tmp_path / "a", env=config)
+    try:
+        worker.wait_ready()
+        requests = [_request(f"r-{i}", scenario={"category": "financial_operations", "complexity": 0.8,
+                                                  "description": "refund with rollback"}) for i in range(40)]
+        requests.append(_request("r-none", max_price=1.0))  # no provider is cheap enough
+        run(produce(broker.bootstrap, "decision-requests", requests))
+        decisions = {d["request_id"]: d for *_, d in run(read_all(broker.bootstrap, "decisions", expect=41))}
+        routed = [decisions[f"r-{i}"] for i in range(40)]
+        for d in routed:
+            route = d["route"]
+            assert route["provider_id"] in {"akash", "vast"} and route["policy"] == "epsilon_greedy"
+            assert 0 < route["propensity"] <= 1 and route["mode"] in {"explore", "exploit"}
+            assert d["overlay"]["name"] == "rollback_first" and d["verb"] == "execute"
+        none = decisions["r-none"]
+        assert none["verb"] == "defer" and none["route"]["provider_id"] is None
+        assert "price_exceeded" in none["route"]["violations"]
+        alerts = [a for *_, a in run(read_all(broker.bootstrap, "alerts", settle_s=0.5))]
+        assert [a["kind"] for a in alerts] == ["no_feasible_provider"]
+        worker.kill()  # between the decisions and their outcomes
+    finally:
+        worker.stop()
+
+    worker = start_worker(broker.bootstrap, tmp_path / "b", env=config, web_port=worker.web_port)
+    try:
+        worker.wait_ready()
+        successes = [i % 4 != 0 for i in range(40)]
+        outcomes = [_outcome(f"o-{i}", d, ok) for i, (d, ok) in enumerate(zip(routed, successes))]
+        run(produce(broker.bootstrap, "outcomes", outcomes))
+        run(produce(broker.bootstrap, "outcomes", outcomes[:10]))  # redelivered: same event ids
+        run(produce(broker.bootstrap, "outcomes", [_outcome(f"again-{i}", d, True) for i, d in enumerate(routed[:5])]))
+        st = _wait_outcomes(worker, "acme", 40)
+        time.sleep(2.0)  # the repeats have been handled too
+        st = _status(worker, "acme")
+        assert st["executor"]["total_outcomes"] == 40
+        key = router.state_key(router.WorkloadContext(**CONTEXT))
+        assert st["strategist"]["q_values"][key] == pytest.approx(_expected_q(routed, successes)[key])
+        _, metrics = worker.get("/metrics")
+        assert b'resontinex_router_count{tenant="acme",what="outcomes"} 40.0' in metrics
+    finally:
+        worker.stop()
+
+
+def test_a_late_outcome_is_a_dead_letter_and_a_bad_overlay_is_reported(broker, tmp_path):
+    worker = start_worker(broker.bootstrap, tmp_path, env={"RESONTINEX_CONFIG_DIR": str(_config_dir(tmp_path, LATE_TTL_S, True))})
+    try:
+        worker.wait_ready()
+        # globex is on `_system`'s partition: its batch reports the skipped overlay file
+        run(produce(broker.bootstrap, "decision-requests", [_request("late-1", tenant="globex")]))
+        decision = run(read_all(broker.bootstrap, "decisions", expect=1))[0][3]
+        alerts = run(read_all(broker.bootstrap, "alerts", expect=1))
+        rejected = [a for *_, a in alerts if a["kind"] == "overlay_rejected"]
+        assert rejected and rejected[0]["tenant"] == "_system" and rejected[0]["details"]["reason_code"] == "not_utf8"
+        audit = [r for *_, r in run(read_all(broker.bootstrap, "audit", settle_s=0.5))]
+        assert any(r["kind"] == "alert" and r["record"]["alert"]["kind"] == "overlay_rejected" for r in audit)
+        time.sleep(LATE_TTL_S + 1)
+        run(produce(broker.bootstrap, "outcomes", [_outcome("o-late", decision, True)]))
+        dead = run(read_all(broker.bootstrap, "dead-letters", expect=1))
+        assert [d["error"]["code"] for *_, d in dead] == ["expired_decision"]
+    finally:
+        worker.stop()
