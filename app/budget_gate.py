@@ -26,10 +26,9 @@ import asyncio
 import logging
 import os
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,8 +46,9 @@ from agents.budget_gate import (
 )
 from schemas import Cost, InvalidEvent, decode, ms_to_ts, ts_to_ms
 
-from .exceptions import BrokerError, UsageError
+from .exceptions import UsageError
 from .settings import Settings
+from .topic_reader import read_topic
 
 if TYPE_CHECKING:
     from aiokafka import ConsumerRecord
@@ -57,7 +57,6 @@ __all__ = ["add_parser", "parse_range", "run"]
 
 log = logging.getLogger("resontinex.budget_gate")
 
-_STALL_S = 30.0
 _EPOCH_MS = re.compile(r"-?\d+")
 
 
@@ -219,53 +218,9 @@ async def _cost_runs(settings: Settings, windows: list[_Window], tenant: str | N
             for window in windows:
                 window.add(at_ms, cost.workflow, cost.input_tokens + cost.output_tokens, cost.latency_ms)
 
-    await _read_topic(settings.bootstrap, topic, add)
+    await read_topic(settings.bootstrap, topic, add)
     log.log(logging.WARNING if counts["invalid"] else logging.INFO,
             "costs topic %r: %d records read, %d invalid skipped, %d repeated event_id dropped",
             topic, counts["records"], counts["invalid"], counts["duplicate"])
     baseline, current = (window.run(topic, tenant, counts) for window in windows)
     return baseline, current
-
-
-async def _read_topic(bootstrap: str, topic: str, handle: Callable[[ConsumerRecord], None]) -> None:
-    """Every record of every partition of `topic` up to its end when this starts.
-
-    The end comes from `true_end_offsets` (the embedded broker under-reports ListOffsets);
-    a read that makes no progress for `_STALL_S` seconds is a `BrokerError`.
-    """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.errors import KafkaError
-
-    from .offsets import true_end_offsets
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    try:
-        await consumer.start()
-        # metadata of every topic: asking for one topic by name would create it on a broker
-        # that auto-creates topics (the embedded one does)
-        if topic not in await consumer.topics():
-            raise UsageError(f"topic {topic!r} does not exist at {bootstrap}")
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        ends = await true_end_offsets(bootstrap, tps)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        pending = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
-        progress_at = time.monotonic()
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=500)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        handle(record)
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-            if batch:
-                progress_at = time.monotonic()
-            elif time.monotonic() - progress_at > _STALL_S:
-                raise BrokerError(f"reading {topic!r} at {bootstrap}: no progress for {_STALL_S:g} s on "
-                                  f"{sorted(tp.partition for tp in pending)}")
-    except (KafkaError, TimeoutError) as exc:
-        raise BrokerError(f"reading {topic!r} at {bootstrap}: {exc}") from exc
-    finally:
-        await consumer.stop()
-

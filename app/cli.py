@@ -9,7 +9,7 @@ import logging.config
 import sys
 from pathlib import Path
 
-from . import budget_gate
+from . import budget_gate, router_eval
 from .exceptions import ResontinexError, UsageError
 from .logs import logging_config
 from .settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
@@ -60,6 +60,20 @@ def parser() -> argparse.ArgumentParser:
     reset.add_argument("--tenant", required=True)
     reset.add_argument("--operator", required=True, help="who resets (recorded in the audit)")
     reset.add_argument("--reason", required=True, help="why (recorded in the audit)")
+
+    router = sub.add_parser("router", help="adaptive routing")
+    router_sub = router.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _kafka_flags(router_eval.add_parser(router_sub))
+    export_ = router_sub.add_parser("export", help="a tenant's router table as JSON (read from its changelog)")
+    _kafka_flags(export_)
+    export_.add_argument("--tenant", required=True)
+    export_.add_argument("--out", metavar="FILE", help="write here (default: stdout)")
+    import_ = router_sub.add_parser("import", help="replace a tenant's router table (control topic, audited)")
+    _kafka_flags(import_)
+    import_.add_argument("--tenant", required=True)
+    import_.add_argument("--file", required=True, help="a table written by `router export`")
+    import_.add_argument("--operator", required=True, help="who imports (recorded in the audit)")
+    import_.add_argument("--reason", required=True, help="why (recorded in the audit)")
     return root
 
 
@@ -107,12 +121,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "budget-gate":
             return budget_gate.run(args)
         if args.command == "budget":
-            from .control import run_reset
+            from .control import control_command, publish
 
-            return run_reset(_settings(args), args)
+            return publish(_settings(args), control_command("tripwire_reset", args.tenant, args.operator, args.reason))
+        if args.command == "router" and args.action == "evaluate":
+            return router_eval.run(args)
+        if args.command == "router":
+            return _router_table(args)
     except ConfigError as exc:
         raise UsageError(f"configuration refused: {exc}") from exc
     raise UsageError(f"unknown command {args.command}")
+
+
+def _router_table(args: argparse.Namespace) -> int:
+    from .router_table import run_export, run_import
+
+    settings = _settings(args)
+    if args.action == "export":
+        return run_export(settings, args)
+    from .runtime import Runtime
+
+    return run_import(settings, args, Runtime.load(settings, client_id="resontinex-cli").routing)
 
 
 async def _create_topics(settings: Settings) -> dict[str, str]:

@@ -1,15 +1,16 @@
-"""`resontinex budget reset`: operator commands, published on the `control` topic.
+"""Operator commands (`resontinex budget reset`, `resontinex router import`), published on
+the `control` topic.
 
-The command goes through Kafka, keyed by tenant, so the worker that owns the tenant's
-partition applies it in order with the tenant's costs, and audits it.
+A command goes through Kafka, keyed by tenant, so the worker that owns the tenant's
+partition applies it in order with the tenant's other events, and audits it.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -21,23 +22,22 @@ from .exceptions import BrokerError, UsageError
 from .settings import Settings
 
 
-def reset_command(tenant: str, operator_id: str, reason: str) -> Control:
-    """A validated `tripwire_reset` command.
+def control_command(action: str, tenant: str, operator_id: str, reason: str, **extra: Any) -> Control:
+    """A validated command with a fresh id.
 
-    >>> reset_command("acme", "ops-1", "approved").action
+    >>> control_command("tripwire_reset", "acme", "ops-1", "approved").action
     'tripwire_reset'
     """
-    body = {"event_id": f"ctl-{uuid.uuid4().hex}", "tenant": tenant, "action": "tripwire_reset",
-            "operator_id": operator_id, "reason": reason,
-            "ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+    body = {"event_id": f"ctl-{uuid.uuid4().hex}", "tenant": tenant, "action": action, "operator_id": operator_id,
+            "reason": reason, "ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", **extra}
     try:
-        return decode(Control, orjson.dumps(body))
+        return decode(Control, orjson.dumps(body), max_bytes=1 << 20)
     except InvalidEvent as exc:
-        raise UsageError(f"budget reset: {exc.message}") from None
+        raise UsageError(f"{action}: {exc.message}") from None
 
 
-async def publish(settings: Settings, command: Control) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+async def _publish(settings: Settings, command: Control) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", max_request_size=2 << 20)
     try:
         await producer.start()
         await producer.send_and_wait(settings.topic("control"), command.model_dump_json(exclude_none=True).encode(),
@@ -46,11 +46,11 @@ async def publish(settings: Settings, command: Control) -> None:
         await producer.stop()
 
 
-def run_reset(settings: Settings, args: argparse.Namespace) -> int:
-    command = reset_command(args.tenant, args.operator, args.reason)
+def publish(settings: Settings, command: Control) -> int:
+    """Publish and say so; an unreachable broker is a failure (exit 1)."""
     try:
-        asyncio.run(asyncio.wait_for(publish(settings, command), 30))
+        asyncio.run(asyncio.wait_for(_publish(settings, command), 30))
     except (OSError, KafkaError, asyncio.TimeoutError) as exc:
-        raise BrokerError(f"budget reset: could not publish to {settings.bootstrap}: {exc!r}") from None
+        raise BrokerError(f"{command.action}: could not publish to {settings.bootstrap}: {exc!r}") from None
     print(f"published {command.action} {command.event_id} for tenant {command.tenant}")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -191,14 +191,25 @@ class Cost(InputEvent):
 class Control(InputEvent):
     """An operator's command to the processor (topic `control`, beyond CONTRACT §2).
 
-    `tripwire_reset` lifts a tenant's budget-tripwire downgrade; it is audited with the
-    operator and the reason.
+    `tripwire_reset` lifts a tenant's budget-tripwire downgrade; `router_import` replaces
+    the tenant's router table with `q_table` (an `agents.router.export_q_table` document).
+    Both are audited with the operator and the reason.
     """
 
     tenant: Name
-    action: Literal["tripwire_reset"]
+    action: Literal["tripwire_reset", "router_import"]
     operator_id: Name
     reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+    q_table: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _table_for_import(self) -> Self:
+        if (self.action == "router_import") != (self.q_table is not None):
+            raise PydanticCustomError(
+                "table_for_import", "is required for router_import and only for it",
+                {"code": "missing_field", "field": "q_table"},
+            )
+        return self
 
 
 class Telemetry(InputEvent):

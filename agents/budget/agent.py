@@ -65,6 +65,8 @@ class BudgetTables:
     app: faust.App
     costs_topic: str
     folded: dict[int, int] = field(default_factory=dict)  # partition → next cost offset not folded yet
+    commands: dict[str, Callable[[Any, Control], Awaitable[None]]] = field(default_factory=dict)
+    """`control` actions other agents handle (by action name); `tripwire_reset` is the budget's."""
 
     def lag(self, partition: int) -> int | None:
         """Cost records of the partition not folded yet (the spend so far understates by
@@ -183,8 +185,12 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
         events, _ = await in_order(batch, control_topic)
         for event in events:
             command = _decoded(Control, event.message, rt, dead_letters)
-            if command is not None:
+            if command is None:
+                continue
+            if command.action == "tripwire_reset":
                 await tripwire.reset(event, command)
+            else:
+                await tables.commands[command.action](event, command)
         metrics.EVENTS.labels(control_topic).inc(len(events))
         await rt.sink.flush()
         await app.producer.flush()

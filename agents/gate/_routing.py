@@ -39,9 +39,14 @@ def load_router_state(table: Any, tenant: str, cfg: rt_.RoutingConfig) -> tuple[
     return rt_.RouterState.from_dict(stored["state"], cfg), list(stored["applied"])
 
 
-def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied: list[str], event: Any) -> None:
+def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied: list[str], event: Any,
+                       imports: list[str] | None = None) -> None:
+    """Write the tenant's value: the state, the applied decision ids and the ids of the
+    imports applied (kept as they were unless given)."""
+    if imports is None:
+        imports = (table.get(tenant) or {}).get("imports", [])
     with event_context(event):
-        table[tenant] = {"state": state.to_dict(), "applied": applied[-APPLIED_KEPT:]}
+        table[tenant] = {"state": state.to_dict(), "applied": applied[-APPLIED_KEPT:], "imports": imports}
 
 
 class RouteJudge:

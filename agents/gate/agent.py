@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, NamedTuple
 
 import faust
@@ -35,6 +36,7 @@ from schemas import SYSTEM_TENANT, DecisionRequest, InvalidEvent, decode_json, d
 
 from ._budgeting import BudgetJudge, InsightCache
 from ._decide import break_glass, decision_event, decision_id, floor_alert, most_restrictive, trust_reasons
+from ._import import import_router_table
 from ._routing import RouteJudge, overlay_for, rejection_alerts
 from ._stats import WindowStats, merge_stats, window_start
 
@@ -88,6 +90,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     cache = InsightCache(rt.energy.recovery.insight_cache_ttl_s)
     marks = app.Table("budget-marks", default=None, partitions=s.partitions)
     routers = app.Table("router-state", default=None, partitions=s.partitions)
+    budgets.commands["router_import"] = partial(import_router_table, rt, routers)
     unreported = list(rt.overlay_rejections)  # reported by the owner of `_system`'s partition
     system_partition = partition_of(SYSTEM_TENANT, s.partitions)
 

@@ -41,6 +41,24 @@ from ._inputs import (
     state_key,
 )
 from ._linucb import LinArm, LinUCB
+from ._ope import (
+    CrossFitRewards,
+    Evaluation,
+    LoggedRound,
+    OpeEstimate,
+    OpeInputs,
+    OpeResult,
+    Replay,
+    WeightDiagnostics,
+    doubly_robust,
+    effective_sample_size,
+    evaluate_policy,
+    importance_weights,
+    ips,
+    off_policy_estimates,
+    replay,
+    snips,
+)
 from ._pending import PendingDecision
 from ._policies import POLICY_CLASSES, make_policy
 from ._reward import effective_epsilon, exploration_scale, from_unit, q_update, reward, unit_reward
@@ -65,4 +83,7 @@ __all__ = [
     "export_q_table", "features_by_provider", "feedback", "from_unit", "import_q_table", "load_routing_config",
     "make_policy", "parse_state_key", "provider_features", "q_update", "reward", "router_status",
     "routing_config_from", "screen", "state_key", "unit_reward",
+    "CrossFitRewards", "Evaluation", "LoggedRound", "OpeEstimate", "OpeInputs", "OpeResult", "Replay",
+    "WeightDiagnostics", "doubly_robust", "effective_sample_size", "evaluate_policy", "importance_weights", "ips",
+    "off_policy_estimates", "replay", "snips",
 ]

@@ -5,6 +5,9 @@ late outcomes are dead letters, scenarios get overlays, a bad overlay file is re
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from agents import router
 from agents.router import PendingDecision, RouterState, RoutingConfig
 
 from .conftest import run
-from .harness import produce, read_all, start_worker
+from .harness import REPO, produce, read_all, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +57,12 @@ def _outcome(event_id: str, decision: dict, success: bool) -> tuple[bytes, bytes
     body = {"event_id": event_id, "tenant": decision["tenant"], "decision_id": decision["event_id"],
             "success": success, "actual_cost_usd": 1.45, "actual_latency_ms": 145.0, "actual_reputation": 89.0}
     return decision["tenant"].encode(), orjson.dumps(body)
+
+
+def _cli(broker, *argv: str, env: dict | None = None) -> None:
+    done = subprocess.run([sys.executable, "-m", "app.cli", *argv, "--bootstrap", broker.bootstrap], cwd=REPO,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 def _status(worker, tenant: str) -> dict | None:
@@ -124,6 +133,19 @@ def test_routed_decisions_learn_once_from_outcomes_through_a_sigkill(broker, tmp
         assert st["strategist"]["q_values"][key] == pytest.approx(_expected_q(routed, successes)[key])
         _, metrics = worker.get("/metrics")
         assert b'resontinex_router_count{tenant="acme",what="outcomes"} 40.0' in metrics
+
+        # export acme's table and import it for another tenant: it routes from acme's values
+        table = tmp_path / "acme-table.json"
+        _cli(broker, "router", "export", "--tenant", "acme", "--out", str(table))
+        _cli(broker, "router", "import", "--tenant", "hooli", "--file", str(table), "--operator", "ops-2",
+             "--reason", "warm start from acme", env=config)
+        deadline = time.monotonic() + 30
+        while (_status(worker, "hooli") or {}).get("strategist", {}).get("q_values") != st["strategist"]["q_values"]:
+            assert time.monotonic() < deadline, "the imported table did not arrive"
+            time.sleep(0.3)
+        audit = [r for *_, r in run(read_all(broker.bootstrap, "audit", settle_s=0.5))]
+        imports = [r for r in audit if r["kind"] == "state_change" and "router_import" in r["record"]]
+        assert len(imports) == 1 and imports[0]["record"]["router_import"]["operator_id"] == "ops-2"
     finally:
         worker.stop()
 

@@ -16,6 +16,7 @@ MODULES = [
     "agents.router._features",
     "agents.router._inputs",
     "agents.router._linucb",
+    "agents.router._ope",
     "agents.router._pending",
     "agents.router._policies",
     "agents.router._reward",
