@@ -31,6 +31,8 @@ PolicyName = Literal["epsilon_greedy", "ucb1", "thompson", "linucb"]
 POLICIES: Final[tuple[PolicyName, ...]] = get_args(PolicyName)
 Mode = Literal["strict", "lenient"]
 MODES: Final[tuple[Mode, ...]] = get_args(Mode)
+AlphaSchedule = Literal["constant", "sample_average"]
+ALPHA_SCHEDULES: Final[tuple[AlphaSchedule, ...]] = get_args(AlphaSchedule)
 _ROOT = "<config>"
 
 
@@ -92,6 +94,10 @@ class RoutingConfig:
     UCB1's `ucb_c` and LinUCB's `linucb_alpha` are damped the same way. `mode`: `strict`
     routes only to providers that meet every constraint; `lenient` falls back to
     providers that break only price, latency or reputation limits, and flags them.
+    `alpha_schedule`: ε-greedy's step size, `constant` (`alpha`, seed 002) or
+    `sample_average` (1/n for the n-th outcome of a state and provider: each Q-value is
+    the mean of its rewards, so it converges on a stationary provider where a constant
+    step keeps chasing the latest outcomes; see bench/router_sim).
     `pending_ttl_s`: how long a routed decision waits for its outcome. `seed` seeds the
     per-decision random generators (`decision_rng`).
     """
@@ -103,6 +109,7 @@ class RoutingConfig:
     epsilon_decay: float = 0.995
     epsilon_min: float = 0.01
     alpha: float = 0.1
+    alpha_schedule: AlphaSchedule = "constant"
     gamma: float = 0.95
     psi_damping: float = 0.5
     ucb_c: float = 1.414
@@ -118,7 +125,7 @@ class RoutingConfig:
         """Every setting as plain JSON types (what a policy version hashes).
 
         >>> sorted(RoutingConfig().as_dict())[:4]
-        ['alpha', 'anomaly', 'epsilon', 'epsilon_decay']
+        ['alpha', 'alpha_schedule', 'anomaly', 'epsilon']
         """
         return asdict(self)
 
@@ -195,6 +202,7 @@ _TOP: Final[Mapping[str, Converter]] = {
     "policy": _choice(POLICIES), "mode": _choice(MODES), "seed": lambda k, v: _int(k, v, 0),
     "epsilon": _unit, "epsilon_decay": lambda k, v: _real(k, v, 0.0, 1.0, lo_open=True),
     "epsilon_min": _unit, "alpha": lambda k, v: _real(k, v, 0.0, 1.0, lo_open=True), "gamma": _unit,
+    "alpha_schedule": _choice(ALPHA_SCHEDULES),
     "psi_damping": _unit, "ucb_c": _non_negative, "linucb_alpha": _non_negative, "linucb_ridge": _positive,
     "pending_ttl_s": _positive,
     "thompson": lambda k, v: _section(v, k, ThompsonConfig, _THOMPSON),

@@ -60,7 +60,8 @@ class EpsilonGreedy(TabularPolicy[QArm]):
         return QArm()
 
     def learn(self, arm: QArm, reward: float, features: Sequence[float] | None) -> QArm:
-        return QArm(q_update(arm.q, reward, alpha=self.cfg.alpha, gamma=self.cfg.gamma), arm.n + 1)
+        alpha = 1.0 / (arm.n + 1) if self.cfg.alpha_schedule == "sample_average" else self.cfg.alpha
+        return QArm(q_update(arm.q, reward, alpha=alpha, gamma=self.cfg.gamma), arm.n + 1)
 
     def update(self, state_key: str, provider_id: str, reward: float,
                features: Sequence[float] | None = None) -> Self:

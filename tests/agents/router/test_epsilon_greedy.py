@@ -144,3 +144,16 @@ def test_propensities_sum_to_one_and_favour_the_greedy(rewards: dict[str, float]
         assert probs[pid] >= eps_eff / len(ids) - 1e-12
         if p.arm(KEY, pid).q == best:
             assert probs[pid] == max(probs.values())
+
+
+def test_a_sample_average_step_makes_each_q_value_the_mean_of_its_rewards() -> None:
+    from agents.router import EpsilonGreedy, routing_config_from
+
+    policy = EpsilonGreedy.fresh(routing_config_from({"alpha_schedule": "sample_average"}))
+    for r in (10.0, -20.0, 4.0):
+        policy = policy.update("s", "a", r)
+    assert policy.value("s", "a") == pytest.approx((10.0 - 20.0 + 4.0) / 3)
+    constant = EpsilonGreedy.fresh(routing_config_from({}))
+    for r in (10.0, -20.0, 4.0):
+        constant = constant.update("s", "a", r)
+    assert constant.value("s", "a") == pytest.approx(((0 + 0.1 * 10) * 0.9 - 2.0) * 0.9 + 0.4)
