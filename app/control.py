@@ -22,7 +22,8 @@ from .exceptions import BrokerError, UsageError
 from .settings import Settings
 
 
-def control_command(action: str, tenant: str, operator_id: str, reason: str, **extra: Any) -> Control:
+def control_command(action: str, tenant: str, operator_id: str, reason: str, *, max_bytes: int = 524_288,
+                    **extra: Any) -> Control:
     """A validated command with a fresh id.
 
     >>> control_command("tripwire_reset", "acme", "ops-1", "approved").action
@@ -31,7 +32,7 @@ def control_command(action: str, tenant: str, operator_id: str, reason: str, **e
     body = {"event_id": f"ctl-{uuid.uuid4().hex}", "tenant": tenant, "action": action, "operator_id": operator_id,
             "reason": reason, "ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", **extra}
     try:
-        return decode(Control, orjson.dumps(body), max_bytes=1 << 20)
+        return decode(Control, orjson.dumps(body), max_bytes=max_bytes)  # what the worker accepts
     except InvalidEvent as exc:
         raise UsageError(f"{action}: {exc.message}") from None
 

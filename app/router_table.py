@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from agents import router
+from agents.gate._import import auditable
 
 from .control import control_command, publish
 from .exceptions import UsageError
@@ -52,6 +53,7 @@ def run_import(settings: Settings, args: argparse.Namespace, routing: router.Rou
     except (OSError, ValueError) as exc:
         raise UsageError(f"router import: {args.file}: {exc}") from None
     try:
+        auditable(document)
         policy = router.import_q_table(document, routing)
     except router.TableError as exc:
         raise UsageError(f"router import: {args.file}: {exc}") from None
@@ -59,4 +61,4 @@ def run_import(settings: Settings, args: argparse.Namespace, routing: router.Rou
         raise UsageError(f"router import: {args.file}: the table is {policy.name!r}'s; routing.yaml configures "
                          f"{routing.policy!r}")
     return publish(settings, control_command("router_import", args.tenant, args.operator, args.reason,
-                                             q_table=document))
+                                             max_bytes=settings.max_message_bytes, q_table=document))

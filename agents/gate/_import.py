@@ -25,9 +25,18 @@ from ._routing import load_router_state, store_router_state
 IMPORTS_KEPT = 50
 
 
+def auditable(document: Any) -> None:
+    """The audit holds the table: RFC 8785 has no integers beyond ±(2^53 − 1)."""
+    try:
+        orjson.dumps(document, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        raise rt_.TableError("q_table", "an integer beyond ±(2^53 − 1) cannot be audited (RFC 8785)") from None
+
+
 async def import_router_table(rt: Runtime, table: Any, event: Any, command: Control) -> None:
     msg, tenant = event.message, command.tenant
     try:
+        auditable(command.q_table)
         policy = rt_.import_q_table(command.q_table, rt.routing)
         if policy.name != rt.routing.policy:
             raise rt_.TableError("policy", f"the table is {policy.name!r}'s; routing.yaml configures "

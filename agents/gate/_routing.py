@@ -8,10 +8,12 @@ read-modify-write with no `await` in between, so neither overwrites the other's.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NamedTuple
 
 from agents import router as rt_
 from agents.overlays import OverlayChoice, OverlaySet, select_overlay
+from app import metrics
 from app.faust_compat import event_context
 from schemas import SYSTEM_TENANT, DecisionRequest
 
@@ -26,17 +28,28 @@ class Routed(NamedTuple):
     pending: dict[str, Any] | None  # what the outcome's update needs
 
 
-APPLIED_KEPT = 10_000
+log = logging.getLogger(__name__)
+
+APPLIED_KEPT = 5_000
 """Decision ids whose outcome was applied, kept per tenant: a redelivered outcome is
 recognised within them (redeliveries come from the last uncommitted batch)."""
 
 
 def load_router_state(table: Any, tenant: str, cfg: rt_.RoutingConfig) -> tuple[rt_.RouterState, list[str]]:
-    """The tenant's router state (fresh when it never routed) and its applied decision ids."""
+    """The tenant's router state (fresh when it never routed) and its applied decision ids.
+
+    A stored value that no longer reads back (it cannot pass `RouterState.from_dict`) is
+    logged, counted and replaced by a fresh state rather than crash-looping the worker.
+    """
     stored = table.get(tenant)
     if not stored:
         return rt_.RouterState.fresh(cfg), []
-    return rt_.RouterState.from_dict(stored["state"], cfg), list(stored["applied"])
+    try:
+        return rt_.RouterState.from_dict(stored["state"], cfg), list(stored["applied"])
+    except (rt_.RouterError, KeyError, TypeError) as exc:
+        log.error("unreadable router state replaced by a fresh one", extra={"tenant": tenant, "error": str(exc)})
+        metrics.ERRORS.labels("router_state").inc()
+        return rt_.RouterState.fresh(cfg), list(stored.get("applied", [])) if isinstance(stored, dict) else []
 
 
 def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied: list[str], event: Any,

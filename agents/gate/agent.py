@@ -153,7 +153,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
                 item.request.event_id, d.decision["event_id"], item.tenant, d.decision["trust"]["raw_score"], d.pending)
         await sink.flush()  # dead letters and decisions are acknowledged before the audit
         await _audit(rt, valid, decided, sink, names)
-        if unreported and system_partition in states:
+        if unreported and _owns(app, names["decision_requests"], system_partition):
             await _report_rejections(rt, unreported, system_partition, names)
             unreported.clear()
         await sink.flush()
@@ -284,6 +284,10 @@ async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None
                                     {**override, "decision_id": decision["event_id"]}))
     for partition, items in per_partition.items():
         await append_audit(rt, partition, items)
+
+
+def _owns(app: faust.App, topic: str, partition: int) -> bool:
+    return any(tp.topic == topic and tp.partition == partition for tp in app.consumer.assignment())
 
 
 async def _report_rejections(rt: Runtime, rejections: list, partition: int, names: dict[str, str]) -> None:

@@ -28,6 +28,8 @@ from ._feedback import apply_outcomes
 log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 2000
+OUTCOME_LIMIT = 1e9
+"""A cost or latency beyond this would make the router's sums overflow to infinity."""
 REFIT_EVERY = 25
 
 
@@ -54,6 +56,9 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
                 if known is None or known[0] != tenant:
                     raise InvalidEvent("unknown_decision", f"decision_id {outcome.decision_id!r} is unknown or expired")
                 pending = known[2]
+                if pending is not None and max(outcome.actual_cost_usd, outcome.actual_latency_ms) > OUTCOME_LIMIT:
+                    raise InvalidEvent("out_of_range", f"actual_cost_usd and actual_latency_ms must be at most "
+                                                       f"{OUTCOME_LIMIT:g} to teach the router")
                 if pending is not None and now > pending["decided_at"] + ttl:
                     metrics.ROUTER_EXPIRED.inc()
                     raise InvalidEvent("expired_decision", f"decision {outcome.decision_id!r} was routed more than "
