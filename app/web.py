@@ -19,9 +19,10 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from agents.budget.agent import BudgetTables
-from agents.budget.status import budget_rows, partition_of
+from agents.budget.status import budget_rows
 from agents.gate._routing import load_router_state
 from agents.router import router_status
+from topics import partition_of
 
 from . import metrics
 from .runtime import Runtime

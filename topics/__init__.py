@@ -19,6 +19,7 @@ from ._registry import (
     TopicSpec,
     all_wire_names,
     get,
+    partition_of,
     wire_name,
     with_partitions,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "TopicSpec",
     "all_wire_names",
     "get",
+    "partition_of",
     "wire_name",
     "with_partitions",
 ]

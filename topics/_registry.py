@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
 from schemas import (
@@ -31,6 +32,7 @@ __all__ = [
     "TopicSpec",
     "all_wire_names",
     "get",
+    "partition_of",
     "wire_name",
     "with_partitions",
 ]
@@ -152,6 +154,15 @@ def wire_name(topic: TopicSpec | str, prefix: str = "") -> str:
             "a-z A-Z 0-9 . _ - (check RESONTINEX_TOPIC_PREFIX)"
         )
     return name
+
+
+def partition_of(tenant: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives the key `tenant` (Java and aiokafka agree).
+
+    >>> partition_of("acme", 4) in range(4)
+    True
+    """
+    return (murmur2(tenant.encode()) & 0x7FFFFFFF) % partitions
 
 
 def all_wire_names(prefix: str = "") -> tuple[str, ...]:

@@ -15,14 +15,14 @@ review.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from numbers import Real
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
+
+from agents._checks import Checks
 
 from ._periods import PERIODS, Period
 from .exceptions import ConfigError
@@ -125,49 +125,19 @@ class EnergyConfig:
         return asdict(self)
 
 
-def _real(key: str, value: object, lo: float = 0.0, hi: float = math.inf, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
-        raise ConfigError(key, f"must be a finite number, got {value!r}")
-    number = float(value)
-    if number < lo or number > hi or (positive and number <= 0):
-        raise ConfigError(key, f"must be {'> 0' if positive else f'>= {lo}'}{'' if hi == math.inf else f' and <= {hi}'}, got {number!r}")
-    return number
-
-
-def _int(key: str, value: object, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ConfigError(key, f"must be an integer >= {lo}, got {value!r}")
-    return value
-
-
-def _section(mapping: Mapping[str, Any], key: str, cls: type, convert: dict[str, Any]) -> Any:
-    raw = mapping.get(key)
-    if raw is None:  # absent or empty: the defaults
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(key, f"must be a mapping, got {type(raw).__name__}")
-    values = {}
-    for name, value in raw.items():
-        if name not in convert:
-            raise ConfigError(f"{key}.{name}", f"unknown key (expected one of {', '.join(convert)})")
-        values[name] = convert[name](f"{key}.{name}", value)
-    return replace(cls(), **values)
-
-
-def _bool(key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"must be true or false, got {value!r}")
-    return value
-
-
-def _name(key: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(key, f"must be a non-empty string, got {value!r}")
-    return value
+_check = Checks(ConfigError)
 
 
 def _pct(key: str, value: object) -> float:
-    return _real(key, value, 0.0, 1000.0, positive=True)
+    return _check.real(key, value, 0.0, 1000.0, lo_open=True)
+
+
+def _non_negative(key: str, value: object) -> float:
+    return _check.real(key, value, 0.0)
+
+
+def _positive(key: str, value: object) -> float:
+    return _check.real(key, value, 0.0, lo_open=True)
 
 
 def _budget(key: str, raw: object) -> Budget:
@@ -184,11 +154,11 @@ def _budget(key: str, raw: object) -> Budget:
         raise ConfigError(f"{key}.period", f"must be one of {', '.join(PERIODS)}, got {raw['period']!r}")
     workflow = raw.get("workflow")
     return Budget(
-        tenant=_name(f"{key}.tenant", raw["tenant"]),
-        workflow=None if workflow is None else _name(f"{key}.workflow", workflow),
+        tenant=_check.name(f"{key}.tenant", raw["tenant"]),
+        workflow=None if workflow is None else _check.name(f"{key}.workflow", workflow),
         period=raw["period"],
-        usd=_real(f"{key}.usd", raw["usd"], lo=1e-6),  # counted in micro-dollars
-        tokens=None if raw.get("tokens") is None else _int(f"{key}.tokens", raw["tokens"], 1),
+        usd=_check.real(f"{key}.usd", raw["usd"], lo=1e-6),  # counted in micro-dollars
+        tokens=None if raw.get("tokens") is None else _check.integer(f"{key}.tokens", raw["tokens"], 1),
     )
 
 
@@ -200,21 +170,21 @@ def energy_config_from(mapping: Mapping[str, Any]) -> EnergyConfig:
     for name in mapping:
         if name not in known:
             raise ConfigError(str(name), f"unknown key (expected one of {', '.join(known)})")
-    limits = _section(mapping, "budget_limits", Limits, {
+    section = _check.section
+    limits = section(mapping.get("budget_limits"), "budget_limits", Limits, {
         "hard_limit_percentage": _pct, "auto_review_threshold": _pct,
-        "approval_threshold": lambda k, v: _int(k, v, 0)})
+        "approval_threshold": lambda k, v: _check.integer(k, v, 0)})
     if limits.auto_review_threshold > limits.hard_limit_percentage:
         raise ConfigError("budget_limits.auto_review_threshold", "must not exceed hard_limit_percentage")
-    multipliers = _section(mapping, "multipliers", Multipliers, {
+    multipliers = section(mapping.get("multipliers"), "multipliers", Multipliers, {
         "high_complexity": _pct, "low_trust": _pct, "high_entropy": _pct, "emergency_discount": _pct,
-        "complexity_threshold": lambda k, v: _real(k, v, 0.0, 1.0),
-        "entropy_threshold": lambda k, v: _real(k, v, 0.0, 1.0)})
-    tripwire = _section(mapping, "budget_tripwire", Tripwire, {
-        "breach_threshold": lambda k, v: _real(k, v), "consecutive_limit": lambda k, v: _int(k, v, 1),
-        "auto_recovery": _bool, "downgrade_mode": _name})
-    recovery = _section(mapping, "recovery", Recovery, {
-        "insight_cache_ttl_s": lambda k, v: _real(k, v), "retry_base_s": lambda k, v: _real(k, v, positive=True),
-        "retry_max_s": lambda k, v: _real(k, v, positive=True)})
+        "complexity_threshold": lambda k, v: _check.real(k, v, 0.0, 1.0),
+        "entropy_threshold": lambda k, v: _check.real(k, v, 0.0, 1.0)})
+    tripwire = section(mapping.get("budget_tripwire"), "budget_tripwire", Tripwire, {
+        "breach_threshold": _non_negative, "consecutive_limit": lambda k, v: _check.integer(k, v, 1),
+        "auto_recovery": _check.boolean, "downgrade_mode": _check.name})
+    recovery = section(mapping.get("recovery"), "recovery", Recovery, {
+        "insight_cache_ttl_s": _non_negative, "retry_base_s": _positive, "retry_max_s": _positive})
     raw_budgets = mapping.get("budgets")
     if raw_budgets is None:
         raw_budgets = []

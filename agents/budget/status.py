@@ -7,24 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from app import metrics
+from topics import partition_of
 
 from ._config import EnergyConfig, ScopedBudget
 from ._periods import iso, period_end, period_start
 from ._rules import MICROS, STATUS_RANK, assess
 from ._summary import mark_key
 from .agent import BudgetTables
-
-
-def partition_of(tenant: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives the key `tenant` (Java and aiokafka agree).
-
-    >>> partition_of("acme", 4) in range(4)
-    True
-    """
-    return (murmur2(tenant.encode()) & 0x7FFFFFFF) % partitions
 
 
 def budget_rows(energy: EnergyConfig, tables: BudgetTables, marks: Any, owned: set[int], partitions: int,

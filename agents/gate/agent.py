@@ -23,7 +23,6 @@ import numpy as np
 import orjson
 
 from agents.budget.agent import BudgetTables
-from agents.budget.status import partition_of
 from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch, evaluate_values
 from app import metrics
 from app.audit_writer import append_audit, audit_item
@@ -33,6 +32,7 @@ from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
 from app.runtime import Runtime
 from schemas import SYSTEM_TENANT, DecisionRequest, InvalidEvent, decode_json, decode_key, ms_to_ts
+from topics import partition_of
 
 from ._budgeting import BudgetJudge, InsightCache
 from ._decide import break_glass, decision_event, decision_id, floor_alert, most_restrictive, trust_reasons

@@ -16,14 +16,14 @@ agents.router.exceptions.ConfigError: anomaly.q_jump_window: must be an integer 
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
-from numbers import Real
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final, Literal, get_args
 
 import yaml
+
+from agents._checks import ROOT, Checks, Converter
 
 from .exceptions import ConfigError
 
@@ -33,7 +33,6 @@ Mode = Literal["strict", "lenient"]
 MODES: Final[tuple[Mode, ...]] = get_args(Mode)
 AlphaSchedule = Literal["constant", "sample_average"]
 ALPHA_SCHEDULES: Final[tuple[AlphaSchedule, ...]] = get_args(AlphaSchedule)
-_ROOT = "<config>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,63 +129,24 @@ class RoutingConfig:
         return asdict(self)
 
 
-def _real(key: str, value: object, lo: float = -math.inf, hi: float = math.inf, *,
-          lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
-        raise ConfigError(key, f"must be a finite number, got {value!r}")
-    number = float(value)
-    if number < lo or number > hi or (lo_open and number <= lo):
-        low = f"> {lo:g}" if lo_open else f">= {lo:g}"
-        bounds = low if hi == math.inf else f"{low} and <= {hi:g}"
-        raise ConfigError(key, f"must be {bounds}, got {number!r}")
-    return number
-
-
-def _int(key: str, value: object, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ConfigError(key, f"must be an integer >= {lo}, got {value!r}")
-    return value
-
-
-def _choice(options: tuple[str, ...]) -> Callable[[str, object], str]:
-    def check(key: str, value: object) -> str:
-        if value not in options:
-            raise ConfigError(key, f"must be one of {', '.join(options)}, got {value!r}")
-        return str(value)
-    return check
+_check = Checks(ConfigError)
+_int, _choice = _check.integer, _check.choice
 
 
 def _unit(key: str, value: object) -> float:
-    return _real(key, value, 0.0, 1.0)
+    return _check.real(key, value, 0.0, 1.0)
 
 
 def _positive(key: str, value: object) -> float:
-    return _real(key, value, 0.0, lo_open=True)
+    return _check.real(key, value, 0.0, lo_open=True)
 
 
 def _non_negative(key: str, value: object) -> float:
-    return _real(key, value, 0.0)
+    return _check.real(key, value, 0.0)
 
 
 def _any_real(key: str, value: object) -> float:
-    return _real(key, value)
-
-
-Converter = Callable[[str, object], Any]
-
-
-def _section(raw: object, key: str, cls: type, convert: Mapping[str, Converter]) -> Any:
-    if raw is None:  # absent or empty: the defaults
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(key, f"must be a mapping, got {type(raw).__name__}")
-    values = {}
-    for name, value in raw.items():
-        child = str(name) if key == _ROOT else f"{key}.{name}"
-        if name not in convert:
-            raise ConfigError(child, f"unknown key (expected one of {', '.join(convert)})")
-        values[name] = convert[name](child, value)
-    return replace(cls(), **values)
+    return _check.real(key, value)
 
 
 _THOMPSON: Final[Mapping[str, Converter]] = {
@@ -200,15 +160,15 @@ _ANOMALY: Final[Mapping[str, Converter]] = {
     "success_rate_window": lambda k, v: _int(k, v, 1), "success_rate_min": _unit}
 _TOP: Final[Mapping[str, Converter]] = {
     "policy": _choice(POLICIES), "mode": _choice(MODES), "seed": lambda k, v: _int(k, v, 0),
-    "epsilon": _unit, "epsilon_decay": lambda k, v: _real(k, v, 0.0, 1.0, lo_open=True),
-    "epsilon_min": _unit, "alpha": lambda k, v: _real(k, v, 0.0, 1.0, lo_open=True), "gamma": _unit,
+    "epsilon": _unit, "epsilon_decay": lambda k, v: _check.real(k, v, 0.0, 1.0, lo_open=True),
+    "epsilon_min": _unit, "alpha": lambda k, v: _check.real(k, v, 0.0, 1.0, lo_open=True), "gamma": _unit,
     "alpha_schedule": _choice(ALPHA_SCHEDULES),
     "psi_damping": _unit, "ucb_c": _non_negative, "linucb_alpha": _non_negative, "linucb_ridge": _positive,
     "pending_ttl_s": _positive,
-    "thompson": lambda k, v: _section(v, k, ThompsonConfig, _THOMPSON),
-    "features": lambda k, v: _section(v, k, FeatureScales, _FEATURES),
-    "reward_scale": lambda k, v: _section(v, k, RewardScale, _REWARD),
-    "anomaly": lambda k, v: _section(v, k, AnomalyConfig, _ANOMALY),
+    "thompson": lambda k, v: _check.section(v, k, ThompsonConfig, _THOMPSON),
+    "features": lambda k, v: _check.section(v, k, FeatureScales, _FEATURES),
+    "reward_scale": lambda k, v: _check.section(v, k, RewardScale, _REWARD),
+    "anomaly": lambda k, v: _check.section(v, k, AnomalyConfig, _ANOMALY),
 }
 assert set(_TOP) == {f.name for f in fields(RoutingConfig)}
 
@@ -222,8 +182,8 @@ def routing_config_from(mapping: Mapping[str, Any]) -> RoutingConfig:
     agents.router.exceptions.ConfigError: epsilon_min: must not exceed epsilon (0.05)
     """
     if not isinstance(mapping, Mapping):
-        raise ConfigError(_ROOT, f"must be a mapping, got {type(mapping).__name__}")
-    cfg: RoutingConfig = _section(mapping, _ROOT, RoutingConfig, _TOP)
+        raise ConfigError(ROOT, f"must be a mapping, got {type(mapping).__name__}")
+    cfg: RoutingConfig = _check.section(mapping, ROOT, RoutingConfig, _TOP)
     if cfg.epsilon_min > cfg.epsilon:
         raise ConfigError("epsilon_min", f"must not exceed epsilon ({cfg.epsilon:g})")
     if cfg.reward_scale.min >= cfg.reward_scale.max:
