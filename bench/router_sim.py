@@ -108,6 +108,41 @@ def expected_reward(arm: Arm, gpu_hours: float = GPU_HOURS) -> float:
                                                                          reputation=0.0)
 
 
+def reward_sd(arm: Arm, gpu_hours: float = GPU_HOURS) -> float:
+    """The standard deviation of one outcome's reward on `arm` (failures, cost and latency noise).
+
+    Var = p·Var(r | success) + p(1 − p)·(E[r | success] + 20)², with the cost uniform over
+    price·hours·(1 ± spread) and the latency lognormal with mean the offered latency.
+
+    >>> round(reward_sd(Arm("x", 1.0, 2.0, 100.0, 90.0)), 4)
+    0.2951
+    """
+    on_success = reward(success=True, cost_usd=arm.price_usd_per_hour * gpu_hours, latency_ms=arm.latency_ms,
+                        reputation=arm.reputation)
+    failed = reward(success=False, cost_usd=0.0, latency_ms=0.0, reputation=0.0)
+    var_cost = (arm.price_usd_per_hour * gpu_hours * 2.0 * HOURS_SPREAD) ** 2 / 12.0
+    var_latency = (arm.latency_ms / 500.0) ** 2 * (math.exp(LATENCY_SIGMA ** 2) - 1.0)
+    p = arm.success_p
+    return math.sqrt(p * (var_cost + var_latency) + p * (1.0 - p) * (on_success - failed) ** 2)
+
+
+def constant_step_noise(arms: Sequence[Arm], alpha: float) -> dict[str, Any]:
+    """Why a constant step cannot settle on the best provider when rewards are noisy.
+
+    With Q ← Q + α(r − Q), Q keeps fluctuating around the provider's expected reward with
+    sd σ·√(α/(2 − α)) however long it runs (it tracks, it does not converge); when that sd
+    is comparable to the gap between the best and the second-best provider, which one looks
+    best is decided by noise. A sample-average step (α = 1/n) shrinks the sd as σ/√n.
+    """
+    ok = [a for a in arms if feasible(a)]
+    mu = sorted((expected_reward(a) for a in ok), reverse=True)
+    scale = math.sqrt(alpha / (2.0 - alpha))
+    return {"alpha": alpha, "gap_best_second": round(mu[0] - mu[1], 4) if len(mu) > 1 else None,
+            "providers": {a.provider_id: {"expected_reward": round(expected_reward(a), 4),
+                                          "reward_sd": round(reward_sd(a), 4),
+                                          "q_sd_constant_step": round(reward_sd(a) * scale, 4)} for a in ok}}
+
+
 def feasible(arm: Arm, constraints: Mapping[str, Any] = CONSTRAINTS) -> bool:
     """The bench's own check of the soft limits (every provider offers the context's GPU,
     region and capacity); the oracle chooses among these only."""
@@ -558,7 +593,8 @@ def setup() -> dict[str, Any]:
             "regret": "pseudo-regret: Σ_t (max feasible expected reward − chosen provider's expected reward)",
             "convergence": {"best_share_last10_at_least": CONVERGED_SHARE,
                             "last_vs_first_quarter_at_most": FLAT_RATIO},
-            "target": f"some policy's mean regret ≤ {1 - BEAT_BY:.2f} × {BASELINE}'s on stationary"}
+            "target": f"some policy's mean regret ≤ {1 - BEAT_BY:.2f} × {BASELINE}'s on stationary",
+            "constant_step_noise": constant_step_noise(BASE, EPSILON_DEFAULTS["alpha"])}
 
 
 def assemble(info: dict[str, Any], scenarios: dict[str, Any], thr: dict[str, Any], n: int) -> dict[str, Any]:
@@ -627,7 +663,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.router_sim", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="n 2,000, 2 seeds, 500 throughput pairs (a smoke check)")
     ap.add_argument("-n", type=int, help="decisions per run (default 20,000; quick 2,000)")
-    ap.add_argument("--seeds", type=int, help="seeds per policy and scenario (default 4; quick 2)")
+    ap.add_argument("--seeds", type=int, help="seeds per policy and scenario (default 8; quick 2)")
     ap.add_argument("--out", type=Path, help="the JSON result (default bench/results/router-<timestamp>.json)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated (default: all)")
     ap.add_argument("--policies", default=",".join(POLICY_ROWS),
@@ -641,7 +677,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.n is None:
         args.n = 2_000 if args.quick else 20_000
     if args.seeds is None:
-        args.seeds = 2 if args.quick else 4
+        args.seeds = 2 if args.quick else 8
     if args.every is None:
         args.every = max(1, args.n // 20)
     args.pairs = args.pairs if args.pairs is not None else (500 if args.quick else 3_000)

@@ -4,6 +4,11 @@ Router state lives per tenant in the `router-state` table (Q-values of every sta
 the tenant routes, anomaly detectors, counters) on the tenant's partition, next to its
 requests and outcomes. The gate and the outcomes agent both update it; each does its
 read-modify-write with no `await` in between, so neither overwrites the other's.
+
+Each route chosen is also kept by request id in the windowed `router-routes` table,
+written before the decision is sent: a request redelivered after a crash that published
+its decision but not its audit record gets the same provider again rather than a fresh
+draw from a router that has learnt since (the client is already running on the first).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from agents import router as rt_
 from agents.overlays import OverlayChoice, OverlaySet, select_overlay
 from app import metrics
 from app.faust_compat import event_context
-from schemas import SYSTEM_TENANT, DecisionRequest
+from schemas import SYSTEM_TENANT, DecisionRequest, Routing
 
 from ._decide import alert_event
 
@@ -26,6 +31,13 @@ class Routed(NamedTuple):
     reasons: list[dict[str, str]]
     alert: dict[str, Any] | None  # no_feasible_provider
     pending: dict[str, Any] | None  # what the outcome's update needs
+
+
+ROUTES_WINDOW_S = 3600.0
+ROUTES_EXPIRE_S = 6 * 3600.0
+"""Routes are kept per request for 6 hours of event time: a redelivery comes from an
+uncommitted batch, so this is how long a worker may stay down and still route its
+redelivered requests the way it did before the crash."""
 
 
 log = logging.getLogger(__name__)
@@ -63,17 +75,35 @@ def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied:
 
 
 class RouteJudge:
-    """One per batch: routes each request that carries `routing`, at the batch's time."""
+    """One per batch: routes each request that carries `routing`, at the batch's time.
 
-    def __init__(self, cfg: rt_.RoutingConfig, table: Any, now: float) -> None:
-        self.cfg, self.table, self.now = cfg, table, now
+    `routes` is the windowed `router-routes` table: a request routed before is answered
+    with the route it got then, and the router state is left as it is.
+    """
+
+    def __init__(self, cfg: rt_.RoutingConfig, table: Any, routes: Any, now: float) -> None:
+        self.cfg, self.table, self.routes, self.now = cfg, table, routes, now
         self._states: dict[str, tuple[rt_.RouterState, list[str]]] = {}
         self._last: dict[str, Any] = {}
+        self.routed = 0
 
     def __call__(self, tenant: str, request: DecisionRequest, decision_id: str, event: Any, ts: str) -> Routed | None:
-        routing = request.routing
-        if routing is None:
+        if request.routing is None:
             return None
+        with event_context(event):
+            earlier = self.routes[request.event_id].current()
+            if earlier:
+                metrics.ROUTES_REUSED.inc()
+                log.info("redelivered request keeps its earlier route",
+                         extra={"event_id": request.event_id, "tenant": tenant})
+                return Routed(**earlier)
+            routed = self._decide(tenant, request, request.routing, decision_id, event, ts)
+            self.routes[request.event_id] = routed._asdict()
+        self.routed += 1
+        return routed
+
+    def _decide(self, tenant: str, request: DecisionRequest, routing: Routing, decision_id: str, event: Any,
+                ts: str) -> Routed:
         state, applied = self._states.get(tenant) or load_router_state(self.table, tenant, self.cfg)
         state, route = rt_.decide(state, context=routing.context, providers=routing.providers or (),
                                   constraints=routing.constraints, psi=request.psi,

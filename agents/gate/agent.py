@@ -28,6 +28,7 @@ from app import metrics
 from app.audit_writer import append_audit, audit_item
 from app.batching import drain_in_batches
 from app.continuity import FetchedEvent, contiguous, fetch_range
+from app.crashpoints import crash_point
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
 from app.runtime import Runtime
@@ -37,7 +38,7 @@ from topics import partition_of
 from ._budgeting import BudgetJudge, InsightCache
 from ._decide import break_glass, decision_event, decision_id, floor_alert, most_restrictive, trust_reasons
 from ._import import import_router_table
-from ._routing import RouteJudge, overlay_for, rejection_alerts
+from ._routing import ROUTES_EXPIRE_S, ROUTES_WINDOW_S, RouteJudge, overlay_for, rejection_alerts
 from ._stats import WindowStats, merge_stats, window_start
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     cache = InsightCache(rt.energy.recovery.insight_cache_ttl_s)
     marks = app.Table("budget-marks", default=None, partitions=s.partitions)
     routers = app.Table("router-state", default=None, partitions=s.partitions)
+    routes = app.Table("router-routes", default=dict, partitions=s.partitions).tumbling(
+        ROUTES_WINDOW_S, expires=ROUTES_EXPIRE_S
+    )
     budgets.commands["router_import"] = partial(import_router_table, rt, routers)
     unreported = list(rt.overlay_rejections)  # reported by the owner of `_system`'s partition
     system_partition = partition_of(SYSTEM_TENANT, s.partitions)
@@ -145,13 +149,16 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
         now = time.time()
         judge = BudgetJudge(rt.energy, budgets, states, marks, now)
-        parts = _Parts(judge, cache, RouteJudge(rt.routing, routers, now))
+        parts = _Parts(judge, cache, RouteJudge(rt.routing, routers, routes, now))
         decided = _decide(rt, valid, calibrator, parts, sink, names) if valid else []
         parts.route.save()  # no await since the router states were read
         for item, d in zip(valid, decided):  # before the flush: outcomes may follow at once
             states[item.event.message.partition].remember(
                 item.request.event_id, d.decision["event_id"], item.tenant, d.decision["trust"]["raw_score"], d.pending)
+        if parts.route.routed:
+            await app.producer.flush()  # the routes chosen are in their changelog before any decision is out
         await sink.flush()  # dead letters and decisions are acknowledged before the audit
+        crash_point("gate.decisions_sent")
         await _audit(rt, valid, decided, sink, names)
         if unreported and _owns(app, names["decision_requests"], system_partition):
             await _report_rejections(rt, unreported, system_partition, names)
@@ -171,7 +178,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     async def gate(stream: faust.StreamT) -> None:
         await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="gate")
 
-    return {"trust-stats": stats, "trust-calibration": calibration, "budget-marks": marks, "router-state": routers}
+    return {"trust-stats": stats, "trust-calibration": calibration, "budget-marks": marks, "router-state": routers,
+            "router-routes": routes}
 
 
 def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, names) -> list[_Decided]:

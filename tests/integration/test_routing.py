@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -168,3 +169,46 @@ def test_a_late_outcome_is_a_dead_letter_and_a_bad_overlay_is_reported(broker, t
         assert [d["error"]["code"] for *_, d in dead] == ["expired_decision"]
     finally:
         worker.stop()
+
+
+def test_a_request_redelivered_after_a_crash_keeps_its_route(broker, tmp_path):
+    """The worker kills itself once a batch's decisions are out and before their audit
+    records are: the restarted worker decides those requests again, with a router whose
+    draws now differ (pure exploration under another seed), and they keep the providers
+    their first decisions named, in the decisions and in the audit the outcomes learn from."""
+    def config(name: str, seed: int) -> dict[str, str]:
+        d = tmp_path / name
+        (d / "overlays").mkdir(parents=True)
+        (d / "routing.yaml").write_text(f"policy: epsilon_greedy\nepsilon: 1.0\nepsilon_min: 1.0\nseed: {seed}\n")
+        return {"RESONTINEX_CONFIG_DIR": str(d)}
+
+    requests = [_request(f"c-{i}", tenant="initech") for i in range(30)]
+    worker = start_worker(broker.bootstrap, tmp_path / "a",
+                          env={**config("one", 1), "RESONTINEX_CRASH_AT": "gate.decisions_sent"})
+    try:
+        worker.wait_ready()
+        run(produce(broker.bootstrap, "decision-requests", requests))
+        assert worker.proc.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        worker.stop()
+    before = [d for *_, d in run(read_all(broker.bootstrap, "decisions", settle_s=1.0)) if d["tenant"] == "initech"]
+    assert before and not [r for *_, r in run(read_all(broker.bootstrap, "audit", settle_s=0.5))
+                           if r["tenant"] == "initech"]
+
+    worker = start_worker(broker.bootstrap, tmp_path / "b", env=config("two", 2), web_port=worker.web_port)
+    try:
+        worker.wait_ready()
+        decisions = [d for *_, d in run(read_all(broker.bootstrap, "decisions", expect=len(before) + 30))
+                     if d["tenant"] == "initech"]
+        audit = [r for *_, r in run(read_all(broker.bootstrap, "audit", settle_s=1.0)) if r["tenant"] == "initech"]
+        _, metrics = worker.get("/metrics")
+    finally:
+        worker.stop()
+    providers: dict[str, set[str]] = {}
+    for d in decisions:
+        providers.setdefault(d["request_id"], set()).add(d["route"]["provider_id"])
+    assert len(providers) == 30 and all(len(p) == 1 for p in providers.values()), providers
+    pending = {r["record"]["request"]["event_id"]: r["record"]["route_pending"]["provider_id"]
+               for r in audit if r["kind"] == "decision"}
+    assert pending == {rid: p.pop() for rid, p in providers.items()}
+    assert f"resontinex_router_routes_reused_total {float(len(before))}".encode() in metrics

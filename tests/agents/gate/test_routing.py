@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pytest
 
 from agents import router
 from agents.gate._import import auditable
-from agents.gate._routing import load_router_state, overlay_for, rejection_alerts
+from agents.gate._routing import RouteJudge, load_router_state, overlay_for, rejection_alerts
 from agents.overlays import load_overlays, overlay_dirs
 from schemas import DecisionRequest, decode_json
 
@@ -60,3 +62,61 @@ def test_rejected_overlay_files_become_system_alerts(tmp_path) -> None:
     assert [(a["tenant"], a["kind"], a["details"]["reason_code"]) for a in alerts] == [
         ("_system", "overlay_rejected", "empty")]
     assert rejection_alerts(rejections, 2.0, "x")[0]["event_id"] != alerts[0]["event_id"]  # one per start
+
+
+class _Windowed(dict):
+    """The part of a Faust windowed table the judge uses: `t[key].current()` and `t[key] = v`."""
+
+    class _Set:
+        def __init__(self, value: object) -> None:
+            self.value = value
+
+        def current(self) -> object:
+            return self.value
+
+    def __getitem__(self, key: str) -> _Set:
+        return self._Set(self.get(key))
+
+
+class _Event:
+    """A stand-in for the Faust event the judge writes tables under."""
+
+
+PROVIDERS = [{"provider_id": pid, "price_usd_per_hour": 2.0, "latency_ms": 100, "reputation": 90,
+              "capacity_available": 10, "gpu_types": ["a100"], "regions": ["us"]} for pid in ("akash", "vast")]
+
+
+def _routed_request(event_id: str) -> DecisionRequest:
+    raw = {"event_id": event_id, "tenant": "acme",
+           "signals": {"alignment_score": 0.9, "epistemic_risk": 0.1, "confidence_band": 0.1},
+           "routing": {"context": {"workload_type": "llm", "gpu_type": "a100", "region": "us", "gpu_hours": 1.0},
+                       "providers": PROVIDERS}}
+    return decode_json(DecisionRequest, orjson.dumps(raw))[1]
+
+
+GREEDY = router.RoutingConfig(epsilon=0.0, epsilon_min=0.0)
+
+
+def _judge(table: dict, routes: _Windowed) -> RouteJudge:
+    return RouteJudge(GREEDY, table, routes, now=1000.0)
+
+
+def _teach(table: dict, provider: str, reward: float) -> None:
+    state, applied = load_router_state(table, "acme", GREEDY)
+    taught = replace(state, policy=state.policy.update("llm:a100:us", provider, reward))
+    table["acme"] = {"state": taught.to_dict(), "applied": applied, "imports": []}
+
+
+def test_a_redelivered_request_keeps_its_route_after_the_router_learnt() -> None:
+    table: dict = {}
+    routes = _Windowed()
+    _teach(table, "akash", 10.0)
+    first = _judge(table, routes)("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
+    assert first.route["provider_id"] == "akash" and routes["r-1"].current()["pending"]["provider_id"] == "akash"
+    _teach(table, "vast", 100.0)  # the router has since learnt that vast is far better
+    fresh = _judge(table, _Windowed())("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
+    assert fresh.route["provider_id"] == "vast"  # what a new draw would do now
+    judge = _judge(table, routes)
+    again = judge("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
+    assert again == first
+    assert judge.routed == 0  # the router state is not touched: the decision was counted the first time
