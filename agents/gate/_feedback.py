@@ -26,14 +26,23 @@ from ._routing import load_router_state, store_router_state
 log = logging.getLogger(__name__)
 
 
-def apply_outcomes(rt: Runtime, table: Any, routed: dict[str, list[tuple[Any, Outcome, dict]]]
-                   ) -> dict[int, list[dict[str, Any]]]:
-    """Apply each tenant's routed outcomes, in order; queue `routing_anomaly` alerts on the
-    sink and return their audit items per partition (to be sealed by the caller)."""
+def apply_outcomes(rt: Runtime, table: Any, routed: dict[str, list[tuple[Any, Outcome, dict]]],
+                   expired: dict[str, list[tuple[Any, str]]] | None = None) -> dict[int, list[dict[str, Any]]]:
+    """Apply each tenant's routed outcomes, in order, and count its decisions whose outcome
+    came too late (`expired`: event, decision id; each decision counted once, like an
+    update); queue `routing_anomaly` alerts on the sink and return their audit items per
+    partition (to be sealed by the caller)."""
     audit: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for tenant, items in routed.items():
+    expired = expired or {}
+    for tenant in routed.keys() | expired.keys():
+        items = routed.get(tenant, [])
         state, applied = load_router_state(table, tenant, rt.routing)
         done = set(applied)
+        late = {decision_id for _, decision_id in expired.get(tenant, ()) if decision_id not in done}
+        if late:
+            state = rt_.expire(state, len(late))
+            done |= late
+            applied.extend(sorted(late))
         for event, outcome, pending in items:
             if outcome.decision_id in done:
                 metrics.DUPLICATES.labels(event.message.topic).inc()
@@ -53,5 +62,6 @@ def apply_outcomes(rt: Runtime, table: Any, routed: dict[str, list[tuple[Any, Ou
                     audit_item("au-" + alert["event_id"][2:], "alert", tenant, ts, rt.policy_version, {"alert": alert}))
                 metrics.ALERTS.labels("routing_anomaly").inc()
                 log.warning(alert["message"], extra={"event_id": outcome.event_id, "tenant": tenant})
-        store_router_state(table, tenant, state, applied, items[-1][0])
+        event = items[-1][0] if items else expired[tenant][-1][0]  # a tenant's events share one partition
+        store_router_state(table, tenant, state, applied, event)
     return audit

@@ -45,6 +45,7 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
     async def handle(events: list[faust.types.EventT]) -> None:
         labelled: dict[str, list[tuple[faust.types.EventT, str, float, bool]]] = defaultdict(list)
         routed: dict[str, list[tuple[faust.types.EventT, Outcome, dict]]] = defaultdict(list)
+        expired: dict[str, list[tuple[faust.types.EventT, str]]] = defaultdict(list)
         now, ttl = time.time(), rt.routing.pending_ttl_s
         states = {p: await rt.states.get(p) for p in {e.message.partition for e in events}}
         for event in events:
@@ -61,6 +62,7 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
                                                        f"{OUTCOME_LIMIT:g} to teach the router")
                 if pending is not None and now > pending["decided_at"] + ttl:
                     metrics.ROUTER_EXPIRED.inc()
+                    expired[tenant].append((event, outcome.decision_id))
                     raise InvalidEvent("expired_decision", f"decision {outcome.decision_id!r} was routed more than "
                                                            f"{ttl:g} s ago (routing.pending_ttl_s): too late to learn from")
             except InvalidEvent as exc:
@@ -71,7 +73,7 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
             if outcome.label is not None:
                 labelled[tenant].append((event, outcome.decision_id, known[1], outcome.label))
         metrics.EVENTS.labels(source_name).inc(len(events))
-        audit = apply_outcomes(rt, routers, routed)  # no await before it: see agents/gate/_feedback.py
+        audit = apply_outcomes(rt, routers, routed, expired)  # no await before it: see agents/gate/_feedback.py
         for partition, items in audit.items():
             await append_audit(rt, partition, items)
         await rt.sink.flush()

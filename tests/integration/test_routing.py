@@ -164,9 +164,11 @@ def test_a_late_outcome_is_a_dead_letter_and_a_bad_overlay_is_reported(broker, t
         audit = [r for *_, r in run(read_all(broker.bootstrap, "audit", settle_s=0.5))]
         assert any(r["kind"] == "alert" and r["record"]["alert"]["kind"] == "overlay_rejected" for r in audit)
         time.sleep(LATE_TTL_S + 1)
-        run(produce(broker.bootstrap, "outcomes", [_outcome("o-late", decision, True)]))
-        dead = run(read_all(broker.bootstrap, "dead-letters", expect=1))
-        assert [d["error"]["code"] for *_, d in dead] == ["expired_decision"]
+        run(produce(broker.bootstrap, "outcomes", [_outcome("o-late", decision, True)] * 2))  # and its retry
+        dead = run(read_all(broker.bootstrap, "dead-letters", expect=2))
+        assert [d["error"]["code"] for *_, d in dead] == ["expired_decision"] * 2
+        executor = _status(worker, "globex")["executor"]
+        assert (executor["total_outcomes"], executor["expired"], executor["pending_feedback"]) == (0, 1, 0)
     finally:
         worker.stop()
 
