@@ -1,0 +1,23 @@
+"""Trajectory analysis: a causal LM's per-token view of generated text (seed 003).
+
+Perplexity, full-distribution entropy and surprise of each text, batched by length,
+cached, tolerant of CUDA running out of memory; the worker role `trajectory` runs it on
+its own consumer group (`agents.trajectory.agent`).
+"""
+
+from ._analyzer import PROBE, Analyzer, AnalyzerStats, Scored
+from ._batching import plan_batches
+from ._cache import ScoreCache, cache_key
+from ._config import (MAX_TEXT_CHARS, TrajectoryConfig, load_trajectory_config, risk_from_entropy,
+                      trajectory_config_from)
+from ._model import SMOLLM2, SMOLLM2_HINT, LoadedModel, ModelSource, load, resolve
+from ._scoring import TextScore, summarise, token_stats
+from .exceptions import ConfigError, ModelUnavailable, TrajectoryError, UnscorableText
+
+__all__ = [
+    "MAX_TEXT_CHARS", "PROBE", "SMOLLM2", "SMOLLM2_HINT",
+    "Analyzer", "AnalyzerStats", "ConfigError", "LoadedModel", "ModelSource", "ModelUnavailable", "Scored",
+    "ScoreCache", "TextScore", "TrajectoryConfig", "TrajectoryError", "UnscorableText",
+    "cache_key", "load", "load_trajectory_config", "plan_batches", "resolve", "risk_from_entropy",
+    "summarise", "token_stats", "trajectory_config_from",
+]
