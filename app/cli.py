@@ -33,7 +33,8 @@ def parser() -> argparse.ArgumentParser:
     _kafka_flags(up)
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="embedded broker port (default 9092)")
     up.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, help="first worker's web port")
-    up.add_argument("--roles", default=",".join(ROLES), help=f"comma-separated roles (default: {','.join(ROLES)})")
+    up.add_argument("--roles", help=f"comma-separated roles (default: {','.join(ROLES)}, trajectory only where its "
+                                    "model can be loaded)")
     up.add_argument("--demo", action="store_true", help="publish realistic traffic and show live figures")
 
     worker = sub.add_parser("worker", help="one worker joining its role's consumer group")
@@ -154,18 +155,35 @@ def _up(args: argparse.Namespace) -> int:
     from .runtime import Runtime
     from .supervisor import run_up
 
-    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
-    unknown = sorted(set(roles) - set(ROLES))
-    if unknown or not roles:
-        raise UsageError(f"--roles: unknown role(s) {unknown or roles}; known: {', '.join(ROLES)}")
     settings = _settings(args, port=args.port)
-    Runtime.load(settings, client_id="resontinex-up")  # refuse a bad config before starting anything
+    runtime = Runtime.load(settings, client_id="resontinex-up")  # refuse a bad config before starting anything
+    roles = _roles(args.roles, runtime.trajectory.model)
     on_ready = None
     if args.demo:
         from .demo import run_demo
 
         on_ready = run_demo
     return run_up(settings, roles, args.port, args.web_port, on_ready)
+
+
+def _roles(asked: str | None, model: str) -> list[str]:
+    """The roles `up` starts: those asked for, or every role, leaving out `trajectory` (with
+    a warning) where its model cannot be loaded; asking for it there is refused."""
+    from agents.trajectory import unavailable_reason
+
+    reason = unavailable_reason(model)
+    if asked is None:
+        if reason:
+            log.warning("not starting the trajectory role: %s; text-only decision requests are deferred", reason)
+            return [r for r in ROLES if r != "trajectory"]
+        return list(ROLES)
+    roles = [r.strip() for r in asked.split(",") if r.strip()]
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise UsageError(f"--roles: unknown role(s) {unknown or roles}; known: {', '.join(ROLES)}")
+    if "trajectory" in roles and reason:
+        raise UsageError(f"--roles: trajectory: {reason}")
+    return roles
 
 
 def _worker(args: argparse.Namespace) -> int:

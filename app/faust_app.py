@@ -11,10 +11,11 @@ from mode import Service
 
 from . import metrics, web
 from .faust_compat import use_fetch_max_wait, use_true_highwaters
+from .exceptions import UsageError
 from .runtime import Runtime
 from .settings import Settings
 
-APP_IDS = {"core": "resontinex"}
+APP_IDS = {"core": "resontinex", "trajectory": "resontinex-trajectory"}
 
 
 class _SinkService(Service):
@@ -57,10 +58,6 @@ def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, *
 
 def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) -> tuple[faust.App, Runtime]:
     """Build the worker app for `role`; configuration errors are raised here, before any I/O."""
-    from agents.budget import agent as budget_agent
-    from agents.gate import agent as gate_agent
-    from agents.gate import outcomes as outcomes_agent
-
     runtime = Runtime.load(settings, client_id=f"resontinex-{role}-{web_port}")
     use_true_highwaters(settings.bootstrap)
     use_fetch_max_wait(settings.fetch_max_wait_ms)
@@ -71,11 +68,24 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
         settings.bootstrap, datadir, partitions=settings.partitions,
         web_enabled=True, web_port=web_port, canonical_url=f"http://{settings.advertised_host}:{web_port}",
     )
+    if role == "trajectory":
+        _register_trajectory(app, runtime)
+    else:
+        _register_core(app, runtime, settings)
+    app.add_dependency(_SinkService(runtime, loop=app.loop))
+    runtime.started_at = time.time()
+    return app, runtime
+
+
+def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None:
+    from agents.budget import agent as budget_agent
+    from agents.gate import agent as gate_agent
+    from agents.gate import outcomes as outcomes_agent
+
     budgets, forget_costs = budget_agent.register(app, runtime)
     tables = gate_agent.register(app, runtime, budgets)
     outcomes_agent.register(app, runtime, tables["trust-calibration"], tables["router-state"])
     web.register(app, runtime, tables, budgets)
-    app.add_dependency(_SinkService(runtime, loop=app.loop))
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: set, **_: Any) -> None:
@@ -86,5 +96,17 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
     async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:
         metrics.PARTITIONS_OWNED.set(sum(tp.topic == settings.topic("decision_requests") for tp in assigned))
 
-    runtime.started_at = time.time()
-    return app, runtime
+
+def _register_trajectory(app: faust.App, runtime: Runtime) -> None:
+    """Load the model (once, before joining the group) and declare the trajectory agent;
+    a model that cannot be loaded or fails its check refuses the start (exit 2)."""
+    from agents.trajectory import Analyzer, ModelUnavailable
+    from agents.trajectory import agent as trajectory_agent
+
+    try:
+        analyzer = Analyzer.load(runtime.trajectory)
+    except ModelUnavailable as exc:
+        raise UsageError(f"trajectory role: {exc}") from None
+    metrics.TRAJECTORY_LOAD_SECONDS.set(analyzer.loaded.load_s)
+    trajectory_agent.register(app, runtime, analyzer)
+    web.register_trajectory(app, runtime, analyzer)

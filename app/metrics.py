@@ -97,6 +97,20 @@ ROUTER_Q = Gauge("resontinex_router_q_value", "Value estimate per tenant, state 
 ROUTER_EPSILON = Gauge("resontinex_router_epsilon", "Exploration rate (epsilon-greedy) per tenant", ["tenant"], registry=REGISTRY)
 ROUTER_COUNTS = Gauge("resontinex_router_count", "Router counters per tenant: decisions, outcomes, expired, violations",
                       ["tenant", "what"], registry=REGISTRY)
+TRAJECTORY_TOKENS = Counter("resontinex_trajectory_tokens", "Tokens scored by the language model (rate() gives tokens/s)",
+                            registry=REGISTRY)
+TRAJECTORY_TOKENS_PER_S = Gauge("resontinex_trajectory_tokens_per_second", "Tokens/s of the last scoring call",
+                                registry=REGISTRY)
+TRAJECTORY_BATCH_TEXTS = Histogram("resontinex_trajectory_batch_texts", "Texts per forward pass",
+                                   buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=REGISTRY)
+TRAJECTORY_CACHE = Counter("resontinex_trajectory_cache", "Texts answered from the cache (hit) or scored (miss)",
+                           ["result"], registry=REGISTRY)
+TRAJECTORY_OOM = Counter("resontinex_trajectory_oom", "CUDA out-of-memory recoveries: batch halved, or fallen back to the CPU",
+                         ["action"], registry=REGISTRY)
+TRAJECTORY_DEVICE = Gauge("resontinex_trajectory_model_info", "The model served, its device and dtype (value 1)",
+                          ["model", "device", "dtype"], registry=REGISTRY)
+TRAJECTORY_LOAD_SECONDS = Gauge("resontinex_trajectory_model_load_seconds", "Time the model took to load",
+                                registry=REGISTRY)
 ROUTER_SUCCESS = Gauge("resontinex_router_success_rate", "Share of routed outcomes that succeeded", ["tenant"], registry=REGISTRY)
 
 

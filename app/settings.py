@@ -20,7 +20,7 @@ from .exceptions import UsageError
 
 DEFAULT_PORT = 9092
 DEFAULT_WEB_PORT = 6066
-ROLES = ("core",)
+ROLES = ("core", "trajectory")
 
 
 @dataclass(frozen=True, slots=True)

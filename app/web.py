@@ -1,5 +1,6 @@
 """Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}], /budget/status,
-/router/status (CONTRACT §6).
+/router/status (CONTRACT §6) on the core role; /health, /metrics and /trajectory/health on
+the trajectory role.
 
 A tenant's statistics live on the worker that owns its partition; `/stats/trust` asks
 the other workers of the group (their canonical URLs, from Faust's assignment) for
@@ -116,10 +117,40 @@ def _assignment(app: faust.App) -> set:
         return set()
 
 
-def health(app: faust.App, rt: Runtime) -> dict[str, Any]:
+def register_trajectory(app: faust.App, rt: Runtime, analyzer: Any) -> None:
+    """The trajectory role's endpoints: its health (with the model's), metrics, the model check."""
+    model = analyzer.health()  # at start: the model answers before the worker joins its group
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            body = {**health(app, rt, rt.settings.topic("trajectory_requests")), "model": model}
+            healthy = body["status"] == "healthy" and model["ok"]
+            return self.json({**body, "status": "healthy" if healthy else "unhealthy"}, status=200 if healthy else 503)
+
+    @app.page("/trajectory/health")
+    class ModelHealth(View):
+        async def get(self, request: Request) -> Response:
+            """The start-up model check, where the model runs now (after a CPU fallback:
+            `cpu`) and the analyzer's totals."""
+            st = analyzer.stats
+            body = {**model, "device": analyzer.device, "dtype": analyzer.loaded.dtype,
+                    "texts": st.texts, "tokens": st.tokens, "cache_hits": st.cache_hits,
+                    "cache_entries": len(analyzer.cache), "oom_halvings": st.oom_halvings,
+                    "cpu_fallbacks": st.cpu_fallbacks}
+            return self.json(body, status=200 if model["ok"] else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def health(app: faust.App, rt: Runtime, source: str | None = None) -> dict[str, Any]:
+    """The worker's health; `partitions` are those of `source` (default: decision-requests) it owns."""
     agents = {name: _agent_state(agent) for name, agent in app.agents.items()}
     assigned = _assignment(app)
-    source = rt.settings.topic("decision_requests")
+    source = source or rt.settings.topic("decision_requests")
     owned = sorted(tp.partition for tp in assigned if tp.topic == source)
     running = all(state == "running" for state in agents.values())
     return {

@@ -8,16 +8,16 @@ its own consumer group (`agents.trajectory.agent`).
 from ._analyzer import PROBE, Analyzer, AnalyzerStats, Scored
 from ._batching import plan_batches
 from ._cache import ScoreCache, cache_key
-from ._config import (MAX_TEXT_CHARS, TrajectoryConfig, load_trajectory_config, risk_from_entropy,
+from ._config import (TrajectoryConfig, load_trajectory_config, risk_from_entropy,
                       trajectory_config_from)
-from ._model import SMOLLM2, SMOLLM2_HINT, LoadedModel, ModelSource, load, resolve
+from ._model import SMOLLM2, SMOLLM2_HINT, LoadedModel, ModelSource, load, resolve, unavailable_reason
 from ._scoring import TextScore, summarise, token_stats
 from .exceptions import ConfigError, ModelUnavailable, TrajectoryError, UnscorableText
 
 __all__ = [
-    "MAX_TEXT_CHARS", "PROBE", "SMOLLM2", "SMOLLM2_HINT",
+    "PROBE", "SMOLLM2", "SMOLLM2_HINT",
     "Analyzer", "AnalyzerStats", "ConfigError", "LoadedModel", "ModelSource", "ModelUnavailable", "Scored",
     "ScoreCache", "TextScore", "TrajectoryConfig", "TrajectoryError", "UnscorableText",
     "cache_key", "load", "load_trajectory_config", "plan_batches", "resolve", "risk_from_entropy",
-    "summarise", "token_stats", "trajectory_config_from",
+    "summarise", "token_stats", "trajectory_config_from", "unavailable_reason",
 ]

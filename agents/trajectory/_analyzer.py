@@ -37,14 +37,15 @@ class Scored(NamedTuple):
 
 @dataclass(slots=True)
 class AnalyzerStats:
-    """Running totals since the analyzer was made (the agent turns them into metrics)."""
+    """Running totals since the analyzer was made (the agent turns them into metrics), and
+    the texts per forward pass of the last `score` call."""
 
     tokens: int = 0
     texts: int = 0
     cache_hits: int = 0
-    batch_sizes: list[int] = field(default_factory=list)
     oom_halvings: int = 0
     cpu_fallbacks: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
 
 
 class Analyzer:
@@ -92,6 +93,7 @@ class Analyzer:
         """Each text's score (or why it has none), in order. Repeats, within the call or
         of an earlier one still in the cache, are answered from the cache (`cached`)."""
         out: list[Scored | UnscorableText | None] = [None] * len(texts)
+        self.stats.batch_sizes = []
         first: dict[tuple[str, str, int], int] = {}
         repeats: list[tuple[int, tuple[str, str, int]]] = []
         todo: list[tuple[int, list[int], bool]] = []

@@ -23,7 +23,6 @@ from .exceptions import ConfigError
 
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES: Final = ("auto", "cpu", "cuda")
-MAX_TEXT_CHARS: Final = 10_000
 
 _check = Checks(ConfigError)
 

@@ -115,3 +115,21 @@ def load(ref: str, device: str = "auto") -> LoadedModel:
     log.info("model loaded", extra={"model": loaded.name, "device": where, "dtype": loaded.dtype,
                                     "context": context, "load_s": round(loaded.load_s, 2)})
     return loaded
+
+
+def unavailable_reason(ref: str) -> str | None:
+    """Why `ref` cannot be loaded here (None when it looks loadable), without importing torch.
+
+    >>> unavailable_reason("/nonexistent/model") is None  # a cache name: only loading tells
+    True
+    """
+    import importlib.util
+
+    for module in ("torch", "transformers", "gguf"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install -e '.[ml]')"
+    try:
+        resolve(ref)
+    except ModelUnavailable as exc:
+        return str(exc)
+    return None

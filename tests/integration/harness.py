@@ -89,14 +89,15 @@ class Worker:
         stop_process(self.proc)
 
 
-def start_worker(bootstrap: str, data_dir: Path, *, env: dict[str, str] | None = None, web_port: int | None = None) -> Worker:
+def start_worker(bootstrap: str, data_dir: Path, *, env: dict[str, str] | None = None, web_port: int | None = None,
+                 role: str = "core") -> Worker:
     port = web_port or free_port()
     log_path = data_dir / f"worker-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, "RESONTINEX_DATA_DIR": str(data_dir), **(env or {})}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--bootstrap", bootstrap, "--web-port", str(port)],
+            [sys.executable, "-m", "app.cli", "worker", "--role", role, "--bootstrap", bootstrap, "--web-port", str(port)],
             cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     return Worker(proc, port, log_path)

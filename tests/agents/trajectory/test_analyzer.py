@@ -47,13 +47,13 @@ def test_fluent_english_is_far_less_perplexing_than_the_same_words_scrambled(ana
 
 
 def test_scores_are_deterministic_and_batches_equal_one_at_a_time(analyzer) -> None:
-    fresh = Analyzer(analyzer.loaded, replace(analyzer.cfg, cache_size=0))
+    fresh = Analyzer(analyzer.loaded, replace(analyzer.cfg, cache_size=0, token_budget=96))
     texts = FLUENT + SCRAMBLED + ["Short.", PROBE * 3]
     batched = _scores(fresh.score(texts))
+    assert len(fresh.stats.batch_sizes) >= 2 and max(fresh.stats.batch_sizes) > 1  # by length, within the budget
     again = _scores(fresh.score(texts))
     alone = [_scores(fresh.score([t]))[0] for t in texts]
     assert batched == again
-    assert len(fresh.stats.batch_sizes) >= 2 and max(fresh.stats.batch_sizes) > 1
     for b, a in zip(batched, alone, strict=True):
         assert b.n_tokens == a.n_tokens
         for field in ("perplexity", "mean_entropy", "max_entropy", "surprise"):
