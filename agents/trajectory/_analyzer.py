@@ -117,7 +117,7 @@ class Analyzer:
         keys = {i: key for key, i in first.items()}
         for batch in batches:
             chosen = [todo[j] for j in batch]
-            for (i, ids, cut), (lp, ent) in zip(chosen, self._run([ids for _, ids, _ in chosen]), strict=True):
+            for (i, _, cut), (lp, ent) in zip(chosen, self._run([ids for _, ids, _ in chosen]), strict=True):
                 score = summarise(lp, ent, truncated=cut)
                 self.cache.put(keys[i], score)
                 out[i] = Scored(score, False)

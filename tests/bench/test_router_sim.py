@@ -164,7 +164,7 @@ def test_ratios_verdicts_and_the_30_percent_target():
 
 def test_parse_args_defaults_quick_and_errors():
     a = parse_args([])
-    assert (a.n, a.seeds, a.every, a.quick, a.jobs) == (20_000, 4, 1000, False, 1)
+    assert (a.n, a.seeds, a.every, a.quick, a.jobs) == (20_000, 8, 1000, False, 1)
     assert a.scenarios == list(SCENARIOS) and a.policies == list(POLICY_ROWS)
     assert a.out.name.startswith("router-") and a.out.parent.name == "results"
     q = parse_args(["--quick"])
