@@ -132,6 +132,23 @@ class BreakGlass(InputPart):
     reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
 
 
+class TextRisk(InputPart):
+    """How the processor filled in a text-only request's risk (set by the core role when it
+    puts the request back on `decision-requests`; beyond the wire contract's field table).
+
+    `status` `scored`: `signals.epistemic_risk` was derived from the trajectory result's
+    `mean_entropy` (`risk_entropy_low`/`_high` in `config/trajectory.yaml`); `timeout`: no
+    result came within `fusion_timeout_s`, and the request is judged without a risk.
+    """
+
+    status: Literal["scored", "timeout"]
+    result_id: str | None = None
+    model: str | None = None
+    mean_entropy: NonNegativeFloat | None = None
+    perplexity: NonNegativeFloat | None = None
+    passed_quality_check: bool | None = None
+
+
 class DecisionRequest(InputEvent):
     """May this AI operation run, where, and how (topic `decision-requests`, §3.1).
 
@@ -150,6 +167,7 @@ class DecisionRequest(InputEvent):
     psi: Psi | None = None
     text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = None
     override: BreakGlass | None = None
+    trajectory: TextRisk | None = None
 
     @model_validator(mode="after")
     def _risk_or_text(self) -> Self:

@@ -135,7 +135,8 @@ class TrajectoryResult(OutputEvent):
     """Per-text perplexity and entropy (topic `trajectory-results`, §3.6).
 
     `request_id` echoes the trajectory request's `request_id` (the decision request
-    the text belongs to), if it had one.
+    the text belongs to), if it had one. `surprise` (beyond the contract's fields): the
+    sum of −log p over the tokens the model gave a probability under 0.1 (seed 003).
     """
 
     request_event_id: EventId
@@ -150,6 +151,7 @@ class TrajectoryResult(OutputEvent):
     cached: bool
     device: str
     request_id: str | None = None
+    surprise: NonNegativeFloat | None = None
 
 
 class AuditRecord(OutputEvent):

@@ -38,6 +38,7 @@ from topics import partition_of
 from ._budgeting import BudgetJudge, InsightCache
 from ._decide import break_glass, decision_event, decision_id, floor_alert, most_restrictive, trust_reasons
 from ._import import import_router_table
+from ._text import awaiting_key, needs_text_score, text_reason, trajectory_request
 from ._routing import ROUTES_EXPIRE_S, ROUTES_WINDOW_S, RouteJudge, overlay_for, rejection_alerts
 from ._stats import WindowStats, merge_stats, window_start
 
@@ -86,7 +87,9 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
         STATS_WINDOW_S, expires=STATS_RETENTION_S, key_index=True
     )
     calibration = app.Table("trust-calibration", default=None, partitions=s.partitions)
-    names = {k: s.topic(k) for k in ("decision_requests", "decisions", "alerts", "audit", "dead_letters")}
+    names = {k: s.topic(k) for k in ("decision_requests", "decisions", "alerts", "audit", "dead_letters",
+                                     "trajectory_requests")}
+    awaiting = app.Table("awaiting-text", default=None, partitions=s.partitions)
     adapters: dict[str, tuple[int, CalibrationAdapter]] = {}
     cache = InsightCache(rt.energy.recovery.insight_cache_ttl_s)
     marks = app.Table("budget-marks", default=None, partitions=s.partitions)
@@ -148,6 +151,9 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
 
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
         now = time.time()
+        if any(needs_text_score(v.request) for v in valid):
+            valid = _forward_texts(valid, awaiting, sink, names, now)
+        _settle_texts(valid, awaiting)
         judge = BudgetJudge(rt.energy, budgets, states, marks, now)
         parts = _Parts(judge, cache, RouteJudge(rt.routing, routers, routes, now))
         decided = _decide(rt, valid, calibrator, parts, sink, names) if valid else []
@@ -179,7 +185,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
         await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="gate")
 
     return {"trust-stats": stats, "trust-calibration": calibration, "budget-marks": marks, "router-state": routers,
-            "router-routes": routes}
+            "router-routes": routes, "awaiting-text": awaiting}
 
 
 def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, names) -> list[_Decided]:
@@ -187,8 +193,8 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
     n = len(valid)
     a = np.fromiter((v.request.signals.alignment_score for v in valid), np.float64, n)
     risks = [v.request.signals.epistemic_risk for v in valid]
-    # Fail safe: a text-only request whose risk nobody supplied is scored at worst-case risk
-    # and deferred (the trajectory role supplies that risk once it is deployed).
+    # Fail safe: a request with no risk (its text got no trajectory result in time) is
+    # scored at worst-case risk and deferred.
     r = np.fromiter((WORST_RISK if x is None else x for x in risks), np.float64, n)
     bands = [v.request.signals.confidence_band for v in valid]
     c = np.fromiter(bands, np.float64, n)
@@ -213,8 +219,11 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
             tiers[i], tier_verbs[i], score[i], floors[i], flags[i],
             cfg.trust_floor, cfg.entropy_threshold, bands[i],
         )
+        text = text_reason(req, rt.trajectory)
         if risks[i] is None:
-            reasons.append(RISK_UNAVAILABLE)
+            reasons.append(text if text is not None and req.trajectory.status == "timeout" else RISK_UNAVAILABLE)
+        elif text is not None:
+            reasons.append(text)
         trust = {
             "score": score[i], "raw_score": raw[i], "tier": tiers[i], "decision": verbs[i],
             "floor_violation": floors[i], "entropy_flag": flags[i],
@@ -292,6 +301,36 @@ async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None
                                     {**override, "decision_id": decision["event_id"]}))
     for partition, items in per_partition.items():
         await append_audit(rt, partition, items)
+
+
+def _forward_texts(valid: list[_Valid], awaiting, sink, names: dict[str, str], now: float) -> list[_Valid]:
+    """Send the text of each request that needs its risk from it to the trajectory group,
+    keep the request in `awaiting`, and return the requests to decide now."""
+    decide = []
+    for item in valid:
+        if not needs_text_score(item.request):
+            decide.append(item)
+            continue
+        msg = item.event.message
+        with event_context(item.event):
+            awaiting[awaiting_key(item.tenant, item.request.event_id)] = {
+                "raw": item.raw, "since": now, "partition": msg.partition}
+        sink.add(names["trajectory_requests"], msg.partition, msg.key,
+                 orjson.dumps(trajectory_request(item.tenant, item.request)))
+        metrics.TEXTS_FORWARDED.inc()
+        log.info("text sent for scoring before the decision", extra={"event_id": item.request.event_id,
+                                                                    "tenant": item.tenant})
+    return decide
+
+
+def _settle_texts(valid: list[_Valid], awaiting) -> None:
+    """Forget the waiting copy of each request that came back from the trajectory path."""
+    for item in valid:
+        if item.request.trajectory is not None:
+            key = awaiting_key(item.tenant, item.request.event_id)
+            with event_context(item.event):
+                if awaiting.get(key) is not None:
+                    del awaiting[key]
 
 
 def _owns(app: faust.App, topic: str, partition: int) -> bool:

@@ -48,7 +48,8 @@ class TrajectoryConfig:
     `cache_size` results kept (0: no cache).
 
     Fusion: a decision request's risk is the mean entropy mapped linearly from
-    [`risk_entropy_low`, `risk_entropy_high`] onto [0, 1], clamped.
+    [`risk_entropy_low`, `risk_entropy_high`] onto [0, 1], clamped; a request whose text
+    has no result after `fusion_timeout_s` is judged without one (worst-case risk, defer).
     """
 
     model: str = "smollm2"
@@ -62,6 +63,7 @@ class TrajectoryConfig:
     cache_size: int = 1000
     risk_entropy_low: float = 2.0
     risk_entropy_high: float = 6.0
+    fusion_timeout_s: float = 30.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +76,7 @@ _CONVERT = {
     "max_tokens": lambda k, v: _check.integer(k, v, 2), "token_budget": lambda k, v: _check.integer(k, v, 2),
     "max_batch": lambda k, v: _check.integer(k, v, 1), "cache_size": lambda k, v: _check.integer(k, v, 0),
     "risk_entropy_low": lambda k, v: _check.real(k, v, 0.0), "risk_entropy_high": _POSITIVE,
+    "fusion_timeout_s": _POSITIVE,
 }
 
 

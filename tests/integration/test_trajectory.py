@@ -8,6 +8,8 @@ import json
 import orjson
 import pytest
 
+from schemas import TrajectoryResult
+
 from .conftest import run
 from .harness import produce, read_all, start_worker
 
@@ -45,6 +47,8 @@ def test_texts_are_scored_by_their_own_group_and_bad_requests_are_dead_letters(b
         worker.stop()
     assert sorted(results) == ["t-1", "t-4", "t-5"]
     fluent, scrambled, repeat = results["t-1"], results["t-4"], results["t-5"]
+    for result in results.values():
+        TrajectoryResult.model_validate(result)  # CONTRACT §3.6
     assert fluent["passed_quality_check"] and not scrambled["passed_quality_check"]
     assert scrambled["perplexity"] > 10 * fluent["perplexity"] and scrambled["mean_entropy"] > fluent["mean_entropy"]
     assert (fluent["request_id"], fluent["tenant"], fluent["device"], fluent["truncated"]) == ("r-1", "acme", "cpu", False)
