@@ -1,7 +1,8 @@
 """`resontinex up --demo`: realistic mixed traffic in, live figures out.
 
 Publishes decision requests for a handful of tenants (signal mixes from fluent to
-shaky, a few invalid events and producer retries) and the cost of most of them, then
+shaky, a few invalid events and producer retries, and about 1 in 200 carrying generated
+text instead of a risk, for the trajectory role to score) and the cost of most of them, then
 prints one line of figures a second read back from the output topics. With the packaged
 "*" budget of $100 a day, the tenants drift from ok towards review within minutes.
 """
@@ -48,6 +49,27 @@ def make_request(rng: random.Random, seq: int) -> tuple[str, dict[str, Any]]:
         "estimate": {"tokens": rng.randint(200, 6000), "cost_usd": round(rng.uniform(0.001, 0.5), 4),
                      "complexity": round(rng.random(), 3), "entropy": round(rng.random(), 3)},
     }
+
+
+GENERATED = (
+    "Your refund of $42 was approved because the charge was duplicated on the same day.",
+    "The deployment failed health checks, so traffic stayed on the previous version.",
+    "To rotate the key, create a new one, update the service, then revoke the old key.",
+    "refund duplicated the approved because $42 charge same was day the on of Your",
+    "Quarterly revenue increased twelve percent, driven by demand in the European market.",
+)
+
+
+def make_text_request(rng: random.Random, seq: int) -> tuple[str, dict[str, Any]]:
+    """A decision request whose risk comes from its generated text (no `epistemic_risk`).
+
+    >>> key, value = make_text_request(random.Random(1), 0)
+    >>> "epistemic_risk" in value["signals"], value["text"] in GENERATED
+    (False, True)
+    """
+    key, value = make_request(rng, seq)
+    del value["signals"]["epistemic_risk"]
+    return key, {**value, "text": rng.choice(GENERATED)}
 
 
 def make_cost(rng: random.Random, seq: int, request: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +121,8 @@ async def _publish(settings: Settings, rate: float) -> None:
                     key, raw = make_bad(rng, seq)
                     await producer.send(topic, raw, key=key.encode())
                     continue
-                key, value = make_request(rng, seq if roll > 0.02 else max(1, seq - 1))  # ~1 % retries
+                make = make_text_request if 0.02 < roll < 0.025 else make_request
+                key, value = make(rng, seq if roll > 0.02 else max(1, seq - 1))  # ~1 % retries
                 await producer.send(topic, orjson.dumps(value), key=key.encode())
                 if roll < 0.8:
                     await producer.send(costs, orjson.dumps(make_cost(rng, seq, value)), key=key.encode())
