@@ -12,6 +12,7 @@ import time
 import orjson
 import pytest
 
+from agents.trajectory import unavailable_reason
 from app.broker import free_port
 
 from .conftest import run
@@ -72,8 +73,10 @@ def test_up_runs_supervises_and_stops_cleanly(tmp_path):
         assert len(run(read_all(bootstrap, "decisions", expect=10))) == 10
 
         # a worker that dies is restarted, and the restart is logged
-        workers = [p for p in descendants(proc.pid) if b"worker" in open(f"/proc/{p}/cmdline", "rb").read()]
-        assert len(workers) == 1
+        cmdlines = {p: open(f"/proc/{p}/cmdline", "rb").read().split(b"\0") for p in descendants(proc.pid)}
+        roles = sorted(c[c.index(b"--role") + 1].decode() for c in cmdlines.values() if b"worker" in c)
+        assert roles == (["core", "trajectory"] if unavailable_reason("smollm2") is None else ["core"])
+        workers = [p for p, c in cmdlines.items() if b"worker" in c and b"core" in c]
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 60
         while b"worker died; restarting" not in (tmp_path / "up.log").read_bytes():
