@@ -240,10 +240,13 @@ class Telemetry(InputEvent):
 class TrajectoryRequest(InputEvent):
     """Generated text to score with a language model (topic `trajectory-requests`, §3.6).
 
-    `request_id` names the decision request the text belongs to, if any.
+    `request_id` names the decision request the text belongs to, if any. `detail`
+    (beyond the contract's fields): the result also lists each token's log-probability
+    and the entropy of its next-token distribution.
     """
 
     tenant: Name
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
     model: str | None = None
     request_id: str | None = None
+    detail: bool = False

@@ -137,6 +137,8 @@ class TrajectoryResult(OutputEvent):
     `request_id` echoes the trajectory request's `request_id` (the decision request
     the text belongs to), if it had one. `surprise` (beyond the contract's fields): the
     sum of −log p over the tokens the model gave a probability under 0.1 (seed 003).
+    `token_logprobs` and `token_entropies` (nats), one per scored token, when the request
+    asked for `detail`.
     """
 
     request_event_id: EventId
@@ -152,6 +154,8 @@ class TrajectoryResult(OutputEvent):
     device: str
     request_id: str | None = None
     surprise: NonNegativeFloat | None = None
+    token_logprobs: list[float] | None = None
+    token_entropies: list[float] | None = None
 
 
 class AuditRecord(OutputEvent):

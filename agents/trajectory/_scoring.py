@@ -28,7 +28,8 @@ CHUNK = 256
 
 @dataclass(frozen=True, slots=True)
 class TextScore:
-    """One text's result. Entropies in nats over the full next-token distribution."""
+    """One text's result. Entropies in nats over the full next-token distribution; the
+    per-token values are kept as float32 bytes (compact in the cache, comparable)."""
 
     n_tokens: int
     perplexity: float
@@ -36,10 +37,22 @@ class TextScore:
     max_entropy: float
     surprise: float
     truncated: bool
+    logprobs_f32: bytes = b""
+    entropies_f32: bytes = b""
 
     @property
     def surprise_per_token(self) -> float:
         return self.surprise / self.n_tokens
+
+    @property
+    def token_logprobs(self) -> np.ndarray:
+        """log p of each scored token, in order (float32)."""
+        return np.frombuffer(self.logprobs_f32, dtype=np.float32)
+
+    @property
+    def token_entropies(self) -> np.ndarray:
+        """Entropy of the distribution each token was drawn from, in order (float32)."""
+        return np.frombuffer(self.entropies_f32, dtype=np.float32)
 
 
 def token_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -72,4 +85,6 @@ def summarise(logprobs: np.ndarray, entropies: np.ndarray, *, truncated: bool) -
         max_entropy=float(entropies.max()),
         surprise=float(-logprobs[surprising].sum()),
         truncated=truncated,
+        logprobs_f32=logprobs.astype(np.float32).tobytes(),
+        entropies_f32=entropies.astype(np.float32).tobytes(),
     )

@@ -57,7 +57,8 @@ def result_event(request: TrajectoryRequest, scored: Scored, analyzer: Analyzer,
         "max_entropy": s.max_entropy, "surprise": s.surprise, "passed_quality_check": analyzer.passed(s),
         "truncated": s.truncated, "cached": scored.cached, "device": analyzer.device,
         "request_id": request.request_id, "ts": ts,
-    }
+    } | ({"token_logprobs": [round(float(x), 6) for x in s.token_logprobs],
+          "token_entropies": [round(float(x), 6) for x in s.token_entropies]} if request.detail else {})
 
 
 def quality_alert(result: dict[str, Any], analyzer: Analyzer) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def test_texts_are_scored_by_their_own_group_and_bad_requests_are_dead_letters(b
         health = worker.wait_ready(timeout_s=120)  # the model loads before the worker joins its group
         assert health["model"]["ok"] and health["model"]["device"] == "cpu"
         run(produce(broker.bootstrap, "trajectory-requests", [
-            _request("t-1", FLUENT, request_id="r-1"),
+            _request("t-1", FLUENT, request_id="r-1", detail=True),
             (b"acme", b"{not json"),
             _request("t-2", "x" * 10_001),                     # over 10,000 characters
             _request("t-3", FLUENT, model="gpt-5"),            # a model this group does not serve
@@ -54,6 +54,8 @@ def test_texts_are_scored_by_their_own_group_and_bad_requests_are_dead_letters(b
     assert (fluent["request_id"], fluent["tenant"], fluent["device"], fluent["truncated"]) == ("r-1", "acme", "cpu", False)
     assert fluent["model"].startswith("SmolLM2") and fluent["n_tokens"] > 10 and not fluent["cached"]
     assert repeat["cached"] and repeat["perplexity"] == fluent["perplexity"]
+    assert len(fluent["token_logprobs"]) == len(fluent["token_entropies"]) == fluent["n_tokens"]
+    assert "token_logprobs" not in scrambled  # only when asked for
     assert sorted(d["error"]["code"] for d in dead) == ["model_unavailable", "not_json", "out_of_range"]
     assert [(a["kind"], a["tenant"], a["source_event_id"]) for a in alerts] == [("quality_check_failed", "globex", "t-4")]
     assert b"resontinex_trajectory_tokens_total" in metrics and b'resontinex_trajectory_cache_total{result="hit"} 1.0' in metrics

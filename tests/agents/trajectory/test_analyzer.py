@@ -110,3 +110,12 @@ def test_cuda_out_of_memory_halves_the_batch_then_falls_back_to_the_cpu(analyzer
     for g, e in zip(got, expected, strict=True):
         assert g.perplexity == pytest.approx(e.perplexity, rel=1e-4)
     assert np.isfinite([g.perplexity for g in got]).all()
+
+
+def test_per_token_values_are_kept_and_agree_with_the_summary(analyzer) -> None:
+    (scored,) = analyzer.score([FLUENT[1]])
+    s = scored.score
+    assert len(s.token_logprobs) == len(s.token_entropies) == s.n_tokens
+    assert np.exp(-s.token_logprobs.astype(np.float64).mean()) == pytest.approx(s.perplexity, rel=1e-5)
+    assert s.token_entropies.max() == pytest.approx(s.max_entropy, rel=1e-6)
+    assert (s.token_logprobs <= 0).all() and (s.token_entropies >= 0).all()
