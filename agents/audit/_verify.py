@@ -24,6 +24,10 @@ What `verify` decides, record by record, with one record of lookahead:
   counted in `duplicates` and the first is reported in `first_duplicate`; `ok` stays
   true, since the chain itself is intact.
 
+- `bad_signature`: a `checkpoint` record whose signature does not verify under the public
+  key given, or that vouches for another head than the record before it (see
+  `_checkpoint`). Without a key, checkpoints are counted as unverified, not checked.
+
 Duplicates are recognised within a window: the record repeated must be fewer than
 `window` seqs back (memory is O(window)). Two limits of any unkeyed hash chain: records
 cut from the tail, and records appended correctly after it, are invisible without a head
@@ -36,10 +40,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from ._chain import ChainHead
+from ._checkpoint import checkpoint_problem
 from ._record import record_problem
 
-FindingKind = Literal["modified", "missing", "reordered", "inserted", "duplicate"]
+FindingKind = Literal["modified", "missing", "reordered", "inserted", "duplicate", "bad_signature"]
+CHECKPOINT = "checkpoint"
 
 _SourceKey = tuple[str, str, str]
 
@@ -60,7 +68,9 @@ class VerifyReport:
 
     `records_checked` counts the records read up to and including the first error;
     `head` is where the verified chain stands (after its last record in chain order),
-    ready to be passed as `start` when verifying what follows.
+    ready to be passed as `start` when verifying what follows. `checkpoints_verified`:
+    signatures checked good; `checkpoints_unverified`: checkpoints seen with no key to
+    check them; `unsigned_tail`: records after the last good checkpoint (or all of them).
     """
 
     records_checked: int
@@ -68,6 +78,9 @@ class VerifyReport:
     duplicates: int
     first_duplicate: Finding | None
     head: ChainHead
+    checkpoints_verified: int = 0
+    checkpoints_unverified: int = 0
+    unsigned_tail: int = 0
 
     @property
     def ok(self) -> bool:
@@ -117,6 +130,11 @@ class _Verifier:
     latest_source: dict[_SourceKey, int] = field(default_factory=dict)
     duplicates: int = 0
     first_duplicate: Finding | None = None
+    public_key: Ed25519PublicKey | None = None
+    partition: int | None = None
+    signed: int = 0
+    unverified: int = 0
+    since_signed: int = 0
 
     def step(self, i: int, cur: _Checked, nxt: _Checked | None) -> Finding | None:
         if cur.problem is not None:
@@ -124,6 +142,9 @@ class _Verifier:
         assert cur.seq is not None
         if cur.seq == self.expected:
             if cur.prev_hash == self.last_hash:
+                bad = self._checkpoint(i, cur)
+                if bad is not None:
+                    return bad
                 self._accept(i, cur)
                 return None
             return self._broken_link(i, cur, nxt)
@@ -134,6 +155,24 @@ class _Verifier:
             return Finding(i, cur.seq, "missing",
                            f"{cur.seq - self.expected} record(s) missing: expected seq {self.expected}, found {cur.seq}")
         return self._behind(i, cur, nxt)
+
+    def _checkpoint(self, i: int, cur: _Checked) -> Finding | None:
+        """Check a checkpoint's signature over the head before it; count what is unsigned."""
+        if cur.value["kind"] != CHECKPOINT:
+            self.since_signed += 1
+            return None
+        if self.public_key is None:
+            self.unverified += 1
+            self.since_signed += 1
+            return None
+        problem = checkpoint_problem(cur.value["record"], self.public_key, partition=self.partition,
+                                     seq=self.expected - 1, head_hash=self.last_hash) \
+            if self.expected > 0 else "a checkpoint cannot open a chain"
+        if problem is not None:
+            return Finding(i, cur.seq, "bad_signature", problem)
+        self.signed += 1
+        self.since_signed = 0
+        return None
 
     def _continues(self, nxt: _Checked | None) -> bool:
         return nxt is not None and nxt.problem is None and nxt.seq == self.expected and nxt.prev_hash == self.last_hash
@@ -185,18 +224,20 @@ class _Verifier:
 
     def report(self, checked: int, error: Finding | None) -> VerifyReport:
         return VerifyReport(checked, error, self.duplicates, self.first_duplicate,
-                            ChainHead(self.expected, self.last_hash))
+                            ChainHead(self.expected, self.last_hash), self.signed, self.unverified, self.since_signed)
 
 
 def verify(
     records: Iterable[Mapping[str, Any]], *, start: ChainHead | None = None, window: int = 100_000,
+    public_key: Ed25519PublicKey | None = None, partition: int | None = None,
 ) -> VerifyReport:
     """Verify one partition's audit records, in topic order; stops at the first error.
 
     Without `start` the chain must begin at seq 0 after `GENESIS_HASH`; with `start` (the
     head known to precede these records) it must begin at `start.seq_next` after
     `start.hash`. The kinds of finding and the duplicate rule are in this module's
-    docstring. Nothing is raised for bad records: they are reported.
+    docstring. Nothing is raised for bad records: they are reported. With `public_key`
+    (and the `partition` the records come from) every checkpoint's signature is checked.
 
     >>> from agents.audit import seal_many
     >>> entries = [dict(event_id=f"a-{i}", kind="decision", tenant="acme", ts="2025-01-01T00:00:00Z",
@@ -214,7 +255,9 @@ def verify(
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
     head = start if start is not None else ChainHead.genesis()
-    verifier = _Verifier(head.seq_next, head.hash, window)
+    if public_key is not None and partition is None:
+        raise ValueError("checking checkpoints needs the partition the records come from")
+    verifier = _Verifier(head.seq_next, head.hash, window, public_key=public_key, partition=partition)
     checked = map(_inspect, records)
     cur = next(checked, None)
     index = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidRecordError"]
+__all__ = ["InvalidRecordError", "SigningKeyError"]
 
 
 class InvalidRecordError(ValueError):
@@ -14,3 +14,7 @@ class InvalidRecordError(ValueError):
     `record_hash` for such a value, and by `head_after` for a record that is malformed or
     whose `hash` does not match its content. `verify` never raises it: it reports.
     """
+
+
+class SigningKeyError(ValueError):
+    """A checkpoint signing or verifying key cannot be read (the message never quotes the key)."""
