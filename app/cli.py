@@ -75,7 +75,53 @@ def parser() -> argparse.ArgumentParser:
     import_.add_argument("--file", required=True, help="a table written by `router export`")
     import_.add_argument("--operator", required=True, help="who imports (recorded in the audit)")
     import_.add_argument("--reason", required=True, help="why (recorded in the audit)")
+
+    _audit_parsers(sub)
     return root
+
+
+def _audit_parsers(sub: argparse._SubParsersAction) -> None:
+    audit = sub.add_parser("audit", help="compliance: verify, replay, reproduce and archive the audit topic")
+    audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def source(p: argparse.ArgumentParser) -> None:
+        _kafka_flags(p)
+        p.add_argument("--file", metavar="ARCHIVE", help="read an archive written by `audit archive` (no Kafka)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    keygen = audit_sub.add_parser("keygen", help="write an Ed25519 key pair for signed checkpoints")
+    keygen.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.key (private) and PREFIX.pub")
+
+    verify = audit_sub.add_parser("verify", help="check every hash, seq continuity and checkpoint signature")
+    source(verify)
+    verify.add_argument("--public-key", metavar="PEM", help="checkpoint signatures are checked with this key "
+                        "(default: $RESONTINEX_AUDIT_PUBLIC_KEY_FILE; without one they are counted, not checked)")
+    verify.add_argument("--output-format", choices=("text", "json"), default="text")
+
+    replay = audit_sub.add_parser("replay", help="the records matching filters, as JSON Lines, CSV, a table or Parquet")
+    source(replay)
+    replay.add_argument("--tenant")
+    replay.add_argument("--since", metavar="TS", help="records with ts at or after this (RFC 3339)")
+    replay.add_argument("--until", metavar="TS", help="records with ts before this (RFC 3339)")
+    replay.add_argument("--kind", action="append", help="decision, alert, state_change, override, checkpoint, "
+                        "config, … (repeatable)")
+    replay.add_argument("--request-id", help="the records of one decision request")
+    replay.add_argument("--format", choices=("jsonl", "csv", "table", "parquet"), default="jsonl")
+    replay.add_argument("--out", metavar="FILE", help="write here (default: stdout; parquet needs a file)")
+
+    reproduce = audit_sub.add_parser("reproduce", help="re-run recorded decisions through the trust gate under the "
+                                     "recorded configuration and today's; report every difference")
+    source(reproduce)
+    reproduce.add_argument("--output-format", choices=("text", "json"), default="text")
+
+    archive = audit_sub.add_parser("archive", help="copy a range of the audit topic, with its checkpoints, to a file")
+    _kafka_flags(archive)
+    archive.add_argument("--out", required=True, metavar="FILE")
+    archive.add_argument("--partition", type=int, action="append", help="partitions to copy (default: all)")
+    archive.add_argument("--since", metavar="TS", help="from the first record with ts at or after this")
+    archive.add_argument("--until", metavar="TS", help="up to the last record with ts before this (then on to the "
+                         "next checkpoint, so the range ends signed)")
+    archive.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +175,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return router_eval.run(args)
         if args.command == "router":
             return _router_table(args)
+        if args.command == "audit":
+            from . import audit_commands
+
+            return audit_commands.run(args)
     except ConfigError as exc:
         raise UsageError(f"configuration refused: {exc}") from exc
     raise UsageError(f"unknown command {args.command}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,12 @@ from mode import Service
 
 from . import metrics, web
 from .faust_compat import use_fetch_max_wait, use_true_highwaters
+from .audit_writer import checkpoint_due
 from .exceptions import UsageError
 from .runtime import Runtime
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 APP_IDS = {"core": "resontinex", "trajectory": "resontinex-trajectory"}
 
@@ -97,6 +101,17 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:
         metrics.PARTITIONS_OWNED.set(sum(tp.topic == settings.topic("decision_requests") for tp in assigned))
+
+    if runtime.signing_key is None:
+        log.warning("audit checkpoints are off: no signing key (set RESONTINEX_AUDIT_SIGNING_KEY_FILE; "
+                    "`resontinex audit keygen` makes one)")
+        return
+
+    @app.timer(max(1.0, settings.checkpoint_interval_s / 4))
+    async def _sign_heads() -> None:
+        """Sign the chain heads whose records have waited `checkpoint_interval_s` unsigned."""
+        if await checkpoint_due(runtime):
+            await runtime.sink.flush()
 
 
 def _register_trajectory(app: faust.App, runtime: Runtime) -> None:

@@ -10,6 +10,8 @@ first sight of p the worker reads its tail and recovers:
 * decision id → (tenant, raw score, what a routed decision chose), so an outcome can find
   the decision it reports on;
 * the input offset after the last one decided (see `app.continuity`);
+* how many records follow the last signed checkpoint, and which configuration versions
+  the chain has recorded (`config` records);
 * per budget and period, the highest level reached (from `state_change` records) and
   since when it has been over budget (from decisions), so a budget alert is raised once
   per period and the retry backoff goes on growing (older marks: the `budget-marks` table).
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from agents.audit import ChainHead, head_after
 from agents.budget import STATUS_RANK, Mark, mark_key
@@ -38,6 +41,9 @@ class PartitionState:
     decisions: RecentMap[tuple[str, float, dict | None]]  # decision id → (tenant, raw score, route pending)
     marks: RecentMap[Mark]
     next_offset: int | None = None  # first input offset not yet processed; None: unknown
+    unsigned: int = 0  # chain records after the last checkpoint
+    checkpoint_at: float = field(default_factory=time.time)  # when the last checkpoint was written (or recovery)
+    policy_versions: set[str] = field(default_factory=set)  # configuration versions the chain has recorded
 
     def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float,
                  pending: dict | None = None) -> None:
@@ -46,6 +52,9 @@ class PartitionState:
 
     def replay(self, record: dict) -> None:
         """Fold one audit record read back from the topic into this state (not the chain head)."""
+        self.unsigned = 0 if record.get("kind") == "checkpoint" else self.unsigned + 1
+        if record.get("kind") == "config":
+            self.policy_versions.add(str((record.get("record") or {}).get("policy_version")))
         if record.get("kind") == "state_change":
             change = (record.get("record") or {}).get("budget")
             if isinstance(change, dict) and change.get("scope") and change.get("period_start"):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agents import budget, router, trajectory
+from agents.audit import SigningKeyError, load_signing_key
 from agents.overlays import OverlaySet, Rejection, load_overlays, overlay_dirs
 from agents.trust import TrustConfig, load_config, policy_version_of
 
@@ -12,6 +17,8 @@ from .exceptions import UsageError
 from .partition_state import PartitionStates
 from .settings import Settings
 from .sink import OutputSink
+
+log = logging.getLogger(__name__)
 
 ENERGY_FILE = "energy_governance.yaml"
 ROUTING_FILE = "routing.yaml"
@@ -28,8 +35,10 @@ class Runtime:
     overlays: OverlaySet
     overlay_rejections: tuple[Rejection, ...]
     policy_version: str
+    configuration: dict[str, Any]  # everything policy_version covers (audited as a `config` record)
     sink: OutputSink
     states: PartitionStates
+    signing_key: Ed25519PrivateKey | None = None
     started_at: float = 0.0
 
     @classmethod
@@ -52,6 +61,11 @@ class Runtime:
         except trajectory.ConfigError as exc:
             raise UsageError(f"configuration refused: {path}: {exc}") from None
         overlays, rejections = load_overlays(overlay_dirs(settings.config_dir))  # a bad file is skipped, never fatal
+        try:
+            signing_key = load_signing_key()
+        except SigningKeyError as exc:
+            raise UsageError(f"audit checkpoints: {exc}") from None
+        configuration = configuration_of(trust, energy, routing, overlays, text_scoring)
         return cls(
             settings=settings,
             trust=trust,
@@ -60,25 +74,29 @@ class Runtime:
             trajectory=text_scoring,
             overlays=overlays,
             overlay_rejections=rejections,
-            policy_version=combined_policy_version(trust, energy, routing, overlays, text_scoring),
+            policy_version=policy_version_of(configuration),
+            configuration=configuration,
             sink=OutputSink(settings.bootstrap, client_id=client_id),
             states=PartitionStates(settings.bootstrap, settings.topic("audit"), settings.dedupe_horizon),
+            signing_key=signing_key,
         )
 
 
-def combined_policy_version(trust: TrustConfig, energy: budget.EnergyConfig, routing: router.RoutingConfig,
-                            overlays: OverlaySet, text_scoring: trajectory.TrajectoryConfig | None = None) -> str:
-    """CONTRACT §5: one version over every component's configuration (overlays by name
-    and prompt text; the trajectory analyzer's, whose risk mapping feeds decisions).
+def configuration_of(trust: TrustConfig, energy: budget.EnergyConfig, routing: router.RoutingConfig,
+                     overlays: OverlaySet, text_scoring: trajectory.TrajectoryConfig | None = None) -> dict[str, Any]:
+    """Every component's configuration as one JSON-able mapping (overlays by name and prompt
+    text; the trajectory analyzer's, whose risk mapping feeds decisions). CONTRACT §5's
+    `policy_version` is the hash of it.
 
     >>> from agents.trust import default_config
     >>> from agents.overlays import OverlaySet
-    >>> len(combined_policy_version(default_config(), budget.EnergyConfig(), router.RoutingConfig(), OverlaySet(())))
-    12
+    >>> conf = configuration_of(default_config(), budget.EnergyConfig(), router.RoutingConfig(), OverlaySet(()))
+    >>> sorted(conf), len(policy_version_of(conf))
+    (['energy', 'overlays', 'routing', 'trajectory', 'trust'], 12)
     """
     text_scoring = text_scoring or trajectory.TrajectoryConfig()
-    return policy_version_of({
+    return {
         "trust": trust.as_dict(), "energy": energy.as_dict(), "routing": routing.as_dict(),
         "overlays": {name: overlay.prompt for name, overlay in overlays.items()},
         "trajectory": text_scoring.as_dict(),
-    })
+    }

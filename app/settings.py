@@ -39,6 +39,8 @@ class Settings:
     max_message_bytes: int = 524_288
     fetch_max_wait_ms: int = 20
     advertised_host: str = "localhost"
+    checkpoint_every: int = 1000  # audit records per partition between signed checkpoints ...
+    checkpoint_interval_s: float = 60.0  # ... or this long, whichever comes first
 
     @classmethod
     def from_env(
@@ -66,6 +68,8 @@ class Settings:
             dedupe_horizon=_positive_int(env, "RESONTINEX_DEDUPE_HORIZON", 100_000),
             fetch_max_wait_ms=_positive_int(env, "RESONTINEX_FETCH_MAX_WAIT_MS", 20),
             advertised_host=env.get("RESONTINEX_ADVERTISED_HOST") or socket.gethostname(),
+            checkpoint_every=_positive_int(env, "RESONTINEX_AUDIT_CHECKPOINT_EVERY", 1000),
+            checkpoint_interval_s=float(_positive_int(env, "RESONTINEX_AUDIT_CHECKPOINT_S", 60)),
         )
 
     def with_bootstrap(self, bootstrap: str) -> "Settings":
