@@ -84,6 +84,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
 def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None:
     from agents.budget import agent as budget_agent
     from agents.gate import agent as gate_agent
+    from agents.gate import alert_audit
     from agents.gate import fusion as fusion_agent
     from agents.gate import outcomes as outcomes_agent
 
@@ -91,6 +92,7 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
     tables = gate_agent.register(app, runtime, budgets)
     outcomes_agent.register(app, runtime, tables["trust-calibration"], tables["router-state"])
     fusion_agent.register(app, runtime, tables["awaiting-text"])
+    alert_audit.register(app, runtime)
     web.register(app, runtime, tables, budgets)
 
     @app.on_partitions_revoked.connect

@@ -97,6 +97,8 @@ ROUTER_Q = Gauge("resontinex_router_q_value", "Value estimate per tenant, state 
 ROUTER_EPSILON = Gauge("resontinex_router_epsilon", "Exploration rate (epsilon-greedy) per tenant", ["tenant"], registry=REGISTRY)
 ROUTER_COUNTS = Gauge("resontinex_router_count", "Router counters per tenant: decisions, outcomes, expired, violations",
                       ["tenant", "what"], registry=REGISTRY)
+ALERTS_AUDITED = Counter("resontinex_alerts_audited", "Alerts raised by other roles appended to the audit chain",
+                         registry=REGISTRY)
 TEXTS_FORWARDED = Counter("resontinex_texts_forwarded", "Text-only decision requests sent to the trajectory group",
                           registry=REGISTRY)
 TEXTS_RETURNED = Counter("resontinex_texts_returned", "Text-only decision requests put back with their risk: scored or timeout",

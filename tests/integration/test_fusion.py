@@ -30,7 +30,8 @@ def test_the_decision_takes_its_risk_from_the_language_model(broker, tmp_path):
         decisions = {d["request_id"]: d for *_, d in run(read_all(broker.bootstrap, "decisions", expect=2))}
         results = {r["request_id"]: r for *_, r in run(read_all(broker.bootstrap, "trajectory-results", expect=2))}
         alerts = [a for *_, a in run(read_all(broker.bootstrap, "alerts", settle_s=1.0))]
-        audit = [r for *_, r in run(read_all(broker.bootstrap, "audit", settle_s=0.5)) if r["kind"] == "decision"]
+        everything = [r for *_, r in run(read_all(broker.bootstrap, "audit", settle_s=1.5))]
+        audit = [r for r in everything if r["kind"] == "decision"]
     finally:
         core.stop()
         scorer.stop()
@@ -41,6 +42,8 @@ def test_the_decision_takes_its_risk_from_the_language_model(broker, tmp_path):
         assert "risk_from_text" in [r["code"] for r in d["reasons"]]
     assert [(a["kind"], a["source_event_id"]) for a in alerts if a["kind"] == "quality_check_failed"] == [
         ("quality_check_failed", results["s-1"]["request_event_id"])]
+    audited_alerts = [r["record"]["alert"]["kind"] for r in everything if r["kind"] == "alert"]
+    assert audited_alerts.count("quality_check_failed") == 1  # the trajectory role's alert, in the core's chain
     recorded = {r["record"]["request"]["event_id"]: r["record"]["request"] for r in audit}
     for rid in ("f-1", "s-1"):
         request, result = recorded[rid], results[rid]

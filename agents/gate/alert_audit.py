@@ -1,0 +1,57 @@
+"""Auditing the alerts other roles raise: the core role owns each partition's audit chain.
+
+The trajectory role runs in its own consumer group, so it cannot append to the chain
+without forking it. Its alerts (`quality_check_failed`) reach the `alerts` topic on the
+tenant's partition; this agent, in the core group, reads them there and appends each to
+that partition's chain once (a repeat of an alert id within the recent window is dropped).
+"""
+
+from __future__ import annotations
+
+import faust
+
+from app import metrics
+from app.audit_writer import append_audit, audit_item
+from app.batching import drain_in_batches
+from app.recent import RecentMap
+from app.runtime import Runtime
+from schemas import Alert, InvalidEvent, decode_json, ms_to_ts
+
+FOREIGN_KINDS = frozenset({"quality_check_failed"})
+"""Alert kinds raised outside the core role (the core audits its own as it raises them)."""
+RECENT = 100_000
+
+
+def register(app: faust.App, rt: Runtime) -> None:
+    s = rt.settings
+    source_name = s.topic("alerts")
+    source = app.topic(source_name, key_serializer="raw", value_serializer="raw", partitions=s.partitions)
+    seen: dict[int, RecentMap[bool]] = {}
+
+    async def handle(batch: list[faust.types.EventT]) -> None:
+        per_partition: dict[int, list[dict]] = {}
+        for event in batch:
+            msg = event.message
+            try:
+                raw, alert = decode_json(Alert, msg.value, max_bytes=s.max_message_bytes)
+            except InvalidEvent:
+                continue  # not ours to judge: the alerts topic is an output; its writers validate
+            if alert.kind not in FOREIGN_KINDS:
+                continue
+            recent = seen.setdefault(msg.partition, RecentMap(RECENT))
+            if alert.event_id in recent:
+                continue
+            recent.put(alert.event_id, True)
+            per_partition.setdefault(msg.partition, []).append(
+                audit_item("au-" + alert.event_id.removeprefix("a-"), "alert", alert.tenant,
+                           raw.get("ts") or ms_to_ts(round(msg.timestamp * 1000)),
+                           rt.policy_version, {"alert": raw}))
+        for partition, items in per_partition.items():
+            await append_audit(rt, partition, items)
+            metrics.ALERTS_AUDITED.inc(len(items))
+        if per_partition:
+            await rt.sink.flush()
+
+    @app.agent(source, name="alert-audit")
+    async def alert_audit(stream: faust.StreamT) -> None:
+        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="alert-audit")
