@@ -11,9 +11,9 @@ import faust
 from mode import Service
 
 from . import metrics, web
-from .faust_compat import use_fetch_max_wait, use_true_highwaters
 from .audit_writer import checkpoint_due
 from .exceptions import UsageError
+from .faust_compat import use_fetch_max_wait, use_true_highwaters
 from .runtime import Runtime
 from .settings import Settings
 

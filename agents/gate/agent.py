@@ -38,9 +38,9 @@ from topics import partition_of
 from ._budgeting import BudgetJudge, InsightCache
 from ._decide import break_glass, decision_event, decision_id, floor_alert, most_restrictive, trust_reasons
 from ._import import import_router_table
-from ._text import awaiting_key, needs_text_score, text_reason, trajectory_request
 from ._routing import ROUTES_EXPIRE_S, ROUTES_WINDOW_S, RouteJudge, overlay_for, rejection_alerts
 from ._stats import WindowStats, merge_stats, window_start
+from ._text import awaiting_key, needs_text_score, text_reason, trajectory_request
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ its own consumer group (`agents.trajectory.agent`).
 from ._analyzer import PROBE, Analyzer, AnalyzerStats, Scored
 from ._batching import plan_batches
 from ._cache import ScoreCache, cache_key
-from ._config import (TrajectoryConfig, load_trajectory_config, risk_from_entropy,
-                      trajectory_config_from)
+from ._config import TrajectoryConfig, load_trajectory_config, risk_from_entropy, trajectory_config_from
 from ._model import SMOLLM2, SMOLLM2_HINT, LoadedModel, ModelSource, load, resolve, unavailable_reason
 from ._scoring import TextScore, summarise, token_stats
 from .exceptions import ConfigError, ModelUnavailable, TrajectoryError, UnscorableText

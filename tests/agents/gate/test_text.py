@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from agents.gate._text import (needs_text_score, scored_request, text_reason, timed_out_request,
-                               trajectory_request)
+from agents.gate._text import needs_text_score, scored_request, text_reason, timed_out_request, trajectory_request
 from agents.trajectory import TrajectoryConfig
 from schemas import DecisionRequest, TrajectoryRequest, decode_json
 
