@@ -14,4 +14,4 @@ class BrokerError(ResontinexError):
 
 
 class TopicLayoutError(ResontinexError):
-    """Topics exist with settings that break co-partitioning."""
+    """Topics exist with settings that break co-partitioning, or with another cleanup or retention."""
