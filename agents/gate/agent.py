@@ -151,7 +151,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
 
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
         now = time.time()
-        if any(needs_text_score(v.request) for v in valid):
+        forwarded = any(needs_text_score(v.request) for v in valid)
+        if forwarded:
             valid = _forward_texts(valid, awaiting, sink, names, now)
         _settle_texts(valid, awaiting)
         judge = BudgetJudge(rt.energy, budgets, states, marks, now)
@@ -161,8 +162,10 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
         for item, d in zip(valid, decided):  # before the flush: outcomes may follow at once
             states[item.event.message.partition].remember(
                 item.request.event_id, d.decision["event_id"], item.tenant, d.decision["trust"]["raw_score"], d.pending)
-        if parts.route.routed:
-            await app.producer.flush()  # the routes chosen are in their changelog before any decision is out
+        if parts.route.routed or forwarded:
+            # routes chosen and requests left waiting reach their changelogs before anything of
+            # this batch is out: a crash after that finds them, one before it redelivers the batch
+            await app.producer.flush()
         await sink.flush()  # dead letters and decisions are acknowledged before the audit
         crash_point("gate.decisions_sent")
         await _audit(rt, valid, decided, sink, names)

@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.exceptions import ConsumerNotStarted
 
 from app import metrics
 from app.batching import drain_in_batches
@@ -76,7 +77,10 @@ def register(app: faust.App, rt: Runtime, awaiting: Any) -> None:
     @app.timer(SWEEP_S)
     async def sweep() -> None:
         """Send back, marked `timeout`, the requests waiting too long on partitions this worker owns."""
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == requests}
+        try:
+            owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == requests}
+        except ConsumerNotStarted:  # early in start-up
+            return
         deadline = time.time() - rt.trajectory.fusion_timeout_s
         late = [(key, entry) for key, entry in list(awaiting.items())
                 if entry and entry["partition"] in owned and entry["since"] < deadline and key not in sent_back]

@@ -14,10 +14,10 @@ from bench.trajectory import (BASELINE, QUICK_WORDS, REPORT_KEYS, ROWS, TOLERANC
 
 
 def test_corpus_is_deterministic_distinct_and_spread_over_the_lengths():
-    texts = corpus(96)
-    assert texts == corpus(96) and corpus(12) == texts[:12]  # text i is the same whatever N
+    texts = corpus(64)  # the default N
+    assert texts == corpus(64) and corpus(12) == texts[:12]  # text i is the same whatever N
     assert corpus(12, seed=6) != texts[:12]
-    assert len(set(texts)) == 96  # `Analyzer.score` would answer a repeat from the first one
+    assert len(set(texts)) == 64 and len(set(corpus(1000))) == 1000  # `Analyzer.score` scores a repeat once
     words = [len(t.split()) for t in texts]
     assert all(WORDS[0] <= w <= WORDS[1] for w in words)
     assert min(words) <= 10 and max(words) >= 200  # short and long texts: grouping by length matters
@@ -29,7 +29,7 @@ def test_corpus_is_deterministic_distinct_and_spread_over_the_lengths():
 def test_padding_chunks_differences_and_rates():
     assert padded_tokens([3, 10, 4], [[0, 2], [1]]) == 18
     assert padded_tokens([3, 10, 4], [[0, 1, 2]]) == 30
-    assert arrival_chunks(7, 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert arrival_chunks(7, 3) == [[0, 1], [2, 3], [4, 5, 6]] and len(arrival_chunks(64, 15)) == 15
     assert arrival_chunks(4, 1) == [[0, 1, 2, 3]] and arrival_chunks(3, 5) == [[0], [1], [2]]
     assert max_rel_diff([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert max_rel_diff([99.0, 2.0], [100.0, 2.0]) == pytest.approx(0.01)
@@ -41,7 +41,7 @@ def test_padding_chunks_differences_and_rates():
 
 def test_arguments():
     a = parse_args([])
-    assert (a.texts, a.repeats, a.words, a.model, a.device, a.quick) == (96, 3, WORDS, "smollm2", "auto", False)
+    assert (a.texts, a.repeats, a.words, a.model, a.device, a.quick) == (64, 3, WORDS, "smollm2", "auto", False)
     assert (a.token_budget, a.max_batch) == (4096, 32)  # the TrajectoryConfig defaults
     assert a.out.name.startswith("trajectory-") and a.out.parent.name == "results"
     q = parse_args(["--quick", "--out", "x.json"])
