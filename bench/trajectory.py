@@ -220,7 +220,7 @@ def measure(analyzer: Analyzer, texts: list[str], repeats: int) -> tuple[dict[st
     """Warm up, then time every row `repeats` times, in turn; the rows and the batching setup."""
     cfg = analyzer.cfg
     lengths = [len(analyzer.encode(t)[0]) for t in texts]
-    plan = plan_batches(lengths, token_budget=cfg.token_budget, max_batch=cfg.max_batch)
+    plan = plan_batches(lengths, token_budget=cfg.token_budget, max_batch=cfg.max_batch, max_padding=cfg.max_padding)
     chunks = arrival_chunks(len(texts), len(plan))
     plans = {"one_at_a_time": [[i] for i in range(len(texts))], "batched": plan, "arrival_batches": chunks}
     by_row = {"one_at_a_time": Analyzer(analyzer.loaded, replace(cfg, max_batch=1)), "batched": analyzer,

@@ -113,7 +113,7 @@ class Analyzer:
                 first[key] = i
                 todo.append((i, ids, cut))
         batches = plan_batches([len(ids) for _, ids, _ in todo], token_budget=self.cfg.token_budget,
-                               max_batch=self.cfg.max_batch)
+                               max_batch=self.cfg.max_batch, max_padding=self.cfg.max_padding)
         keys = {i: key for key, i in first.items()}
         for batch in batches:
             chosen = [todo[j] for j in batch]

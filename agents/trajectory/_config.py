@@ -45,7 +45,8 @@ class TrajectoryConfig:
 
     Throughput: `max_tokens` scored per text (longer texts are truncated, `truncated`
     true), `token_budget` padded tokens per forward pass, `max_batch` texts per pass,
-    `cache_size` results kept (0: no cache).
+    `max_padding` padded positions per real one in a pass, `cache_size` results kept
+    (0: no cache).
 
     Fusion: a decision request's risk is the mean entropy mapped linearly from
     [`risk_entropy_low`, `risk_entropy_high`] onto [0, 1], clamped; a request whose text
@@ -60,6 +61,7 @@ class TrajectoryConfig:
     max_tokens: int = 2048
     token_budget: int = 4096
     max_batch: int = 32
+    max_padding: float = 0.15
     cache_size: int = 1000
     risk_entropy_low: float = 2.0
     risk_entropy_high: float = 6.0
@@ -74,7 +76,8 @@ _CONVERT = {
     "model": _check.name, "device": _check.choice(DEVICES),
     "max_perplexity": _POSITIVE, "max_mean_entropy": _POSITIVE, "max_surprise_per_token": _POSITIVE,
     "max_tokens": lambda k, v: _check.integer(k, v, 2), "token_budget": lambda k, v: _check.integer(k, v, 2),
-    "max_batch": lambda k, v: _check.integer(k, v, 1), "cache_size": lambda k, v: _check.integer(k, v, 0),
+    "max_batch": lambda k, v: _check.integer(k, v, 1),
+    "max_padding": lambda k, v: _check.real(k, v, 0.0), "cache_size": lambda k, v: _check.integer(k, v, 0),
     "risk_entropy_low": lambda k, v: _check.real(k, v, 0.0), "risk_entropy_high": _POSITIVE,
     "fusion_timeout_s": _POSITIVE,
 }
