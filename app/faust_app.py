@@ -97,6 +97,7 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: set, **_: Any) -> None:
+        await runtime.sink.flush()  # nothing of ours for these partitions lands after the next owner reads their tail
         runtime.states.drop({tp.partition for tp in revoked if tp.topic == settings.topic("decision_requests")})
         forget_costs({tp.partition for tp in revoked if tp.topic == settings.topic("costs")})
 
@@ -126,6 +127,11 @@ def _register_trajectory(app: faust.App, runtime: Runtime) -> None:
         analyzer = Analyzer.load(runtime.trajectory)
     except ModelUnavailable as exc:
         raise UsageError(f"trajectory role: {exc}") from None
+    check = analyzer.health()
+    if not check["ok"]:
+        raise UsageError(f"trajectory role: model {analyzer.name!r} failed its check: perplexity "
+                         f"{check['probe_perplexity']} on the probe sentence (a tokenizer that does not match the "
+                         "model?)")
     metrics.TRAJECTORY_LOAD_SECONDS.set(analyzer.loaded.load_s)
     trajectory_agent.register(app, runtime, analyzer)
-    web.register_trajectory(app, runtime, analyzer)
+    web.register_trajectory(app, runtime, analyzer, check)

@@ -117,9 +117,9 @@ def _assignment(app: faust.App) -> set:
         return set()
 
 
-def register_trajectory(app: faust.App, rt: Runtime, analyzer: Any) -> None:
-    """The trajectory role's endpoints: its health (with the model's), metrics, the model check."""
-    model = analyzer.health()  # at start: the model answers before the worker joins its group
+def register_trajectory(app: faust.App, rt: Runtime, analyzer: Any, model: dict[str, Any]) -> None:
+    """The trajectory role's endpoints: its health (with `model`, the start-up model check),
+    metrics, the model's totals."""
 
     @app.page("/health")
     class Health(View):

@@ -148,6 +148,12 @@ class TextRisk(InputPart):
     perplexity: NonNegativeFloat | None = None
     passed_quality_check: bool | None = None
 
+    @model_validator(mode="after")
+    def _scored_has_its_figures(self) -> Self:
+        if self.status == "scored" and (self.mean_entropy is None or self.model is None):
+            raise PydanticCustomError("scored_without_figures", "a scored text needs model and mean_entropy")
+        return self
+
 
 class DecisionRequest(InputEvent):
     """May this AI operation run, where, and how (topic `decision-requests`, §3.1).

@@ -5,10 +5,12 @@ the tenant routes, anomaly detectors, counters) on the tenant's partition, next 
 requests and outcomes. The gate and the outcomes agent both update it; each does its
 read-modify-write with no `await` in between, so neither overwrites the other's.
 
-Each route chosen is also kept by request id in the windowed `router-routes` table,
-written before the decision is sent: a request redelivered after a crash that published
-its decision but not its audit record gets the same provider again rather than a fresh
-draw from a router that has learnt since (the client is already running on the first).
+Each route chosen is also kept by request id in the `router-routes` table, written
+before the decision is sent and removed once the decision's audit record is out: a
+request redelivered after a crash that published its decision but not its audit record
+gets the same provider again rather than a fresh draw from a router that has learnt
+since (the client is already running on the first). Once audited, a redelivered request
+is dropped by the dedupe on request ids, so the route is no longer needed.
 """
 
 from __future__ import annotations
@@ -31,13 +33,6 @@ class Routed(NamedTuple):
     reasons: list[dict[str, str]]
     alert: dict[str, Any] | None  # no_feasible_provider
     pending: dict[str, Any] | None  # what the outcome's update needs
-
-
-ROUTES_WINDOW_S = 3600.0
-ROUTES_EXPIRE_S = 6 * 3600.0
-"""Routes are kept per request for 6 hours of event time: a redelivery comes from an
-uncommitted batch, so this is how long a worker may stay down and still route its
-redelivered requests the way it did before the crash."""
 
 
 log = logging.getLogger(__name__)
@@ -77,8 +72,8 @@ def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied:
 class RouteJudge:
     """One per batch: routes each request that carries `routing`, at the batch's time.
 
-    `routes` is the windowed `router-routes` table: a request routed before is answered
-    with the route it got then, and the router state is left as it is.
+    `routes` is the `router-routes` table: a request routed before (and not yet audited)
+    is answered with the route it got then, and the router state is left as it is.
     """
 
     def __init__(self, cfg: rt_.RoutingConfig, table: Any, routes: Any, now: float) -> None:
@@ -91,7 +86,7 @@ class RouteJudge:
         if request.routing is None:
             return None
         with event_context(event):
-            earlier = self.routes[request.event_id].current()
+            earlier = self.routes.get(request.event_id)
             if earlier:
                 metrics.ROUTES_REUSED.inc()
                 log.info("redelivered request keeps its earlier route",

@@ -60,15 +60,15 @@ def timed_out_request(raw: dict[str, Any]) -> dict[str, Any]:
 
 def text_reason(request: DecisionRequest, cfg: TrajectoryConfig) -> dict[str, str] | None:
     """Why a request's risk is what it is, when it came from (or waited for) its text."""
-    t = request.trajectory
-    if t is None:
+    t, risk = request.trajectory, request.signals.epistemic_risk
+    if t is None or (t.status == "scored" and risk is None):
         return None
     if t.status == "timeout":
         return {"component": "trajectory", "code": "text_risk_timeout",
                 "message": f"no trajectory result for the text within {cfg.fusion_timeout_s:g} s: "
                            "scored at worst-case risk 1.0 and deferred"}
     return {"component": "trajectory", "code": "risk_from_text",
-            "message": f"epistemic_risk {request.signals.epistemic_risk:.4f} from the text's mean entropy "
+            "message": f"epistemic_risk {risk:.4f} from the text's mean entropy "
                        f"{t.mean_entropy:.4f} nats under {t.model} (linear from {cfg.risk_entropy_low:g} to "
                        f"{cfg.risk_entropy_high:g} nats)"
                        + ("" if t.passed_quality_check else "; the text failed the quality check")}

@@ -38,7 +38,7 @@ from topics import partition_of
 from ._budgeting import BudgetJudge, InsightCache
 from ._decide import break_glass, decision_event, decision_id, floor_alert, most_restrictive, trust_reasons
 from ._import import import_router_table
-from ._routing import ROUTES_EXPIRE_S, ROUTES_WINDOW_S, RouteJudge, overlay_for, rejection_alerts
+from ._routing import RouteJudge, overlay_for, rejection_alerts
 from ._stats import WindowStats, merge_stats, window_start
 from ._text import awaiting_key, needs_text_score, text_reason, trajectory_request
 
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 STATS_WINDOW_S = 60.0
 STATS_RETENTION_S = 3600.0
 WORST_RISK = 1.0
+RETURN_MARGIN = 4096
+"""Room a text-only request needs below the size limit to come back with its risk."""
 RISK_UNAVAILABLE = {
     "component": "trust",
     "code": "risk_unavailable",
@@ -94,9 +96,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     cache = InsightCache(rt.energy.recovery.insight_cache_ttl_s)
     marks = app.Table("budget-marks", default=None, partitions=s.partitions)
     routers = app.Table("router-state", default=None, partitions=s.partitions)
-    routes = app.Table("router-routes", default=dict, partitions=s.partitions).tumbling(
-        ROUTES_WINDOW_S, expires=ROUTES_EXPIRE_S
-    )
+    routes = app.Table("router-routes", default=None, partitions=s.partitions)
     budgets.commands["router_import"] = partial(import_router_table, rt, routers)
     unreported = list(rt.overlay_rejections)  # reported by the owner of `_system`'s partition
     system_partition = partition_of(SYSTEM_TENANT, s.partitions)
@@ -124,7 +124,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
         if refetched:
             metrics.REFETCHED.labels(names["decision_requests"]).inc(refetched)
         valid: list[_Valid] = []
-        batch_ids: set[tuple[int, str]] = set()
+        batch_ids: dict[tuple[int, str], int] = {}  # → index in `valid`
         for event in events:
             msg = event.message
             try:
@@ -141,20 +141,32 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
                 metrics.ERRORS.labels("decode").inc()
                 send_dead_letter(sink, names["dead_letters"], msg, "processing_error", f"{type(exc).__name__}: {exc}")
                 continue
+            if request.trajectory is not None and not _waiting(awaiting, tenant, request, event):
+                # a `trajectory` block counts only on the copy the fusion agent puts back for a
+                # request waiting here; on anything else it is ignored (never trusted from clients)
+                log.warning("trajectory block ignored: no such request is waiting for its text's score",
+                            extra={"event_id": request.event_id, "tenant": tenant})
+                raw = {k: v for k, v in raw.items() if k != "trajectory"}
+                request = request.model_copy(update={"trajectory": None})
             dedupe_key = (msg.partition, request.event_id)
-            if request.event_id in states[msg.partition].requests or dedupe_key in batch_ids:
+            item = _Valid(event, tenant, request, raw)
+            kept = batch_ids.get(dedupe_key)
+            if kept is not None and request.trajectory is not None and valid[kept].request.trajectory is None:
+                valid[kept] = item  # the copy back from scoring wins over a retry of the original
+                continue
+            if request.event_id in states[msg.partition].requests or kept is not None:
                 metrics.DUPLICATES.labels(names["decision_requests"]).inc()
                 log.info("repeated request dropped", extra={"event_id": request.event_id, "tenant": tenant})
+                _forget(item, awaiting, routes)
                 continue
-            batch_ids.add(dedupe_key)
-            valid.append(_Valid(event, tenant, request, raw))
+            batch_ids[dedupe_key] = len(valid)
+            valid.append(item)
 
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
         now = time.time()
         forwarded = any(needs_text_score(v.request) for v in valid)
         if forwarded:
-            valid = _forward_texts(valid, awaiting, sink, names, now)
-        _settle_texts(valid, awaiting)
+            valid = _forward_texts(valid, awaiting, sink, names, now, s.max_message_bytes)
         judge = BudgetJudge(rt.energy, budgets, states, marks, now)
         parts = _Parts(judge, cache, RouteJudge(rt.routing, routers, routes, now))
         decided = _decide(rt, valid, calibrator, parts, sink, names) if valid else []
@@ -173,6 +185,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
             await _report_rejections(rt, unreported, system_partition, names)
             unreported.clear()
         await sink.flush()
+        for item in valid:  # decided and audited: the dedupe on request ids covers them from now on
+            _forget(item, awaiting, routes)
         judge.save()
         now = time.time()
         for item in valid:
@@ -306,15 +320,16 @@ async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None
         await append_audit(rt, partition, items)
 
 
-def _forward_texts(valid: list[_Valid], awaiting, sink, names: dict[str, str], now: float) -> list[_Valid]:
+def _forward_texts(valid: list[_Valid], awaiting, sink, names: dict[str, str], now: float,
+                   max_bytes: int) -> list[_Valid]:
     """Send the text of each request that needs its risk from it to the trajectory group,
     keep the request in `awaiting`, and return the requests to decide now."""
     decide = []
     for item in valid:
-        if not needs_text_score(item.request):
-            decide.append(item)
-            continue
         msg = item.event.message
+        if not needs_text_score(item.request) or len(msg.value) + RETURN_MARGIN > max_bytes:
+            decide.append(item)  # (too large to come back with its risk: judged without one now)
+            continue
         with event_context(item.event):
             awaiting[awaiting_key(item.tenant, item.request.event_id)] = {
                 "raw": item.raw, "since": now, "partition": msg.partition}
@@ -326,14 +341,21 @@ def _forward_texts(valid: list[_Valid], awaiting, sink, names: dict[str, str], n
     return decide
 
 
-def _settle_texts(valid: list[_Valid], awaiting) -> None:
-    """Forget the waiting copy of each request that came back from the trajectory path."""
-    for item in valid:
+def _waiting(awaiting, tenant: str, request: DecisionRequest, event) -> bool:
+    with event_context(event):
+        return awaiting.get(awaiting_key(tenant, request.event_id)) is not None
+
+
+def _forget(item: _Valid, awaiting, routes) -> None:
+    """Drop what a request kept while it was being decided: its waiting copy (once it came
+    back from scoring) and its route."""
+    with event_context(item.event):
         if item.request.trajectory is not None:
             key = awaiting_key(item.tenant, item.request.event_id)
-            with event_context(item.event):
-                if awaiting.get(key) is not None:
-                    del awaiting[key]
+            if awaiting.get(key) is not None:
+                del awaiting[key]
+        if item.request.routing is not None and routes.get(item.request.event_id) is not None:
+            del routes[item.request.event_id]
 
 
 def _owns(app: faust.App, topic: str, partition: int) -> bool:

@@ -2,8 +2,9 @@
 back on `decision-requests` with their risk (see `agents/gate/_text.py`).
 
 Per batch of `trajectory-results`: each result whose `request_id` names a request waiting
-in `awaiting-text` (same tenant, same partition) sends that request back, scored; the
-sends are acknowledged before the waiting entries are removed, so a crash in between
+in `awaiting-text` (same tenant, same partition) sends that request back, scored. The
+waiting entry stays until the gate has decided and audited the copy (the gate trusts a
+`trajectory` block only while its request waits), so a result redelivered after a crash
 sends it again, and the gate drops the repeat by its id. A timer sends back, marked
 `timeout`, every request this worker's partitions have kept waiting longer than
 `fusion_timeout_s`.
@@ -45,7 +46,6 @@ def register(app: faust.App, rt: Runtime, awaiting: Any) -> None:
         metrics.TEXTS_RETURNED.labels(status)  # at 0 from the start, so increase() sees the first one
 
     async def handle(batch: list[faust.types.EventT]) -> None:
-        done: list[tuple[faust.types.EventT, str]] = []
         for event in batch:
             msg = event.message
             try:
@@ -63,12 +63,8 @@ def register(app: faust.App, rt: Runtime, awaiting: Any) -> None:
                 continue  # decided already (or timed out), or never waited here
             rt.sink.add(requests, msg.partition, msg.key, orjson.dumps(scored_request(entry["raw"], raw, rt.trajectory)))
             metrics.TEXTS_RETURNED.labels("scored").inc()
-            done.append((event, key))
         metrics.EVENTS.labels(source_name).inc(len(batch))
         await rt.sink.flush()
-        for event, key in done:
-            with event_context(event):
-                del awaiting[key]
 
     @app.agent(source, name="fusion")
     async def fusion(stream: faust.StreamT) -> None:

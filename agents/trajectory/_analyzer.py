@@ -136,19 +136,20 @@ class Analyzer:
         try:
             return self._forward(seqs)
         except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if len(seqs) > 1:
-                self.stats.oom_halvings += 1
-                half = len(seqs) // 2
-                log.warning("CUDA out of memory: halving the batch", extra={"batch": len(seqs)})
-                return self._run(seqs[:half]) + self._run(seqs[half:])
             if self.loaded.device == "cpu":
                 raise
-            log.warning("CUDA out of memory on a single text: falling back to the CPU for good",
-                        extra={"tokens": len(seqs[0]), "model": self.name})
-            self.stats.cpu_fallbacks += 1
-            self.loaded.to_cpu()
-            return self._forward(seqs)
+        # out of the except block: its traceback no longer holds the failed pass's tensors
+        torch.cuda.empty_cache()
+        if len(seqs) > 1:
+            self.stats.oom_halvings += 1
+            half = len(seqs) // 2
+            log.warning("CUDA out of memory: halving the batch", extra={"batch": len(seqs)})
+            return self._run(seqs[:half]) + self._run(seqs[half:])
+        log.warning("CUDA out of memory on a single text: falling back to the CPU for good",
+                    extra={"tokens": len(seqs[0]), "model": self.name})
+        self.stats.cpu_fallbacks += 1
+        self.loaded.to_cpu()
+        return self._forward(seqs)
 
     def _forward(self, seqs: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
         import torch

@@ -64,20 +64,6 @@ def test_rejected_overlay_files_become_system_alerts(tmp_path) -> None:
     assert rejection_alerts(rejections, 2.0, "x")[0]["event_id"] != alerts[0]["event_id"]  # one per start
 
 
-class _Windowed(dict):
-    """The part of a Faust windowed table the judge uses: `t[key].current()` and `t[key] = v`."""
-
-    class _Set:
-        def __init__(self, value: object) -> None:
-            self.value = value
-
-        def current(self) -> object:
-            return self.value
-
-    def __getitem__(self, key: str) -> _Set:
-        return self._Set(self.get(key))
-
-
 class _Event:
     """A stand-in for the Faust event the judge writes tables under."""
 
@@ -97,7 +83,7 @@ def _routed_request(event_id: str) -> DecisionRequest:
 GREEDY = router.RoutingConfig(epsilon=0.0, epsilon_min=0.0)
 
 
-def _judge(table: dict, routes: _Windowed) -> RouteJudge:
+def _judge(table: dict, routes: dict) -> RouteJudge:
     return RouteJudge(GREEDY, table, routes, now=1000.0)
 
 
@@ -109,12 +95,12 @@ def _teach(table: dict, provider: str, reward: float) -> None:
 
 def test_a_redelivered_request_keeps_its_route_after_the_router_learnt() -> None:
     table: dict = {}
-    routes = _Windowed()
+    routes: dict = {}
     _teach(table, "akash", 10.0)
     first = _judge(table, routes)("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
-    assert first.route["provider_id"] == "akash" and routes["r-1"].current()["pending"]["provider_id"] == "akash"
+    assert first.route["provider_id"] == "akash" and routes["r-1"]["pending"]["provider_id"] == "akash"
     _teach(table, "vast", 100.0)  # the router has since learnt that vast is far better
-    fresh = _judge(table, _Windowed())("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
+    fresh = _judge(table, {})("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
     assert fresh.route["provider_id"] == "vast"  # what a new draw would do now
     judge = _judge(table, routes)
     again = judge("acme", _routed_request("r-1"), "d-1", _Event(), "ts")

@@ -48,3 +48,15 @@ def test_a_timed_out_request_has_no_risk_and_says_why() -> None:
     assert late.signals.epistemic_risk is None
     assert text_reason(late, CFG)["code"] == "text_risk_timeout"
     assert text_reason(_decode({**RAW, "signals": {**RAW["signals"], "epistemic_risk": 0.1}}), CFG) is None
+
+
+def test_a_scored_block_without_its_figures_is_invalid_and_a_reason_never_fails() -> None:
+    import pytest
+
+    from schemas import InvalidEvent
+
+    forged = {**RAW, "trajectory": {"status": "scored"}}
+    with pytest.raises(InvalidEvent):
+        _decode(forged)
+    no_risk = _decode({**RAW, "trajectory": {"status": "scored", "model": "m", "mean_entropy": 1.0}})
+    assert text_reason(no_risk, CFG) is None  # the gate falls back to its worst-case reason
