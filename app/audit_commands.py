@@ -31,6 +31,7 @@ from agents.audit import ChainHead, SigningKeyError, VerifyReport, key_id, load_
 from agents.gate import most_restrictive
 from agents.trust import ConfigError, config_from_mapping, evaluate_values
 
+from .audit_replay import flag_instant, parse_instant
 from .audit_source import AuditLog, archive_header, archive_line, progress, read_archive, read_kafka
 from .exceptions import UsageError
 from .runtime import Runtime
@@ -67,10 +68,13 @@ def _keygen(prefix: Path) -> int:
     for path in (key_path, pub_path):
         if path.exists():
             raise UsageError(f"{path} exists: refusing to overwrite a key")
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(private)
-    pub_path.write_bytes(public)
+    try:
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(private)
+        pub_path.write_bytes(public)
+    except OSError as exc:
+        raise UsageError(f"--out {prefix}: cannot write the key pair: {exc.strerror}") from None
     print(f"private key: {key_path} (mode 600; give it to the workers as RESONTINEX_AUDIT_SIGNING_KEY_FILE)")
     print(f"public key:  {pub_path} (for `audit verify --public-key`)")
     return 0
@@ -126,10 +130,42 @@ def _partition_report(report: VerifyReport, offsets: list[int]) -> dict[str, Any
             "head": {"seq_next": report.head.seq_next, "hash": report.head.hash}}
 
 
+def signed_enough(results: dict[int, dict[str, Any]], log: AuditLog, max_unsigned: int) -> None:
+    """Fail each partition whose records after its last good checkpoint exceed `max_unsigned`
+    (run with a public key: a forger who re-hashes history must strip the checkpoints)."""
+    for partition, r in results.items():
+        if r["ok"] and r["unsigned_tail"] > max_unsigned:
+            offsets = [offset for offset, _ in log.partitions[partition]]
+            r["ok"] = False
+            r["first_error"] = {"offset": offsets[len(offsets) - r["unsigned_tail"]], "seq": None, "kind": "unsigned",
+                                "message": f"{r['unsigned_tail']} records follow the last good checkpoint (more than "
+                                           f"--max-unsigned {max_unsigned}): checkpoints missing or removed"}
+
+
+def archive_gaps(results: dict[int, dict[str, Any]], log: AuditLog) -> None:
+    """Fail each partition an archive's header lists with other records than the file holds."""
+    for key, meta in ((log.header or {}).get("partitions") or {}).items():
+        partition, items = int(key), log.partitions.get(int(key), [])
+        held = (len(items), items[0][0] if items else None, items[-1][0] if items else None)
+        listed = (meta.get("records", len(items)), meta.get("from_offset"), meta.get("to_offset"))
+        if held != listed:
+            r = results.setdefault(partition, {"ok": False, "records": len(items), "duplicates": 0,
+                                               "first_duplicate": None, "checkpoints_verified": 0,
+                                               "checkpoints_unverified": 0, "unsigned_tail": len(items)})
+            r["ok"] = False
+            r["first_error"] = {"offset": listed[1], "seq": None, "kind": "missing",
+                                "message": f"the archive header lists {listed[0]} records at offsets {listed[1]}–"
+                                           f"{listed[2]}; the file holds {held[0]} at {held[1]}–{held[2]}"}
+
+
 def _verify(args: argparse.Namespace, log: AuditLog) -> int:
     public_key = _public_key(args)
     started = time.perf_counter()
     results = verify_log(log, public_key, quiet=args.quiet)
+    if public_key is not None:
+        checkpoint_every = Settings.from_env(bootstrap=args.bootstrap, config_dir=args.config_dir).checkpoint_every
+        signed_enough(results, log, args.max_unsigned if args.max_unsigned is not None else 2 * checkpoint_every)
+    archive_gaps(results, log)
     seconds = time.perf_counter() - started
     failed = [p for p, r in results.items() if not r["ok"]]
     if args.output_format == "json":
@@ -185,6 +221,9 @@ def _reproduce(args: argparse.Namespace, log: AuditLog, settings: Settings) -> i
     runtime = Runtime.load(settings, client_id="resontinex-audit")
     today = runtime.trust
     configs: dict[str, Any] = {}
+    for part in ((log.header or {}).get("partitions") or {}).values():
+        for record in part.get("configs") or ():  # recorded before an archived range began
+            _learn_config(configs, record)
     differences: list[dict[str, Any]] = []
     decisions = unknown = 0
     with progress("reproducing", total=len(log), quiet=args.quiet) as bar:
@@ -193,11 +232,7 @@ def _reproduce(args: argparse.Namespace, log: AuditLog, settings: Settings) -> i
             if not isinstance(record, dict):
                 continue
             if record.get("kind") == "config":
-                body = record.get("record") or {}
-                try:
-                    configs[str(body.get("policy_version"))] = config_from_mapping(body["configuration"]["trust"])
-                except (ConfigError, KeyError, TypeError):
-                    pass  # an unreadable configuration: its decisions are reported as unknown
+                _learn_config(configs, record)
                 continue
             if record.get("kind") != "decision":
                 continue
@@ -229,46 +264,45 @@ def _reproduce(args: argparse.Namespace, log: AuditLog, settings: Settings) -> i
     return 1 if own or unknown else 0
 
 
+def _learn_config(configs: dict[str, Any], record: dict[str, Any]) -> None:
+    body = record.get("record") or {}
+    try:
+        configs[str(body.get("policy_version"))] = config_from_mapping(body["configuration"]["trust"])
+    except (ConfigError, KeyError, TypeError):
+        pass  # an unreadable configuration: its decisions are reported as having none
+
+
 def _jsonable(diff: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
     return {k: [a, b] for k, (a, b) in diff.items()}
 
 
 # ----------------------------------------------------------------------------- archive
 
-def _ts(value: str | None, flag: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{flag} {value!r}: not an RFC 3339 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def _record_time(record: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00"))
+        return parse_instant(str(record["ts"]))
     except (KeyError, TypeError, ValueError):
         return None
 
 
 def archive_range(items: list[tuple[int, Any]], since: datetime | None, until: datetime | None) -> tuple[int, int]:
     """[first, end) indices of `items` to archive: from the first record at or after `since`,
-    to the last before `until`, then on through the next checkpoint."""
+    to the last before `until`, then on through the next checkpoint if there is one (else
+    the range ends at `until`, unsigned)."""
     first = 0
     if since is not None:
         first = next((i for i, (_, r) in enumerate(items) if (t := _record_time(r)) and t >= since), len(items))
     end = len(items)
     if until is not None:
-        end = next((i for i, (_, r) in enumerate(items) if i >= first and (t := _record_time(r)) and t >= until),
+        cut = next((i for i, (_, r) in enumerate(items) if i >= first and (t := _record_time(r)) and t >= until),
                    len(items))
-        end = next((i + 1 for i in range(end, len(items))
-                    if isinstance(items[i][1], dict) and items[i][1].get("kind") == "checkpoint"), len(items))
+        end = next((i + 1 for i in range(cut, len(items))
+                    if isinstance(items[i][1], dict) and items[i][1].get("kind") == "checkpoint"), cut)
     return first, max(first, end)
 
 
 def _archive(args: argparse.Namespace, settings: Settings) -> int:
-    since, until = _ts(args.since, "--since"), _ts(args.until, "--until")
+    since, until = flag_instant("--since", args.since), flag_instant("--until", args.until)
     log = read_kafka(settings.bootstrap, settings.topic("audit"), quiet=args.quiet)
     wanted = set(args.partition) if args.partition else set(log.partitions)
     if missing := wanted - set(log.partitions):
@@ -284,9 +318,14 @@ def _archive(args: argparse.Namespace, settings: Settings) -> int:
         if first > 0 and chosen[partition] and isinstance(chosen[partition][0][1], dict):
             head = chosen[partition][0][1]
             start = {"seq_next": head.get("seq"), "hash": head.get("prev_hash")}
+        used = {r.get("policy_version") for _, r in chosen[partition] if isinstance(r, dict)}
+        configs = {r["record"]["policy_version"]: r for _, r in items[:first]
+                   if isinstance(r, dict) and r.get("kind") == "config"
+                   and (r.get("record") or {}).get("policy_version") in used}
         header_parts[str(partition)] = {
             "from_offset": chosen[partition][0][0] if chosen[partition] else None,
-            "to_offset": chosen[partition][-1][0] if chosen[partition] else None, "start": start}
+            "to_offset": chosen[partition][-1][0] if chosen[partition] else None, "records": len(chosen[partition]),
+            "start": start, "configs": list(configs.values())}
     header = archive_header(settings.topic("audit"), header_parts, datetime.now(timezone.utc).isoformat())
     written = 0
     try:

@@ -95,7 +95,7 @@ def parse_instant(text: str) -> datetime:
     return instant if instant.tzinfo is not None else instant.replace(tzinfo=timezone.utc)
 
 
-def _flag_instant(flag: str, value: str | None) -> datetime | None:
+def flag_instant(flag: str, value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -280,7 +280,7 @@ def _check_parquet(args: argparse.Namespace) -> None:
 def filters(args: argparse.Namespace, log: AuditLog) -> Filters:
     """The filters of `audit replay`'s arguments; a bad `--since` or `--until` is a UsageError."""
     return Filters(
-        tenant=args.tenant, since=_flag_instant("--since", args.since), until=_flag_instant("--until", args.until),
+        tenant=args.tenant, since=flag_instant("--since", args.since), until=flag_instant("--until", args.until),
         kinds=frozenset(args.kind) if args.kind else None,
         ids=request_ids(log, args.request_id) if args.request_id is not None else None,
     )

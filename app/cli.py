@@ -96,6 +96,9 @@ def _audit_parsers(sub: argparse._SubParsersAction) -> None:
     source(verify)
     verify.add_argument("--public-key", metavar="PEM", help="checkpoint signatures are checked with this key "
                         "(default: $RESONTINEX_AUDIT_PUBLIC_KEY_FILE; without one they are counted, not checked)")
+    verify.add_argument("--max-unsigned", type=int, metavar="N", help="with a public key, fail a partition with "
+                        "more than N records after its last good checkpoint (default: twice "
+                        "RESONTINEX_AUDIT_CHECKPOINT_EVERY): stripped checkpoints leave a long unsigned tail")
     verify.add_argument("--output-format", choices=("text", "json"), default="text")
 
     replay = audit_sub.add_parser("replay", help="the records matching filters, as JSON Lines, CSV, a table or Parquet")

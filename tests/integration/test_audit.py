@@ -127,6 +127,13 @@ def test_verify_names_each_forgery_at_its_offset_and_passes_the_real_chain(broke
         assert out.returncode == 1, (name, out.stdout, out.stderr)
         error = json.loads(out.stdout)["partitions"][str(partition)]["first_error"]
         assert (error["kind"], error["offset"]) == (kind, offset), (name, error)
+    stripped = _reseal([dict(r, tenant="mallory") if i == 1 else r for i, r in enumerate(chain)
+                        if r["kind"] != "checkpoint"], 1)
+    run(_copy(broker.bootstrap, "stripped-audit", partition, stripped))
+    out = _cli(broker, "verify", "--public-key", str(public), "--max-unsigned", "20", "--output-format", "json",
+               env={"RESONTINEX_TOPIC_PREFIX": "stripped-"})
+    error = json.loads(out.stdout)["partitions"][str(partition)]["first_error"]
+    assert out.returncode == 1 and (error["kind"], error["offset"]) == ("unsigned", 0), error
     run(_copy(broker.bootstrap, "clean-audit", partition, chain))
     clean = _cli(broker, "verify", "--public-key", str(public), env={"RESONTINEX_TOPIC_PREFIX": "clean-"})
     assert clean.returncode == 0 and "all intact" in clean.stdout, clean.stdout
@@ -147,6 +154,13 @@ def test_archive_verifies_with_no_kafka_and_replay_and_reproduce_read_it(broker,
     bad = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify", "--file", str(tmp_path / "forged.jsonl"),
                           "--public-key", str(public)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and f"FAILED at offset {forged['offset']}" in bad.stdout, bad.stdout
+
+    partial = [line for line in lines if b'"partition":0,' not in line]  # a partition's records left out
+    assert len(partial) < len(lines)
+    (tmp_path / "partial.jsonl").write_bytes(b"\n".join(partial) + b"\n")
+    gap = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify", "--file", str(tmp_path / "partial.jsonl"),
+                          "--public-key", str(public)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert gap.returncode == 1 and "partition 0: FAILED" in gap.stdout and "missing" in gap.stdout, gap.stdout
 
     replay = _cli(broker, "replay", "--file", str(archive), "--tenant", "globex", "--kind", "decision")
     assert replay.returncode == 0, replay.stderr
