@@ -10,6 +10,8 @@ from typing import Any
 import faust
 from mode import Service
 
+from agents.audit import SigningKeyError, load_signing_key
+
 from . import metrics, web
 from .audit_writer import checkpoint_due
 from .exceptions import UsageError
@@ -88,6 +90,10 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
     from agents.gate import fusion as fusion_agent
     from agents.gate import outcomes as outcomes_agent
 
+    try:
+        runtime.signing_key = load_signing_key()  # the core alone writes the audit chain
+    except SigningKeyError as exc:
+        raise UsageError(f"audit checkpoints: {exc}") from None
     budgets, forget_costs = budget_agent.register(app, runtime)
     tables = gate_agent.register(app, runtime, budgets)
     outcomes_agent.register(app, runtime, tables["trust-calibration"], tables["router-state"])

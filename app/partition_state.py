@@ -10,8 +10,8 @@ first sight of p the worker reads its tail and recovers:
 * decision id → (tenant, raw score, what a routed decision chose), so an outcome can find
   the decision it reports on;
 * the input offset after the last one decided (see `app.continuity`);
-* how many records follow the last signed checkpoint, and which configuration versions
-  the chain has recorded (`config` records);
+* how many records follow the last signed checkpoint, which configuration versions the
+  chain has recorded (`config` records), and which alert ids it holds;
 * per budget and period, the highest level reached (from `state_change` records) and
   since when it has been over budget (from decisions), so a budget alert is raised once
   per period and the retry backoff goes on growing (older marks: the `budget-marks` table).
@@ -44,6 +44,7 @@ class PartitionState:
     unsigned: int = 0  # chain records after the last checkpoint
     checkpoint_at: float = field(default_factory=time.time)  # when the last checkpoint was written (or recovery)
     policy_versions: set[str] = field(default_factory=set)  # configuration versions the chain has recorded
+    alerts: RecentMap[bool] = field(default_factory=lambda: RecentMap(100_000))  # alert ids the chain holds
 
     def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float,
                  pending: dict | None = None) -> None:
@@ -53,6 +54,10 @@ class PartitionState:
     def replay(self, record: dict) -> None:
         """Fold one audit record read back from the topic into this state (not the chain head)."""
         self.unsigned = 0 if record.get("kind") == "checkpoint" else self.unsigned + 1
+        if record.get("kind") == "alert":
+            alert = (record.get("record") or {}).get("alert") or {}
+            if isinstance(alert.get("event_id"), str):
+                self.alerts.put(alert["event_id"], True)
         if record.get("kind") == "config":
             self.policy_versions.add(str((record.get("record") or {}).get("policy_version")))
         if record.get("kind") == "state_change":

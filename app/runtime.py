@@ -9,7 +9,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agents import budget, router, trajectory
-from agents.audit import SigningKeyError, load_signing_key
 from agents.overlays import OverlaySet, Rejection, load_overlays, overlay_dirs
 from agents.trust import TrustConfig, load_config, policy_version_of
 
@@ -23,6 +22,8 @@ log = logging.getLogger(__name__)
 ENERGY_FILE = "energy_governance.yaml"
 ROUTING_FILE = "routing.yaml"
 TRAJECTORY_FILE = "trajectory.yaml"
+DECIDING_TRAJECTORY_KEYS = ("risk_entropy_low", "risk_entropy_high", "fusion_timeout_s")
+"""The trajectory settings that change decisions (the rest tune the scoring worker)."""
 
 
 @dataclass(slots=True)
@@ -38,7 +39,7 @@ class Runtime:
     configuration: dict[str, Any]  # everything policy_version covers (audited as a `config` record)
     sink: OutputSink
     states: PartitionStates
-    signing_key: Ed25519PrivateKey | None = None
+    signing_key: Ed25519PrivateKey | None = None  # loaded by the core role only (`load_signing_key`)
     started_at: float = 0.0
 
     @classmethod
@@ -61,10 +62,6 @@ class Runtime:
         except trajectory.ConfigError as exc:
             raise UsageError(f"configuration refused: {path}: {exc}") from None
         overlays, rejections = load_overlays(overlay_dirs(settings.config_dir))  # a bad file is skipped, never fatal
-        try:
-            signing_key = load_signing_key()
-        except SigningKeyError as exc:
-            raise UsageError(f"audit checkpoints: {exc}") from None
         configuration = configuration_of(trust, energy, routing, overlays, text_scoring)
         return cls(
             settings=settings,
@@ -78,14 +75,13 @@ class Runtime:
             configuration=configuration,
             sink=OutputSink(settings.bootstrap, client_id=client_id),
             states=PartitionStates(settings.bootstrap, settings.topic("audit"), settings.dedupe_horizon),
-            signing_key=signing_key,
         )
 
 
 def configuration_of(trust: TrustConfig, energy: budget.EnergyConfig, routing: router.RoutingConfig,
                      overlays: OverlaySet, text_scoring: trajectory.TrajectoryConfig | None = None) -> dict[str, Any]:
     """Every component's configuration as one JSON-able mapping (overlays by name and prompt
-    text; the trajectory analyzer's, whose risk mapping feeds decisions). CONTRACT §5's
+    text; the trajectory analyzer's risk mapping and timeout, which feed decisions). CONTRACT §5's
     `policy_version` is the hash of it.
 
     >>> from agents.trust import default_config
@@ -98,5 +94,5 @@ def configuration_of(trust: TrustConfig, energy: budget.EnergyConfig, routing: r
     return {
         "trust": trust.as_dict(), "energy": energy.as_dict(), "routing": routing.as_dict(),
         "overlays": {name: overlay.prompt for name, overlay in overlays.items()},
-        "trajectory": text_scoring.as_dict(),
+        "trajectory": {k: v for k, v in text_scoring.as_dict().items() if k in DECIDING_TRAJECTORY_KEYS},
     }

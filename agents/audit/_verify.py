@@ -106,6 +106,9 @@ def _inspect(value: Any) -> _Checked:
 
 def _source_key(value: Mapping[str, Any]) -> _SourceKey | None:
     record = value["record"]
+    alert = record.get("alert")
+    if isinstance(alert, Mapping) and isinstance(alert.get("event_id"), str):
+        return (value["kind"], value["tenant"], alert["event_id"])  # an alert's id is fixed by what raised it
     source = record.get("source_event_id")
     if not isinstance(source, str):
         request = record.get("request")

@@ -3,7 +3,8 @@
 The trajectory role runs in its own consumer group, so it cannot append to the chain
 without forking it. Its alerts (`quality_check_failed`) reach the `alerts` topic on the
 tenant's partition; this agent, in the core group, reads them there and appends each to
-that partition's chain once (a repeat of an alert id within the recent window is dropped).
+that partition's chain once: the alert ids the chain holds are part of the partition state
+recovered from the audit tail, so a redelivered alert is dropped after a restart too.
 """
 
 from __future__ import annotations
@@ -13,20 +14,17 @@ import faust
 from app import metrics
 from app.audit_writer import append_audit, audit_item
 from app.batching import drain_in_batches
-from app.recent import RecentMap
 from app.runtime import Runtime
 from schemas import Alert, InvalidEvent, decode_json, ms_to_ts
 
 FOREIGN_KINDS = frozenset({"quality_check_failed"})
 """Alert kinds raised outside the core role (the core audits its own as it raises them)."""
-RECENT = 100_000
 
 
 def register(app: faust.App, rt: Runtime) -> None:
     s = rt.settings
     source_name = s.topic("alerts")
     source = app.topic(source_name, key_serializer="raw", value_serializer="raw", partitions=s.partitions)
-    seen: dict[int, RecentMap[bool]] = {}
 
     async def handle(batch: list[faust.types.EventT]) -> None:
         per_partition: dict[int, list[dict]] = {}
@@ -38,10 +36,10 @@ def register(app: faust.App, rt: Runtime) -> None:
                 continue  # not ours to judge: the alerts topic is an output; its writers validate
             if alert.kind not in FOREIGN_KINDS:
                 continue
-            recent = seen.setdefault(msg.partition, RecentMap(RECENT))
-            if alert.event_id in recent:
+            chained = (await rt.states.get(msg.partition)).alerts  # rebuilt from the audit tail after a restart
+            if alert.event_id in chained:
                 continue
-            recent.put(alert.event_id, True)
+            chained.put(alert.event_id, True)
             per_partition.setdefault(msg.partition, []).append(
                 audit_item("au-" + alert.event_id.removeprefix("a-"), "alert", alert.tenant,
                            raw.get("ts") or ms_to_ts(round(msg.timestamp * 1000)),
