@@ -55,7 +55,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -75,7 +74,7 @@ from agents.gate._decide import decision_event, floor_alert, most_restrictive, t
 from agents.trust import default_config, evaluate_values, policy_version
 from schemas import ms_to_ts
 
-from .run import RESULTS, _fmt, log, ratio
+from .run import RESULTS, _fmt, git_state, log, mark_finished, publish, ratio
 
 SCHEMA: Final = 1
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -504,17 +503,8 @@ def _version(name: str) -> str | None:
 
 
 def meta(args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        diff = subprocess.run(["git", "diff", "HEAD", "--", *AUDIT_PATHS], cwd=REPO, capture_output=True).stdout
-        untracked = subprocess.run(["git", "status", "--porcelain", "--", *AUDIT_PATHS], cwd=REPO,
-                                   capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit, diff, untracked = "", b"", ""
-    dirty = bool(diff or untracked)
-    return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": commit,
-            "audit_tree_dirty": dirty, "audit_diff_sha256": hashlib.sha256(diff).hexdigest()[:16] if dirty else None,
-            "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+    return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **git_state(AUDIT_PATHS, "audit"), "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "platform": platform.platform(),
             "rfc8785": _version("rfc8785"), "cryptography": _version("cryptography"), "orjson": _version("orjson"),
             "quick": args.quick}
@@ -630,10 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run(args, info)
     finally:
         gc.unfreeze()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(report))
-    print(f"\nwritten: {args.out}")
+    publish(report, args.out, table(report))
     return 0
 
 
@@ -656,8 +643,7 @@ def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         parts = breakdown(chains, archive, public_key, args.repeats, args.rfc8785_sample)
         log("sanity: tampering")
         tamper = tamper_checks(chains, public_key, tmp)
-    info["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    mark_finished(info)
     return assemble(info, setup(args, chains, archive_bytes, build_s), rows, checks, parts, tamper)
 
 

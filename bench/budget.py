@@ -27,20 +27,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import orjson
 
 from .run import (RESULTS, WORKFLOWS, Plan, Procs, _check_alive, _fmt, _gone, _partition_counts,
-                  _session, _spawn, balanced_tenants, cpu_use, log, preload, ratio)
+                  _session, _spawn, balanced_tenants, cpu_use, log, mark_finished, preload, publish, ratio)
 from .run import meta as run_meta
 
 SCHEMA = 1
@@ -394,13 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # one broken variant must not lose the other's figures
             log(f"{kind}: FAILED: {type(exc).__name__}: {exc}")
             variants[kind] = {"error": f"{type(exc).__name__}: {exc}"[:4000]}
-    info["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    mark_finished(info)
     report = assemble(info, variants)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(report))
-    print(f"\nwritten: {args.out}")
+    publish(report, args.out, table(report))
     return 0 if all("error" not in v for v in variants.values()) else 1
 
 

@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -55,7 +53,7 @@ import numpy as np
 from agents.router import (Constraints, ProviderState, RouterState, WorkloadContext, decide, decision_rng, feedback,
                            reward, routing_config_from, screen)
 
-from .run import RESULTS, _fmt, log, ratio
+from .run import RESULTS, _fmt, git_state, log, mark_finished, publish, ratio
 
 SCHEMA: Final = 1
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -570,17 +568,8 @@ def screen_only(pairs: int, repeats: int) -> dict[str, Any]:
 
 
 def meta(args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        diff = subprocess.run(["git", "diff", "HEAD", "--", "agents/router"], cwd=REPO, capture_output=True).stdout
-        untracked = subprocess.run(["git", "status", "--porcelain", "--", "agents/router"], cwd=REPO,
-                                   capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit, diff, untracked = "", b"", ""
-    dirty = bool(diff or untracked)
-    return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": commit,
-            "router_tree_dirty": dirty, "router_diff_sha256": hashlib.sha256(diff).hexdigest()[:16] if dirty else None,
-            "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+    return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **git_state(["agents/router"], "router"), "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "platform": platform.platform(), "numpy": np.__version__,
             "quick": args.quick, "n": args.n, "seeds": args.seeds, "checkpoint_every": args.every,
             "jobs": args.jobs, "throughput_pairs": args.pairs, "throughput_repeats": args.repeats}
@@ -748,13 +737,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     scenarios = run_regret(args)
     log("throughput (one process, after the regret runs)")
     thr = run_throughput(args)
-    info["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    mark_finished(info)
     report = assemble(info, scenarios, thr, args.n)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(report))
-    print(f"\nwritten: {args.out}")
+    publish(report, args.out, table(report))
     return 0
 
 

@@ -73,6 +73,34 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def git_state(paths: Sequence[str], label: str) -> dict[str, Any]:
+    """The commit measured and whether `paths` differ from it (`<label>_tree_dirty`, and a
+    hash of the diff as `<label>_diff_sha256`), for a bench's `meta`."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        diff = subprocess.run(["git", "diff", "HEAD", "--", *paths], cwd=REPO, capture_output=True).stdout
+        untracked = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=REPO,
+                                   capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit, diff, untracked = "", b"", ""
+    dirty = bool(diff or untracked)
+    return {"git_commit": commit, f"{label}_tree_dirty": dirty,
+            f"{label}_diff_sha256": hashlib.sha256(diff).hexdigest()[:16] if dirty else None}
+
+
+def mark_finished(info: dict[str, Any]) -> None:
+    info["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+
+
+def publish(report: dict[str, Any], out: Path, table_text: str) -> None:
+    """Write the JSON result, then print the table and where the result went."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(table_text)
+    print(f"\nwritten: {out}")
+
+
 def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
     """The partition the default Kafka partitioner (murmur2, as aiokafka and Java) picks."""
     from aiokafka.partitioner import DefaultPartitioner
@@ -951,13 +979,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         else:
             latency = {"error": "no (a) rate measured in this run, so no half-rate load"}
-    info["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    mark_finished(info)
     report = assemble(info, micro, e2e, latency)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(report))
-    print(f"\nwritten: {out}")
+    publish(report, out, table(report))
     return 0
 
 

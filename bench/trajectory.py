@@ -40,12 +40,10 @@ Progress goes to stderr; a short table to stdout; every figure to one JSON file.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -58,7 +56,7 @@ import numpy as np
 
 from agents.trajectory import Analyzer, Scored, TextScore, TrajectoryConfig, plan_batches, summarise
 
-from .run import RESULTS, _fmt, log, ratio
+from .run import RESULTS, _fmt, git_state, log, mark_finished, publish, ratio
 
 SCHEMA: Final = 1
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -277,15 +275,9 @@ def meta(args: argparse.Namespace, analyzer: Analyzer) -> dict[str, Any]:
     import torch
     import transformers
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        dirty: bool | None = bool(subprocess.run(["git", "status", "--porcelain", "--", "agents/trajectory"], cwd=REPO,
-                                                 capture_output=True, text=True).stdout.strip())
-    except OSError:
-        commit, dirty = "", None
     cuda = analyzer.device == "cuda"
-    return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": commit,
-            "trajectory_tree_dirty": dirty, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **git_state(["agents/trajectory"], "trajectory"), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "loadavg_before": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
             "platform": platform.platform(), "torch": torch.__version__, "transformers": transformers.__version__,
             "numpy": np.__version__, "device": analyzer.device,
@@ -384,13 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"{analyzer.name} on {info['gpu'] or analyzer.device} ({analyzer.loaded.dtype}, loaded in "
         f"{analyzer.loaded.load_s:.1f}s); {len(texts)} texts, {args.repeats} repeats; result → {args.out}")
     rows, setup = measure(analyzer, texts, args.repeats)
-    info["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    mark_finished(info)
     report = assemble(info, setup, rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(report))
-    print(f"\nwritten: {args.out}")
+    publish(report, args.out, table(report))
     return 0
 
 
