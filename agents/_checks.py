@@ -16,10 +16,13 @@ agents._checks.Bad: a.b: must be > 0, got 0.0
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from numbers import Real
 from typing import Any, Callable
+
+import yaml
 
 ROOT = "<config>"
 Converter = Callable[[str, object], Any]
@@ -64,6 +67,22 @@ class Checks:
                 raise self.error(key, f"must be one of {', '.join(options)}, got {value!r}")
             return str(value)
         return check
+
+    def read_yaml(self, path: str | os.PathLike[str], *, missing_ok: bool = False) -> object:
+        """A YAML file's content (`{}` when empty, or missing with `missing_ok`); a file that
+        is not UTF-8 or not YAML raises `error("<file>", …)` naming it."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                content = yaml.safe_load(fh)
+        except FileNotFoundError:
+            if missing_ok:
+                return {}
+            raise
+        except yaml.YAMLError as exc:
+            raise self.error("<file>", f"{path}: not valid YAML ({exc})") from None
+        except UnicodeDecodeError as exc:
+            raise self.error("<file>", f"{path}: not UTF-8 ({exc.reason})") from None
+        return {} if content is None else content
 
     def section(self, raw: object, key: str, cls: type, convert: Mapping[str, Converter]) -> Any:
         """`cls()` with the keys of mapping `raw` converted; None (absent or empty) gives the

@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import yaml
-
 from agents._checks import Checks
 
 from ._periods import PERIODS, Period
@@ -203,9 +201,4 @@ def energy_config_from(mapping: Mapping[str, Any]) -> EnergyConfig:
 
 def load_energy_config(path: str | os.PathLike[str]) -> EnergyConfig:
     """Read and validate the file; a bad file is refused whole, naming the key."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            mapping = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ConfigError("<file>", f"{path}: not valid YAML ({exc})") from None
-    return energy_config_from(mapping if mapping is not None else {})
+    return energy_config_from(_check.read_yaml(path))

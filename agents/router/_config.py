@@ -21,8 +21,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final, Literal, get_args
 
-import yaml
-
 from agents._checks import ROOT, Checks, Converter
 
 from .exceptions import ConfigError
@@ -196,11 +194,4 @@ def routing_config_from(mapping: Mapping[str, Any]) -> RoutingConfig:
 
 def load_routing_config(path: str | os.PathLike[str]) -> RoutingConfig:
     """Read and validate the file; a bad file is refused whole, naming the key."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            mapping = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ConfigError("<file>", f"{path}: not valid YAML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError("<file>", f"{path}: not UTF-8 ({exc.reason})") from None
-    return routing_config_from(mapping if mapping is not None else {})
+    return routing_config_from(_check.read_yaml(path))

@@ -15,8 +15,6 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
-import yaml
-
 from agents._checks import ROOT, Checks
 
 from .exceptions import ConfigError
@@ -93,16 +91,7 @@ def trajectory_config_from(mapping: object) -> TrajectoryConfig:
 
 def load_trajectory_config(path: str | os.PathLike[str]) -> TrajectoryConfig:
     """Read and validate the file; a missing file gives the defaults, a bad one is refused whole."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            mapping = yaml.safe_load(fh)
-    except FileNotFoundError:
-        return TrajectoryConfig()
-    except yaml.YAMLError as exc:
-        raise ConfigError("<file>", f"{path}: not valid YAML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError("<file>", f"{path}: not UTF-8 ({exc.reason})") from None
-    return trajectory_config_from(mapping if mapping is not None else {})
+    return trajectory_config_from(_check.read_yaml(path, missing_ok=True))
 
 
 def risk_from_entropy(mean_entropy: float, cfg: TrajectoryConfig) -> float:
