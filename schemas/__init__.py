@@ -16,7 +16,7 @@ Inputs ignore unknown fields; outputs refuse them. Every failure is an
 """
 
 from ._base import SYSTEM_TENANT, InputEvent, OutputEvent, Severity, Tier, Verb, ms_to_ts, ts_to_ms
-from ._codec import DEFAULT_MAX_BYTES, decode, decode_json, decode_key, encode
+from ._codec import DEFAULT_MAX_BYTES, decode, decode_json, decode_key, decode_keyed, encode
 from ._inputs import (
     MAX_TEXT_CHARS,
     BreakGlass,
@@ -93,6 +93,7 @@ __all__ = [
     "decode",
     "decode_json",
     "decode_key",
+    "decode_keyed",
     "encode",
     "export_json_schemas",
     "json_schema",

@@ -97,6 +97,25 @@ def decode_json(
         raise _invalid(exc.errors(include_url=False)) from None
 
 
+def decode_keyed(model_cls: type[ModelT], raw_key: bytes | None, raw: bytes | None, *,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, dict[str, Any], ModelT]:
+    """A tenant-keyed record: (tenant, the JSON object, the event), the key naming the
+    event's own tenant (`key_mismatch` otherwise).
+
+    >>> from schemas import Cost
+    >>> decode_keyed(Cost, b"globex", b'{"event_id": "c", "tenant": "acme", "workflow": "w", "provider": "p", '
+    ...              b'"model": "m", "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.1, "latency_ms": 1}')
+    Traceback (most recent call last):
+    ...
+    schemas.exceptions.InvalidEvent: key_mismatch: key 'globex' is not the event's tenant 'acme'
+    """
+    tenant = decode_key(raw_key)
+    obj, event = decode_json(model_cls, raw, max_bytes=max_bytes)
+    if event.tenant != tenant:  # type: ignore[attr-defined]
+        raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {event.tenant!r}")  # type: ignore[attr-defined]
+    return tenant, obj, event
+
+
 def decode_key(raw_key: bytes | None) -> str:
     """The record key as text; a tenant-scoped record must have a usable key.
 

@@ -40,7 +40,7 @@ from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
 from app.recent import RecentMap
 from app.runtime import Runtime
-from schemas import Control, Cost, InvalidEvent, decode, decode_key, ts_to_ms
+from schemas import Control, Cost, InvalidEvent, decode, decode_keyed, ts_to_ms
 
 from ._periods import PERIODS, Period, period_start
 from ._rules import to_micros
@@ -222,11 +222,7 @@ def _agent(app: faust.App, rt: Runtime, topic: str, name: str,
 def _decoded(model: type[M], msg: Any, rt: Runtime, dead_letters: str) -> M | None:
     """The tenant-keyed event in `msg`, or None once it went to the dead letters."""
     try:
-        tenant = decode_key(msg.key)
-        event = decode(model, msg.value, max_bytes=rt.settings.max_message_bytes)
-        if event.tenant != tenant:
-            raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {event.tenant!r}")
-        return event
+        return decode_keyed(model, msg.key, msg.value, max_bytes=rt.settings.max_message_bytes)[2]
     except InvalidEvent as exc:
         send_dead_letter(rt.sink, dead_letters, msg, exc.code, exc.message)
     except Exception as exc:  # a bug on one event must not stop the stream

@@ -32,7 +32,7 @@ from app.crashpoints import crash_point
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
 from app.runtime import Runtime
-from schemas import SYSTEM_TENANT, DecisionRequest, InvalidEvent, decode_json, decode_key, ms_to_ts
+from schemas import SYSTEM_TENANT, DecisionRequest, InvalidEvent, decode_keyed, ms_to_ts
 from topics import partition_of
 
 from ._budgeting import BudgetJudge, InsightCache
@@ -128,10 +128,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
         for event in events:
             msg = event.message
             try:
-                tenant = decode_key(msg.key)
-                raw, request = decode_json(DecisionRequest, msg.value, max_bytes=s.max_message_bytes)
-                if request.tenant != tenant:
-                    raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {request.tenant!r}")
+                tenant, raw, request = decode_keyed(DecisionRequest, msg.key, msg.value, max_bytes=s.max_message_bytes)
                 _auditable(raw)
             except InvalidEvent as exc:
                 send_dead_letter(sink, names["dead_letters"], msg, exc.code, exc.message)

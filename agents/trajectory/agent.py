@@ -27,7 +27,7 @@ from app.batching import drain_in_batches
 from app.deadletter import send_dead_letter
 from app.recent import RecentMap
 from app.runtime import Runtime
-from schemas import InvalidEvent, TrajectoryRequest, decode_json, decode_key, ms_to_ts
+from schemas import InvalidEvent, TrajectoryRequest, decode_keyed, ms_to_ts
 
 from ._analyzer import Analyzer, Scored
 from .exceptions import UnscorableText
@@ -96,10 +96,7 @@ def register(app: faust.App, rt: Runtime, analyzer: Analyzer) -> None:
         for event in batch:
             msg = event.message
             try:
-                tenant = decode_key(msg.key)
-                _, request = decode_json(TrajectoryRequest, msg.value, max_bytes=s.max_message_bytes)
-                if request.tenant != tenant:
-                    raise InvalidEvent("key_mismatch", f"key {tenant!r} is not the event's tenant {request.tenant!r}")
+                _, _, request = decode_keyed(TrajectoryRequest, msg.key, msg.value, max_bytes=s.max_message_bytes)
                 if request.model is not None and request.model not in model_names:
                     raise InvalidEvent("model_unavailable", f"model {request.model!r} is not served here; this "
                                                             f"group serves {analyzer.name!r} ({rt.trajectory.model!r})")
