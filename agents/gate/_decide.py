@@ -21,17 +21,27 @@ def most_restrictive(verbs: Iterable[str]) -> str:
     return _VERBS_BY_RANK[max((VERB_RANK[v] for v in verbs), default=0)]
 
 
+def derived_id(prefix: str, *parts: str) -> str:
+    """An output id derived from what it answers: the same input gives the same id again
+    (after a redelivery), so consumers dedupe on it.
+
+    >>> derived_id("d-", "acme", "r-1") == derived_id("d-", "acme", "r-1") != derived_id("d-", "acme", "r-2")
+    True
+    """
+    return prefix + hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
 def decision_id(tenant: str, request_id: str) -> str:
     """Deterministic: a redelivered request yields the same decision id, so consumers dedupe on it.
 
     >>> decision_id("acme", "r-1") == decision_id("acme", "r-1") != decision_id("acme", "r-2")
     True
     """
-    return "d-" + hashlib.blake2b(f"{tenant}\x1f{request_id}".encode(), digest_size=16).hexdigest()
+    return derived_id("d-", tenant, request_id)
 
 
 def alert_id(source_id: str, kind: str) -> str:
-    return "a-" + hashlib.blake2b(f"{source_id}\x1f{kind}".encode(), digest_size=16).hexdigest()
+    return derived_id("a-", source_id, kind)
 
 
 def trust_reasons(

@@ -13,11 +13,12 @@ is down), the request goes back marked `timeout` and is judged at worst-case ris
 from __future__ import annotations
 
 import copy
-import hashlib
 from typing import Any
 
 from agents.trajectory import TrajectoryConfig, risk_from_entropy
 from schemas import DecisionRequest
+
+from ._decide import derived_id
 
 
 def needs_text_score(request: DecisionRequest) -> bool:
@@ -31,8 +32,7 @@ def awaiting_key(tenant: str, request_id: str) -> str:
 
 def trajectory_request(tenant: str, request: DecisionRequest) -> dict[str, Any]:
     """The `trajectory-requests` event for a request's text (its id derives from the request's)."""
-    digest = hashlib.blake2b(f"{tenant}\x1f{request.event_id}".encode(), digest_size=16).hexdigest()
-    return {"event_id": "tq-" + digest, "schema_version": 1, "tenant": tenant, "text": request.text,
+    return {"event_id": derived_id("tq-", tenant, request.event_id), "schema_version": 1, "tenant": tenant, "text": request.text,
             "request_id": request.event_id}
 
 

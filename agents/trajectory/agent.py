@@ -12,7 +12,6 @@ request repeats its result's id.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from typing import Any
 import faust
 import orjson
 
-from agents.gate import alert_event
+from agents.gate import alert_event, derived_id
 from app import metrics
 from app.batching import drain_in_batches
 from app.deadletter import send_dead_letter
@@ -45,7 +44,7 @@ def result_id(tenant: str, request_event_id: str) -> str:
     >>> result_id("acme", "t-1") == result_id("acme", "t-1") != result_id("acme", "t-2")
     True
     """
-    return "tr-" + hashlib.blake2b(f"{tenant}\x1f{request_event_id}".encode(), digest_size=16).hexdigest()
+    return derived_id("tr-", tenant, request_event_id)
 
 
 def result_event(request: TrajectoryRequest, scored: Scored, analyzer: Analyzer, ts: str) -> dict[str, Any]:
