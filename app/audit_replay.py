@@ -53,7 +53,7 @@ COLUMNS: Final = ("partition", "offset", "seq", "ts", "tenant", "kind", "event_i
 TABLE: Final = (("partition", "PART", 4), ("offset", "OFFSET", 8), ("seq", "SEQ", 6), ("ts", "TS", 24),
                 ("tenant", "TENANT", 16), ("kind", "KIND", 12), ("event_id", "EVENT_ID", 36),
                 ("summary", "SUMMARY", 72))
-"""The columns of `--format table`: name, heading, width."""
+"""The columns of `--output-format table`: name, heading, width."""
 SUMMARY: Final = ("request_id", "verb", "score", "tier", "alert_kind", "severity")
 BODY_COLUMNS: Final = {
     "request_id": {"decision": ("request", "event_id"), "override": ("request_id",),
@@ -270,11 +270,11 @@ def _output(path: str | None) -> Iterator[IO[str]]:
 
 def _check_parquet(args: argparse.Namespace) -> None:
     if args.out is None:
-        raise UsageError("--format parquet needs --out FILE")
+        raise UsageError("--output-format parquet needs --out FILE")
     try:
         import pyarrow.parquet  # noqa: F401
     except ImportError:
-        raise UsageError("--format parquet needs pyarrow: pip install pyarrow") from None
+        raise UsageError("--output-format parquet needs pyarrow: pip install pyarrow") from None
 
 
 def filters(args: argparse.Namespace, log: AuditLog) -> Filters:
@@ -305,16 +305,16 @@ def _matching(log: AuditLog, wanted: Filters, quiet: bool) -> Iterator[tuple[int
 
 
 def run(args: argparse.Namespace, log: AuditLog) -> int:
-    """`audit replay` over an already-read log: write the matching records in `args.format`."""
-    if args.format == "parquet":
+    """`audit replay` over an already-read log: write the matching records in `args.output_format`."""
+    if args.output_format == "parquet":
         _check_parquet(args)
     wanted = filters(args, log)
     records = _matching(log, wanted, args.quiet)
-    if args.format == "parquet":
+    if args.output_format == "parquet":
         _write_parquet(args.out, records)
         return 0
     with _output(args.out) as out:
-        write = {"jsonl": _jsonl, "csv": _csv, "table": _table}[args.format](out)
+        write = {"jsonl": _jsonl, "csv": _csv, "table": _table}[args.output_format](out)
         for partition, offset, record in records:
             write(partition, offset, record)
     return 0

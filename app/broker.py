@@ -40,7 +40,7 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 15.0) -> None:
-        if _port_open(self.host, self.port):
+        if not port_free(self.host, self.port):
             raise BrokerError(f"port {self.port} on {self.host} is already in use")
         url = f"tcp://{self.host}:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
@@ -90,6 +90,24 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now: a bind with SO_REUSEADDR (as
+    servers set it) fails only while another socket is bound there without it or listens.
+
+    >>> with socket.socket() as s:
+    ...     s.bind(("127.0.0.1", 0)); s.listen(); port = s.getsockname()[1]
+    ...     port_free("127.0.0.1", port), port_free("0.0.0.0", port)
+    (False, False)
+    """
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def _port_open(host: str, port: int) -> bool:

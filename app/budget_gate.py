@@ -77,14 +77,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     kafka.add_argument("--current-range", metavar="START,END", help="current time range, same syntax")
     kafka.add_argument("--tenant", help="only this tenant's costs (default: every tenant)")
     gate = p.add_argument_group("thresholds (a value at or above a threshold takes its status)")
-    gate.add_argument("--token-warn-threshold", type=float, default=defaults.token_warn_pct, metavar="PCT")
-    gate.add_argument("--token-block-threshold", type=float, default=defaults.token_block_pct, metavar="PCT")
-    gate.add_argument("--latency-warn", type=float, default=defaults.latency_warn_ms, metavar="MS")
-    gate.add_argument("--latency-block", type=float, default=defaults.latency_block_ms, metavar="MS")
+    gate.add_argument("--token-warn-threshold", type=float, default=defaults.token_warn_pct, metavar="PCT",
+                      help="token delta %% that warns")
+    gate.add_argument("--token-block-threshold", type=float, default=defaults.token_block_pct, metavar="PCT",
+                      help="token delta %% that blocks")
+    gate.add_argument("--latency-warn", type=float, default=defaults.latency_warn_ms, metavar="MS",
+                      help="P95 latency that warns")
+    gate.add_argument("--latency-block", type=float, default=defaults.latency_block_ms, metavar="MS",
+                      help="P95 latency that blocks")
     gate.add_argument("--alpha", type=float, default=defaults.alpha,
                       help="a token block is kept only if the (1 − alpha) bootstrap interval lies above 0")
     gate.add_argument("--no-stats", action="store_true", help="judge on the thresholds alone")
-    p.add_argument("--output-format", choices=FORMATS, default="text")
+    p.add_argument("--output-format", choices=FORMATS, default="text",
+                   help="report format; github also writes $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY")
     return p
 
 

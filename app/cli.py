@@ -6,12 +6,17 @@ import argparse
 import asyncio
 import logging
 import logging.config
+import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any, Sequence
+
+from agents.audit import KINDS as AUDIT_KINDS
 
 from . import budget_gate, router_eval
 from .exceptions import ResontinexError, UsageError
-from .logs import logging_config
+from .logs import FORMATS, LEVELS, logging_config
 from .settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
 
 log = logging.getLogger("resontinex")
@@ -22,16 +27,47 @@ def _kafka_flags(p: argparse.ArgumentParser) -> None:
                    "$KAFKA_BOOTSTRAP_SERVERS, else the embedded broker's address)")
     p.add_argument("--config-dir", metavar="DIR", help="files here replace the packaged config "
                    "(default: $RESONTINEX_CONFIG_DIR)")
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--log-level", default="INFO", choices=LEVELS, help="DEBUG also shows Faust's, mode's and "
+                   "aiokafka's INFO lines")
+    p.add_argument("--log-format", default="auto", choices=FORMATS, help="auto: console on a terminal, else JSON "
+                   "lines")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default after its help where there is one to show (not None or
+    False) and the help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser (and, through `add_subparsers`, every subcommand's) that shows defaults in
+    its help and refuses an unknown argument itself: argparse leaves those to the root
+    parser, whose usage says nothing of the subcommand's flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="resontinex", description="Governance stream processor for AI workloads.")
+    root = _Parser(prog="resontinex", description="Governance stream processor for AI workloads.")
+    root.add_argument("--version", action="version", version=f"%(prog)s {version('resontinex')}")
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="broker (if none configured), topics and supervised workers")
     _kafka_flags(up)
-    up.add_argument("--port", type=int, default=DEFAULT_PORT, help="embedded broker port (default 9092)")
+    up.add_argument("--port", type=int, default=DEFAULT_PORT, help="embedded broker port")
     up.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, help="first worker's web port")
     up.add_argument("--roles", help=f"comma-separated roles (default: {','.join(ROLES)}, trajectory only where its "
                                     "model can be loaded)")
@@ -39,8 +75,8 @@ def parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="one worker joining its role's consumer group")
     _kafka_flags(worker)
-    worker.add_argument("--role", default="core", choices=ROLES)
-    worker.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT)
+    worker.add_argument("--role", default="core", choices=ROLES, help="the role whose consumer group to join")
+    worker.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, help="serves /health and /metrics")
 
     topics = sub.add_parser("topics", help="topic administration")
     topics_sub = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -99,23 +135,24 @@ def _audit_parsers(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--max-unsigned", type=int, metavar="N", help="with a public key, fail a partition with "
                         "more than N records after its last good checkpoint (default: twice "
                         "RESONTINEX_AUDIT_CHECKPOINT_EVERY): stripped checkpoints leave a long unsigned tail")
-    verify.add_argument("--output-format", choices=("text", "json"), default="text")
+    verify.add_argument("--output-format", choices=("text", "json"), default="text", help="report format")
 
     replay = audit_sub.add_parser("replay", help="the records matching filters, as JSON Lines, CSV, a table or Parquet")
     source(replay)
     replay.add_argument("--tenant")
     replay.add_argument("--since", metavar="TS", help="records with ts at or after this (RFC 3339)")
     replay.add_argument("--until", metavar="TS", help="records with ts before this (RFC 3339)")
-    replay.add_argument("--kind", action="append", help="decision, alert, state_change, override, checkpoint, "
-                        "config, … (repeatable)")
+    replay.add_argument("--kind", action="append", choices=AUDIT_KINDS, metavar="KIND",
+                        help=f"records of this kind: {', '.join(AUDIT_KINDS)} (repeatable; default: every kind)")
     replay.add_argument("--request-id", help="the records of one decision request")
-    replay.add_argument("--format", choices=("jsonl", "csv", "table", "parquet"), default="jsonl")
+    replay.add_argument("--output-format", "--format", choices=("jsonl", "csv", "table", "parquet"), default="jsonl",
+                        help="record format (parquet needs --out)")
     replay.add_argument("--out", metavar="FILE", help="write here (default: stdout; parquet needs a file)")
 
     reproduce = audit_sub.add_parser("reproduce", help="re-run recorded decisions through the trust gate under the "
                                      "recorded configuration and today's; report every difference")
     source(reproduce)
-    reproduce.add_argument("--output-format", choices=("text", "json"), default="text")
+    reproduce.add_argument("--output-format", choices=("text", "json"), default="text", help="report format")
 
     archive = audit_sub.add_parser("archive", help="copy a range of the audit topic, with its checkpoints, to a file")
     _kafka_flags(archive)
@@ -129,14 +166,21 @@ def _audit_parsers(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.config.dictConfig(logging_config(getattr(args, "log_level", "INFO")))
+    logging.config.dictConfig(logging_config(getattr(args, "log_level", "INFO"), getattr(args, "log_format", "auto")))
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # so that a closed pipe shows here, not at exit
+        return code
     except (UsageError, FileNotFoundError) as exc:
         print(f"resontinex: {exc}", file=sys.stderr)
         return 2
     except ResontinexError as exc:
         print(f"resontinex: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as the signal module's docs do
+        # (stdout onto /dev/null so the flush at exit cannot fail again; exit 1, Python's code on EPIPE).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         return 130
@@ -216,7 +260,8 @@ def _up(args: argparse.Namespace) -> int:
         from .demo import run_demo
 
         on_ready = run_demo
-    return run_up(settings, roles, args.port, args.web_port, on_ready)
+    return run_up(settings, roles, args.port, args.web_port, on_ready, log_level=args.log_level,
+                  log_format=args.log_format)
 
 
 def _roles(asked: str | None, model: str) -> list[str]:
@@ -245,7 +290,9 @@ def _worker(args: argparse.Namespace) -> int:
     from .faust_app import create_app
 
     app, _ = create_app(_settings(args), role=args.role, web_port=args.web_port)
-    worker = faust.Worker(app, loglevel=args.log_level, logging_config=logging_config(args.log_level), quiet=True)
+    worker = faust.Worker(app, loglevel=args.log_level, logging_config=logging_config(args.log_level, args.log_format),
+                          quiet=True)
+    worker.spinner = None  # at WARNING on a terminal it would draw between the lines and put the root logger at DEBUG
     worker.execute_from_commandline()
     return 0
 

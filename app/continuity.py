@@ -37,6 +37,7 @@ class FetchedMessage:
     key: bytes | None
     value: bytes | None
     timestamp: float  # seconds, as Faust gives it
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class FetchedEvent:
@@ -66,7 +67,8 @@ async def fetch_range(bootstrap: str, topic: str, partition: int, start: int, en
                 deadline = time.monotonic() + _STALL_TIMEOUT_S
                 if record.offset < end:
                     out.append(FetchedEvent(FetchedMessage(
-                        topic, partition, record.offset, record.key, record.value, record.timestamp / 1000.0)))
+                        topic, partition, record.offset, record.key, record.value, record.timestamp / 1000.0,
+                        tuple(record.headers))))
             highwater = consumer.highwater(tp)
             if highwater is not None and position >= highwater:
                 break  # the gap was only transaction markers or deleted records

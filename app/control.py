@@ -18,8 +18,11 @@ from aiokafka.errors import KafkaError
 
 from schemas import Control, InvalidEvent, decode
 
+from .connect import start_client
 from .exceptions import BrokerError, UsageError
 from .settings import Settings
+
+_ACK_TIMEOUT_S = 30.0
 
 
 def control_command(action: str, tenant: str, operator_id: str, reason: str, *, max_bytes: int = 524_288,
@@ -40,18 +43,19 @@ def control_command(action: str, tenant: str, operator_id: str, reason: str, *, 
 async def _publish(settings: Settings, command: Control) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", max_request_size=2 << 20)
     try:
-        await producer.start()
-        await producer.send_and_wait(settings.topic("control"), command.model_dump_json(exclude_none=True).encode(),
-                                     key=command.tenant.encode())
+        await start_client(producer, settings.bootstrap)
+        await asyncio.wait_for(producer.send_and_wait(settings.topic("control"),
+                                                      command.model_dump_json(exclude_none=True).encode(),
+                                                      key=command.tenant.encode()), _ACK_TIMEOUT_S)
+    except (KafkaError, asyncio.TimeoutError) as exc:
+        why = exc if isinstance(exc, KafkaError) else f"no acknowledgement within {_ACK_TIMEOUT_S:g} s"
+        raise BrokerError(f"{command.action}: could not publish to {settings.bootstrap}: {why}") from None
     finally:
         await producer.stop()
 
 
 def publish(settings: Settings, command: Control) -> int:
-    """Publish and say so; an unreachable broker is a failure (exit 1)."""
-    try:
-        asyncio.run(asyncio.wait_for(_publish(settings, command), 30))
-    except (OSError, KafkaError, asyncio.TimeoutError) as exc:
-        raise BrokerError(f"{command.action}: could not publish to {settings.bootstrap}: {exc!r}") from None
+    """Publish and say so; an unreachable broker is a failure (`BrokerError`, exit 1)."""
+    asyncio.run(_publish(settings, command))
     print(f"published {command.action} {command.event_id} for tenant {command.tenant}")
     return 0

@@ -16,6 +16,7 @@ from . import metrics, web
 from .audit_writer import checkpoint_due
 from .exceptions import UsageError
 from .faust_compat import use_fetch_max_wait, use_true_highwaters
+from .group_watch import GroupWatch
 from .runtime import Runtime
 from .settings import Settings
 
@@ -95,7 +96,10 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
     except SigningKeyError as exc:
         raise UsageError(f"audit checkpoints: {exc}") from None
     budgets, forget_costs = budget_agent.register(app, runtime)
-    tables = gate_agent.register(app, runtime, budgets)
+    scorers = GroupWatch(settings.bootstrap, settings.topic_prefix + APP_IDS["trajectory"],
+                         metrics.TRAJECTORY_GROUP_MEMBERS)
+    app.task(scorers.run)
+    tables = gate_agent.register(app, runtime, budgets, scorers)
     outcomes_agent.register(app, runtime, tables["trust-calibration"], tables["router-state"])
     fusion_agent.register(app, runtime, tables["awaiting-text"])
     alert_audit.register(app, runtime)

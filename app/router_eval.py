@@ -132,9 +132,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     est.add_argument("--clip", type=float, metavar="W", help="cap the importance weights at W (default: none)")
     est.add_argument("--folds", type=int, default=5, metavar="K", help="cross-fitting folds of DR's reward model")
     est.add_argument("--resamples", type=int, default=2000, metavar="B", help="bootstrap resamples")
-    est.add_argument("--confidence", type=float, default=0.95, metavar="C", help="interval level (default 0.95)")
+    est.add_argument("--confidence", type=float, default=0.95, metavar="C", help="interval level")
     est.add_argument("--seed", type=int, default=0, help="seeds the bootstrap and the folds")
-    p.add_argument("--output-format", choices=FORMATS, default="text")
+    p.add_argument("--output-format", choices=FORMATS, default="text", help="report format")
     return p
 
 

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agents import budget, router, trajectory
 from agents.overlays import OverlaySet, Rejection, load_overlays, overlay_dirs
+from agents.trust import ConfigError as TrustConfigError
 from agents.trust import TrustConfig, load_config, policy_version_of
+from config import PACKAGED_DIR
 
 from .exceptions import UsageError
 from .partition_state import PartitionStates
-from .settings import Settings
+from .settings import CONFIG_FILES, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE, TRUST_FILE, Settings
 from .sink import OutputSink
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-ENERGY_FILE = "energy_governance.yaml"
-ROUTING_FILE = "routing.yaml"
-TRAJECTORY_FILE = "trajectory.yaml"
 DECIDING_TRAJECTORY_KEYS = ("risk_entropy_low", "risk_entropy_high", "fusion_timeout_s")
 """The trajectory settings that change decisions (the rest tune the scoring worker)."""
 
@@ -44,24 +46,14 @@ class Runtime:
 
     @classmethod
     def load(cls, settings: Settings, *, client_id: str) -> "Runtime":
-        """Load and validate every configuration file; a bad one is refused here, before any Kafka I/O."""
-        trust = load_config(settings.config_file("trust_gate.yaml"))
-        path = settings.config_file(ENERGY_FILE)
-        try:
-            energy = budget.load_energy_config(path)
-        except budget.ConfigError as exc:
-            raise UsageError(f"configuration refused: {path}: {exc}") from None
-        path = settings.config_file(ROUTING_FILE)
-        try:
-            routing = router.load_routing_config(path)
-        except router.ConfigError as exc:
-            raise UsageError(f"configuration refused: {path}: {exc}") from None
-        path = settings.config_file(TRAJECTORY_FILE)
-        try:
-            text_scoring = trajectory.load_trajectory_config(path)
-        except trajectory.ConfigError as exc:
-            raise UsageError(f"configuration refused: {path}: {exc}") from None
+        """Load and validate every configuration file; a bad one is refused here, before any
+        Kafka I/O, naming the file. Logs where each file came from and what is ignored."""
+        trust = _load(settings, TRUST_FILE, load_config, TrustConfigError)
+        energy = _load(settings, ENERGY_FILE, budget.load_energy_config, budget.ConfigError)
+        routing = _load(settings, ROUTING_FILE, router.load_routing_config, router.ConfigError)
+        text_scoring = _load(settings, TRAJECTORY_FILE, trajectory.load_trajectory_config, trajectory.ConfigError)
         overlays, rejections = load_overlays(overlay_dirs(settings.config_dir))  # a bad file is skipped, never fatal
+        _report(settings, overlays, rejections)
         configuration = configuration_of(trust, energy, routing, overlays, text_scoring)
         return cls(
             settings=settings,
@@ -76,6 +68,39 @@ class Runtime:
             sink=OutputSink(settings.bootstrap, client_id=client_id),
             states=PartitionStates(settings.bootstrap, settings.topic("audit"), settings.dedupe_horizon),
         )
+
+
+def _load(settings: Settings, name: str, load: Callable[[Path], T], error: type[ValueError]) -> T:
+    """`load` the file `name` resolves to; a refused file is a UsageError naming it."""
+    path = settings.config_file(name)
+    try:
+        return load(path)
+    except error as exc:
+        detail = str(exc).removeprefix("<file>: ")  # an unreadable or unparsable file's error names it already
+        named = detail if os.fspath(path) in detail else f"{path}: {detail}"
+        raise UsageError(f"configuration refused: {named}") from None
+
+
+def _report(settings: Settings, overlays: OverlaySet, rejections: tuple[Rejection, ...]) -> None:
+    """Log which files came from --config-dir and which are packaged defaults; warn about
+    what is there that nothing reads, and about each overlay file skipped (the gate also
+    alerts on those)."""
+    defaults = [name for name in CONFIG_FILES if settings.config_file(name) == PACKAGED_DIR / name]
+    if settings.config_dir is None:
+        log.info("configuration: packaged defaults (no --config-dir)", extra={"packaged_defaults": defaults})
+    else:
+        mine = overlay_dirs(settings.config_dir)[-1]
+        read = [name for name in CONFIG_FILES if name not in defaults]
+        read += sorted(f"{mine.name}/{o.source.name}" for o in overlays.values()
+                       if o.source is not None and o.source.parent == mine)
+        log.info("configuration from %s: %s; packaged defaults: %s", settings.config_dir, ", ".join(read) or "nothing",
+                 ", ".join(defaults) or "none",
+                 extra={"config_dir": str(settings.config_dir), "read": read, "packaged_defaults": defaults})
+        for path, why in settings.unread_config_files():
+            log.warning("ignored in --config-dir: %s: %s", path, why)
+    for rejection in rejections:
+        log.warning("overlay file skipped: %s: %s", rejection.path, rejection.message,
+                    extra={"reason_code": rejection.reason_code})
 
 
 def configuration_of(trust: TrustConfig, energy: budget.EnergyConfig, routing: router.RoutingConfig,

@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
+from agents.overlays import SUFFIXES, overlay_dirs
 from config import PACKAGED_DIR
 from topics import wire_name
 
@@ -21,6 +23,14 @@ from .exceptions import UsageError
 DEFAULT_PORT = 9092
 DEFAULT_WEB_PORT = 6066
 ROLES = ("core", "trajectory")
+TRUST_FILE = "trust_gate.yaml"
+ENERGY_FILE = "energy_governance.yaml"
+ROUTING_FILE = "routing.yaml"
+TRAJECTORY_FILE = "trajectory.yaml"
+CONFIG_FILES = (TRUST_FILE, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE)
+"""The files --config-dir may replace; its `overlays/` folder adds overlay files."""
+PACKAGE_FILES = ("__init__.py", "__pycache__")
+"""Not configuration, not reported: the repository's `config/` (a Python package) is a fine --config-dir."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,37 @@ class Settings:
         if self.config_dir is not None and (self.config_dir / name).is_file():
             return self.config_dir / name
         return PACKAGED_DIR / name
+
+    def unread_config_files(self) -> list[tuple[Path, str]]:
+        """Entries of --config-dir that no configuration reads, each with why (naming the
+        closest known name, as for a mistyped `trust-gate.yml`). Dot-files and
+        `PACKAGE_FILES` are left out: a Kubernetes ConfigMap volume holds `..data` links
+        beside its files."""
+        if self.config_dir is None:
+            return []
+        overlays = overlay_dirs(self.config_dir)[-1]
+        known = (*CONFIG_FILES, overlays.name)
+        unread = []
+        for entry in _visible(self.config_dir):
+            if entry == overlays:
+                if entry.is_dir():
+                    unread += [(e, f"not an overlay file (overlays end in {' or '.join(SUFFIXES)})")
+                               for e in _visible(entry) if not e.name.lower().endswith(SUFFIXES)]
+            elif entry.name in CONFIG_FILES:
+                if not entry.is_file():
+                    unread.append((entry, "not a regular file: the packaged default is used"))
+            else:
+                close = difflib.get_close_matches(entry.name, known, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+                unread.append((entry, f"matches no configuration file ({hint})"))
+        return unread
+
+
+def _visible(directory: Path) -> list[Path]:
+    try:
+        return sorted(e for e in directory.iterdir() if not e.name.startswith(".") and e.name not in PACKAGE_FILES)
+    except OSError:  # unreadable: nothing is read from it either (the overlay loader reports its own)
+        return []
 
 
 def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:

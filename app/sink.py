@@ -47,15 +47,18 @@ class OutputSink:
             raise RuntimeError("OutputSink used before start()")
         return self._producer
 
-    def add(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+    def add(self, topic: str, partition: int, key: bytes | None, value: bytes, *, timestamp_ms: int | None = None,
+            headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Queue one message; the timestamp defaults to now, the producer's clock."""
         slot = (topic, partition)
+        record = {"key": key, "value": value, "timestamp": timestamp_ms, "headers": headers or []}
         batch = self._open.get(slot)
         if batch is None:
             batch = self._open[slot] = self.producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:  # type: ignore[attr-defined]
+        if batch.append(**record) is None:  # type: ignore[attr-defined]
             self._full.append((slot, batch))
             batch = self._open[slot] = self.producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:  # type: ignore[attr-defined]
+            if batch.append(**record) is None:  # type: ignore[attr-defined]
                 raise ValueError(f"message of {len(value)} bytes exceeds the batch limit for {topic}")
 
     async def flush(self) -> None:

@@ -1,9 +1,15 @@
 """`resontinex up`: the embedded broker (when no Kafka is configured), topics, workers.
 
-Workers are child processes in their own process groups. One that dies is restarted
-with exponential backoff (1 s doubling to 30 s, reset after a minute of good health)
-and the reason is logged. SIGINT/SIGTERM stop the workers (SIGTERM, then SIGKILL after
-a deadline) and then the broker, so nothing is left behind.
+Every port is checked before anything starts; a busy one is refused (exit 2). On the
+embedded broker, workers keep their state in a directory of this run (app/rundir.py),
+since the broker keeps nothing between runs; with a configured Kafka, in the data dir.
+Workers are child processes in their own process groups, each told the run's id
+(`RESONTINEX_RUN_ID`): `up` is ready once every worker's `/health` is ready for this run,
+so another stack's worker answering on the same port never counts. One that dies is
+restarted with exponential backoff (1 s doubling to 30 s, reset after a minute of good
+health) and the reason is logged. SIGINT, SIGTERM and SIGHUP (terminal closed) stop the
+workers (SIGTERM, then SIGKILL after a deadline) and then the broker, so nothing is left
+behind.
 """
 
 from __future__ import annotations
@@ -11,17 +17,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
-from typing import Awaitable, Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from typing import Awaitable, Callable, Mapping
 
 import orjson
 
+from topics import REGISTRY
+
 from .admin import create_topics
-from .broker import EmbeddedBroker
+from .broker import EmbeddedBroker, port_free
+from .exceptions import UsageError
+from .rundir import fresh_run_dir
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +41,13 @@ log = logging.getLogger(__name__)
 STOP_DEADLINE_S = 10.0
 BACKOFF_MAX_S = 30.0
 HEALTHY_RESET_S = 60.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+# The pages each role's worker serves (app/web.py), listed once `up` is ready.
+PAGES = {
+    "core": ("/health", "/metrics", "/stats/trust", "/budget/status", "/router/status"),
+    "trajectory": ("/health", "/metrics", "/trajectory/health"),
+}
 
 
 @dataclass
@@ -41,30 +60,61 @@ class WorkerProcess:
     started_at: float = 0.0
     backoff_s: float = 1.0
 
-    @property
-    def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}/health"
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.web_port}{path}"
 
 
-def worker_argv(settings: Settings, role: str, web_port: int) -> list[str]:
+def worker_argv(settings: Settings, role: str, web_port: int, log_level: str = "INFO",
+                log_format: str = "auto") -> list[str]:
     argv = [sys.executable, "-m", "app.cli", "worker", "--role", role, "--web-port", str(web_port),
-            "--bootstrap", settings.bootstrap]
+            "--bootstrap", settings.bootstrap, "--log-level", log_level, "--log-format", log_format]
     if settings.config_dir is not None:
         argv += ["--config-dir", str(settings.config_dir)]
     return argv
 
 
+def worker_env(settings: Settings, run_id: str, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """A worker's environment: `up`'s, with this run's id and data dir."""
+    return {**base, "RESONTINEX_DATA_DIR": str(settings.data_dir), "RESONTINEX_RUN_ID": run_id}
+
+
+def where(settings: Settings, workers: list[WorkerProcess]) -> str:
+    """What `up` prints once ready: the bootstrap, each worker's pages, the topics.
+
+    >>> s = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "RESONTINEX_TOPIC_PREFIX": "t."})
+    >>> print(where(s, [WorkerProcess("core", 6066, [])]))
+    bootstrap     k:9092
+    core worker   http://127.0.0.1:6066/health
+                  http://127.0.0.1:6066/metrics
+                  http://127.0.0.1:6066/stats/trust
+                  http://127.0.0.1:6066/budget/status
+                  http://127.0.0.1:6066/router/status
+    publish to    t.decision-requests t.outcomes t.costs t.telemetry t.trajectory-requests t.control
+    subscribe to  t.decisions t.alerts t.trajectory-results t.audit t.dead-letters
+    """
+    rows = [("bootstrap", settings.bootstrap)]
+    for w in workers:
+        rows += [(f"{w.role} worker" if i == 0 else "", w.url(path)) for i, path in enumerate(PAGES[w.role])]
+    for label, direction in (("publish to", "in"), ("subscribe to", "out")):
+        rows.append((label, " ".join(settings.topic(t.id) for t in REGISTRY if t.direction == direction)))
+    return "\n".join(f"{label:13} {value}" for label, value in rows)
+
+
 class Supervisor:
-    def __init__(self, settings: Settings, roles: list[str], web_port: int) -> None:
+    def __init__(self, settings: Settings, roles: list[str], web_port: int, run_id: str,
+                 log_level: str = "INFO", log_format: str = "auto") -> None:
         self.settings = settings
+        self.run_id = run_id
+        self.env = worker_env(settings, run_id)
         self.workers = [
-            WorkerProcess(role, web_port + i, worker_argv(settings, role, web_port + i)) for i, role in enumerate(roles)
+            WorkerProcess(role, web_port + i, worker_argv(settings, role, web_port + i, log_level, log_format))
+            for i, role in enumerate(roles)
         ]
         self._stopping = asyncio.Event()
 
     async def run(self, on_ready: Callable[[], Awaitable[None]] | None = None) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._stopping.set)
         summary = await create_topics(self.settings)
         log.info("topics ready", extra={"topics": summary})
@@ -73,6 +123,7 @@ class Supervisor:
         try:
             if await self._wait_ready():
                 print(f"READY bootstrap={self.settings.bootstrap}", flush=True)
+                print(where(self.settings, self.workers), flush=True)
                 if on_ready is not None:
                     extra = asyncio.create_task(on_ready())
             await self._stopping.wait()
@@ -86,7 +137,8 @@ class Supervisor:
 
     async def _wait_ready(self) -> bool:
         while not self._stopping.is_set():
-            states = await asyncio.gather(*(asyncio.to_thread(_ready, w.health_url) for w in self.workers))
+            states = await asyncio.gather(*(asyncio.to_thread(_ready, w.url("/health"), self.run_id)
+                                            for w in self.workers))
             if all(states):
                 return True
             await asyncio.sleep(0.25)
@@ -97,7 +149,7 @@ class Supervisor:
             w.started_at = time.monotonic()
             try:
                 w.process = await asyncio.create_subprocess_exec(
-                    *w.argv, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True
+                    *w.argv, env=self.env, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True
                 )
                 log.info("worker started", extra={"role": w.role, "pid": w.process.pid, "web_port": w.web_port})
                 why = _why(await w.process.wait())
@@ -132,25 +184,49 @@ class Supervisor:
 
 
 def run_up(settings: Settings, roles: list[str], port: int, web_port: int,
-           on_ready: Callable[[Settings], Awaitable[None]] | None = None) -> int:
-    broker = EmbeddedBroker(port=port) if settings.embedded else None
-    if broker is not None:
-        broker.start()
-        settings = settings.with_bootstrap(broker.bootstrap)
-    try:
-        supervisor = Supervisor(settings, roles, web_port)
+           on_ready: Callable[[Settings], Awaitable[None]] | None = None, *,
+           log_level: str = "INFO", log_format: str = "auto") -> int:
+    broker_port = [("--port (embedded broker)", "127.0.0.1", port)] if settings.embedded else []
+    web_ports = [(f"--web-port ({role} worker)", "0.0.0.0", web_port + i) for i, role in enumerate(roles)]
+    check_ports(broker_port + web_ports)
+    for sig in STOP_SIGNALS[1:]:  # until the supervisor's loop takes them over, stop as Ctrl-C does
+        signal.signal(sig, signal.default_int_handler)
+    run_id = secrets.token_hex(8)
+    with ExitStack() as stack:
+        if settings.embedded:
+            data_dir = stack.enter_context(fresh_run_dir(settings.data_dir, run_id))
+            broker = stack.enter_context(EmbeddedBroker(port=port))
+            settings = replace(settings.with_bootstrap(broker.bootstrap), data_dir=data_dir)
+        supervisor = Supervisor(settings, roles, web_port, run_id, log_level, log_format)
         return asyncio.run(supervisor.run((lambda: on_ready(settings)) if on_ready else None))
-    finally:
-        if broker is not None:
-            broker.stop()
 
 
-def _ready(url: str) -> bool:
+def check_ports(wanted: list[tuple[str, str, int]]) -> None:
+    """Refuse (UsageError) a port given twice or already in use; `wanted` holds (what, host, port).
+
+    >>> check_ports([("--port", "127.0.0.1", 0), ("--web-port", "0.0.0.0", 0)])
+    >>> check_ports([("--port", "127.0.0.1", 7000), ("--web-port", "0.0.0.0", 7000)])
+    Traceback (most recent call last):
+    app.exceptions.UsageError: port 7000 is given for --port and --web-port
+    """
+    seen: dict[int, str] = {}
+    for what, _, port in wanted:
+        if port and port in seen:
+            raise UsageError(f"port {port} is given for {seen[port]} and {what}")
+        seen[port] = what
+    for what, host, port in wanted:
+        if not port_free(host, port):
+            raise UsageError(f"port {port} is already in use ({what}): stop what holds it or choose another port")
+
+
+def _ready(url: str, run_id: str) -> bool:
+    """Whether the worker at `url` is ready and is this run's (503 until ready raises here)."""
     try:
         with urllib.request.urlopen(url, timeout=1.0) as resp:
-            return bool(orjson.loads(resp.read()).get("ready"))
+            body = orjson.loads(resp.read())
     except Exception:
         return False
+    return bool(body.get("ready")) and body.get("run_id") == run_id
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

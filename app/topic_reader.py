@@ -8,6 +8,7 @@ from typing import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from .connect import start_client
 from .exceptions import BrokerError, UsageError
 from .offsets import true_end_offsets
 
@@ -23,7 +24,7 @@ async def read_topic(bootstrap: str, topic: str, handle: Callable[[ConsumerRecor
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     try:
-        await consumer.start()
+        await start_client(consumer, bootstrap)
         # metadata of every topic: asking for one topic by name would create it on a broker
         # that auto-creates topics (the embedded one does)
         if topic not in await consumer.topics():

@@ -1,6 +1,10 @@
-"""Web endpoints of a worker: /health, /metrics, /stats/trust[/{tenant}], /budget/status,
-/router/status (CONTRACT §6) on the core role; /health, /metrics and /trajectory/health on
-the trajectory role.
+"""Web endpoints of a worker: /health, /health/live, /metrics, /stats/trust[/{tenant}],
+/budget/status, /router/status (CONTRACT §6) on the core role; /health, /health/live,
+/metrics and /trajectory/health on the trajectory role.
+
+`/health` is the readiness check (503 until the worker is ready), `/health/live` the
+liveness check (200 while the process serves: an unexpected error ends the process, see
+`app.failfast`). Status pages give times as RFC 3339 strings.
 
 A tenant's statistics live on the worker that owns its partition; `/stats/trust` asks
 the other workers of the group (their canonical URLs, from Faust's assignment) for
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -22,7 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from agents.budget.agent import BudgetTables
 from agents.budget.status import budget_rows
 from agents.gate._routing import load_router_state
+from agents.gate.agent import STATS_WINDOW_S
 from agents.router import router_status
+from schemas import ms_to_ts
 from topics import partition_of
 
 from . import metrics
@@ -48,13 +55,17 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
 
     def local_budgets() -> list[dict[str, Any]]:
         owned = {tp.partition for tp in _assignment(app) if tp.topic == rt.settings.topic("costs")}
-        return budget_rows(rt.energy, budgets, tables["budget-marks"], owned, rt.settings.partitions, time.time())
+        decided = {tenant for tenant, _ in stats.table.data.keys()}  # tenants with decisions in the last hour
+        return budget_rows(rt.energy, budgets, tables["budget-marks"], decided, owned, rt.settings.partitions,
+                           time.time())
 
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
             body = health(app, rt)
-            return self.json(body, status=200 if body["status"] == "healthy" else 503)
+            return self.json(body, status=200 if body["ready"] else 503)
+
+    _register_live(app, rt)
 
     @app.page("/metrics")
     class Metrics(View):
@@ -75,7 +86,7 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
     @app.page("/stats/trust")
     class TrustStats(View):
         async def get(self, request: Request) -> Response:
-            return self.json({"window_s": 60, "tenants": await group_windows(request)})
+            return self.json({"window_s": STATS_WINDOW_S, "tenants": await group_windows(request)})
 
     @app.page("/stats/trust/{tenant}")
     class TenantTrustStats(View):
@@ -83,7 +94,7 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
             windows = (await group_windows(request)).get(tenant)
             if windows is None:
                 return self.json({"error": f"no statistics for tenant {tenant!r} in the last hour"}, status=404)
-            return self.json({"window_s": 60, "tenant": tenant, "windows": windows})
+            return self.json({"window_s": STATS_WINDOW_S, "tenant": tenant, "windows": windows})
 
 
     @app.page("/budget/status")
@@ -126,7 +137,11 @@ def register_trajectory(app: faust.App, rt: Runtime, analyzer: Any, model: dict[
         async def get(self, request: Request) -> Response:
             body = {**health(app, rt, rt.settings.topic("trajectory_requests")), "model": model}
             healthy = body["status"] == "healthy" and model["ok"]
-            return self.json({**body, "status": "healthy" if healthy else "unhealthy"}, status=200 if healthy else 503)
+            ready = healthy and body["ready"]
+            return self.json({**body, "status": "healthy" if healthy else "unhealthy", "ready": ready},
+                             status=200 if ready else 503)
+
+    _register_live(app, rt)
 
     @app.page("/trajectory/health")
     class ModelHealth(View):
@@ -146,6 +161,19 @@ def register_trajectory(app: faust.App, rt: Runtime, analyzer: Any, model: dict[
             return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def _register_live(app: faust.App, rt: Runtime) -> None:
+    @app.page("/health/live")
+    class Live(View):
+        async def get(self, request: Request) -> Response:
+            """The liveness check: 200 while the process serves, ready or not."""
+            return self.json({"status": "alive", **_process(rt)})
+
+
+def _process(rt: Runtime) -> dict[str, Any]:
+    # RESONTINEX_RUN_ID is set by `up` per run, so its readiness check knows its own workers
+    return {"uptime_seconds": round(time.time() - rt.started_at, 3), "run_id": os.environ.get("RESONTINEX_RUN_ID")}
+
+
 def health(app: faust.App, rt: Runtime, source: str | None = None) -> dict[str, Any]:
     """The worker's health; `partitions` are those of `source` (default: decision-requests) it owns."""
     agents = {name: _agent_state(agent) for name, agent in app.agents.items()}
@@ -159,21 +187,23 @@ def health(app: faust.App, rt: Runtime, source: str | None = None) -> dict[str, 
         "agents": agents,
         "partitions": owned,
         "rebalancing": app.rebalancing,
-        "uptime_seconds": round(time.time() - rt.started_at, 3),
         "policy_version": rt.policy_version,
+        **_process(rt),
     }
 
 
 def trust_windows(stats: Any) -> dict[str, list[dict[str, Any]]]:
-    """Every retained 1-minute window per tenant owned by this worker, oldest first."""
+    """Every retained 1-minute window per tenant owned by this worker, oldest first; `start`
+    and `end` (exclusive) in RFC 3339."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for key, value in stats.table.data.items():
-        tenant, (start, end) = key
+    for (tenant, (start, _)), value in sorted(stats.table.data.items(), key=lambda item: item[0][1]):
         if value:
-            out.setdefault(tenant, []).append({"start": start, "end": end, **value})
-    for windows in out.values():
-        windows.sort(key=lambda w: w["start"])
+            out.setdefault(tenant, []).append({"start": _rfc3339(start), "end": _rfc3339(start + STATS_WINDOW_S), **value})
     return out
+
+
+def _rfc3339(seconds: float) -> str:
+    return ms_to_ts(round(seconds * 1000))
 
 
 async def _from_peers(app: faust.App, table_name: str, path: str, field: str) -> list[Any]:

@@ -138,10 +138,11 @@ class TextRisk(InputPart):
 
     `status` `scored`: `signals.epistemic_risk` was derived from the trajectory result's
     `mean_entropy` (`risk_entropy_low`/`_high` in `config/trajectory.yaml`); `timeout`: no
-    result came within `fusion_timeout_s`, and the request is judged without a risk.
+    result came within `fusion_timeout_s`; `unavailable`: no trajectory group was running to
+    score it. Without a score the request is judged at worst-case risk.
     """
 
-    status: Literal["scored", "timeout"]
+    status: Literal["scored", "timeout", "unavailable"]
     result_id: str | None = None
     model: str | None = None
     mean_entropy: NonNegativeFloat | None = None
@@ -174,6 +175,7 @@ class DecisionRequest(InputEvent):
     text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None = None
     override: BreakGlass | None = None
     trajectory: TextRisk | None = None
+    explain: bool = False
 
     @model_validator(mode="after")
     def _risk_or_text(self) -> Self:

@@ -25,11 +25,15 @@ __all__ = [
     "DeadLetter",
     "DeadLetterError",
     "Decision",
+    "Explanation",
     "OverlaySummary",
     "Reason",
     "RouteSummary",
+    "SignalTerm",
+    "TierBounds",
     "TrajectoryResult",
     "TrustSummary",
+    "VerbChange",
 ]
 
 
@@ -51,6 +55,52 @@ class TrustSummary(OutputPart):
     floor_violation: bool
     entropy_flag: bool
     calibrated_score: UnitFloat | None = None
+    decided_on: Literal["raw", "calibrated"] = "raw"  # which score set tier and verb (trust_gate.yaml decide_on)
+
+
+class SignalTerm(OutputPart):
+    """One signal's part of the trust gate's logit: `contribution` = `weight` × `logit`
+    (of `clamped` for alignment, of 1 − `clamped` for risk and confidence band)."""
+
+    weight: NonNegativeFloat
+    clamped: UnitFloat
+    logit: float
+    contribution: float
+
+
+class TierBounds(OutputPart):
+    """The thresholds around a tier: the deciding score is above `above` (null for the
+    lowest tier) and at most `at_most`."""
+
+    above: NonNegativeFloat | None
+    at_most: NonNegativeFloat
+
+
+class VerbChange(OutputPart):
+    """A rule that changed the verb: the component, the reason codes behind it, before and after."""
+
+    component: Name
+    codes: list[Name]
+    before: Verb
+    after: Verb
+
+
+class Explanation(OutputPart):
+    """How the trust gate and the rules after it reached the verb (seed 001's explanation
+    trail; beyond CONTRACT §3.2). z = the sum of the signals' contributions, `raw_score` =
+    sigmoid(z), `score` = `raw_score` rounded to 4 places, `tier_score` the score the tier
+    is read from (`score`, or the calibrated score under `decide_on: calibrated`)."""
+
+    signals: dict[Literal["alignment_score", "epistemic_risk", "confidence_band"], SignalTerm]
+    z: float
+    raw_score: UnitFloat
+    score: UnitFloat
+    tier_score: UnitFloat
+    tier: Tier
+    tier_bounds: TierBounds
+    tier_verb: Verb
+    verb_changes: list[VerbChange]
+    verb: Verb
 
 
 class BudgetSummary(OutputPart):
@@ -115,6 +165,7 @@ class Decision(OutputEvent):
     budget: BudgetSummary | None = None
     route: RouteSummary | None = None
     overlay: OverlaySummary | None = None
+    explanation: Explanation | None = None  # when the request asks (`explain`); its audit record always has it
 
 
 class Alert(OutputEvent):

@@ -1,10 +1,17 @@
-"""The event types by name, and their JSON Schemas."""
+"""The event types by name, and their JSON Schemas.
+
+The schemas ship with the package as `schemas/json/<name>.schema.json` (`SHIPPED_DIR`),
+generated from the models by ``python -m schemas.generate``; `export_json_schemas` copies
+those files, so what a user exports is what was released.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final
@@ -14,7 +21,7 @@ from pydantic import BaseModel
 from ._inputs import Control, Cost, DecisionRequest, Outcome, Telemetry, TrajectoryRequest
 from ._outputs import Alert, AuditRecord, DeadLetter, Decision, TrajectoryResult
 
-__all__ = ["EVENT_TYPES", "export_json_schemas", "json_schema"]
+__all__ = ["EVENT_TYPES", "SHIPPED_DIR", "export_json_schemas", "json_schema", "schema_file_name", "schema_text"]
 
 EVENT_TYPES: Final[Mapping[str, type[BaseModel]]] = MappingProxyType(
     {
@@ -35,6 +42,9 @@ EVENT_TYPES: Final[Mapping[str, type[BaseModel]]] = MappingProxyType(
 
 _DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
+SHIPPED_DIR: Final[Traversable] = resources.files("schemas") / "json"
+"""The package data directory holding one `schema_file_name(name)` per event type."""
+
 
 def json_schema(name: str) -> dict[str, object]:
     """The JSON Schema (draft 2020-12) of one event type, as `decode` accepts it.
@@ -46,8 +56,22 @@ def json_schema(name: str) -> dict[str, object]:
     return {"$schema": _DIALECT, "$id": f"urn:resontinex:schema:{name}", **schema}
 
 
+def schema_text(name: str) -> str:
+    """`json_schema(name)` as the text of its shipped file (2-space indent, final newline)."""
+    return json.dumps(json_schema(name), indent=2, ensure_ascii=False) + "\n"
+
+
+def schema_file_name(name: str) -> str:
+    """The file name of an event type's schema.
+
+    >>> schema_file_name("decision")
+    'decision.schema.json'
+    """
+    return f"{name}.schema.json"
+
+
 def export_json_schemas(directory: str | os.PathLike[str]) -> list[Path]:
-    """Write `<name>.schema.json` for every event type into `directory`
+    """Copy the shipped `<name>.schema.json` of every event type into `directory`
     (created if missing) and return the paths written.
 
     >>> import tempfile
@@ -59,7 +83,7 @@ def export_json_schemas(directory: str | os.PathLike[str]) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for name in EVENT_TYPES:
-        path = target / f"{name}.schema.json"
-        path.write_text(json.dumps(json_schema(name), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path = target / schema_file_name(name)
+        path.write_bytes((SHIPPED_DIR / schema_file_name(name)).read_bytes())
         written.append(path)
     return written

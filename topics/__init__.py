@@ -20,6 +20,7 @@ from ._registry import (
     all_wire_names,
     get,
     partition_of,
+    partition_of_key,
     wire_name,
     with_partitions,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "all_wire_names",
     "get",
     "partition_of",
+    "partition_of_key",
     "wire_name",
     "with_partitions",
 ]

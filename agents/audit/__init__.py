@@ -15,13 +15,14 @@ True
 from ._chain import AuditEntry, ChainHead, head_after, seal, seal_many
 from ._checkpoint import (ALGORITHM, checkpoint_body, checkpoint_problem, key_id, load_public_key, load_signing_key,
                           new_key_pair, signed_bytes)
-from ._record import GENESIS_HASH, record_hash
+from ._record import GENESIS_HASH, KINDS, record_hash
 from ._verify import Finding, FindingKind, VerifyReport, verify
 from .exceptions import InvalidRecordError, SigningKeyError
 
 __all__ = [
     "ALGORITHM",
     "GENESIS_HASH",
+    "KINDS",
     "AuditEntry",
     "ChainHead",
     "Finding",

@@ -15,6 +15,11 @@ from .exceptions import InvalidRecordError
 GENESIS_HASH = "0" * 64
 """`prev_hash` of the first record of a partition (64 zeros)."""
 
+KINDS = ("decision", "alert", "state_change", "override", "checkpoint", "config")
+"""Every `kind` of audit record written: a decision with its request, an alert, a state
+change (tripwire, router import), an operator override, a signed checkpoint, and the
+configuration in force under a new `policy_version`."""
+
 STR_FIELDS = ("event_id", "kind", "tenant", "ts", "policy_version")
 FIELDS = ("event_id", "seq", "kind", "tenant", "ts", "policy_version", "record", "prev_hash", "hash")
 

@@ -1,12 +1,15 @@
 """Energy governance: budgets per tenant and workflow, enforced on the stream.
 
-The pure rules live here (`assess`, `tripwire_step`, periods, configuration); the Faust
-agent that keeps spend in windowed tables is `agents.budget.agent`.
+The pure rules live here (`assess`, `tripwire_step`, `downgrade_reasons`, periods,
+configuration); the Faust agent that keeps spend in windowed tables is
+`agents.budget.agent`.
 """
 
 from ._config import (
     ANY_TENANT,
+    ECONOMY,
     Budget,
+    DowngradeMode,
     EnergyConfig,
     Limits,
     Multipliers,
@@ -16,6 +19,7 @@ from ._config import (
     energy_config_from,
     load_energy_config,
 )
+from ._downgrade import downgrade_reasons
 from ._periods import PERIODS, Period, iso, period_end, period_start, previous_start
 from ._rules import (
     MICROS,
@@ -35,10 +39,10 @@ from ._summary import TRANSITION_ALERTS, Mark, budget_reasons, budget_summary, m
 from .exceptions import BudgetError, ConfigError
 
 __all__ = [
-    "ANY_TENANT", "MICROS", "PERIODS", "STATUS_RANK", "STATUS_VERB", "TRANSITION_ALERTS",
-    "Assessment", "Budget", "BudgetError", "ConfigError", "EnergyConfig", "Limits", "Mark", "Multipliers",
+    "ANY_TENANT", "ECONOMY", "MICROS", "PERIODS", "STATUS_RANK", "STATUS_VERB", "TRANSITION_ALERTS",
+    "Assessment", "Budget", "BudgetError", "ConfigError", "DowngradeMode", "EnergyConfig", "Limits", "Mark", "Multipliers",
     "Period", "Recovery", "ScopedBudget", "Tripwire", "TripwireState",
-    "assess", "budget_reasons", "budget_summary", "cost_multiplier", "energy_config_from", "is_breach", "iso",
+    "assess", "budget_reasons", "budget_summary", "cost_multiplier", "downgrade_reasons", "energy_config_from", "is_breach", "iso",
     "load_energy_config", "mark_key",
     "period_end", "period_start", "previous_start", "retry_after_s", "status_of", "to_micros",
     "transition_alert", "tripwire_step",

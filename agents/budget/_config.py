@@ -2,7 +2,9 @@
 
 Keys beyond the contract's: `multipliers.complexity_threshold` (0.7) and
 `multipliers.entropy_threshold` (0.72) say when "high" starts (strictly above);
-`budget_tripwire.downgrade_mode` names the cheaper mode downgraded decisions carry;
+`budget_tripwire.downgrade_mode` names the cheaper, stricter mode a downgraded tenant
+runs in, one of `downgrade_modes` (name → overrides; without the section: `economy`,
+`ECONOMY`; a section given replaces it whole, and a mode lists only what it changes);
 `recovery` tunes the insight cache and the retry backoff of `defer` decisions.
 `budget_limits.approval_threshold` is in tokens: one operation estimated above it needs
 review.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from agents._checks import Checks
@@ -85,6 +88,22 @@ class Tripwire:
 
 
 @dataclass(frozen=True, slots=True)
+class DowngradeMode:
+    """One downgrade mode's overrides (`agents.budget.downgrade_reasons` applies them);
+    None (or False) leaves that part of a decision as it is."""
+
+    name: str
+    max_estimate_tokens: int | None = None  # an estimate of more tokens goes to review
+    max_estimate_usd: float | None = None  # an estimate costing more (before multipliers) goes to review
+    trust_floor: float | None = None  # a trust score below this goes to review
+    review_all: bool = False  # every decision goes to review
+
+
+ECONOMY = DowngradeMode("economy", max_estimate_tokens=2000, max_estimate_usd=1.0, trust_floor=0.75)
+"""The default mode (as in the packaged `energy_governance.yaml`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Recovery:
     insight_cache_ttl_s: float = 30.0
     retry_base_s: float = 30.0
@@ -98,6 +117,16 @@ class EnergyConfig:
     tripwire: Tripwire = field(default_factory=Tripwire)
     recovery: Recovery = field(default_factory=Recovery)
     budgets: tuple[Budget, ...] = ()
+    downgrade_modes: tuple[DowngradeMode, ...] = (ECONOMY,)
+
+    @property
+    def downgrade(self) -> DowngradeMode:
+        """The mode `tripwire.downgrade_mode` names (validated to exist).
+
+        >>> EnergyConfig().downgrade.trust_floor
+        0.75
+        """
+        return next(m for m in self.downgrade_modes if m.name == self.tripwire.downgrade_mode)
 
     def budget_for(self, tenant: str, workflow: str) -> ScopedBudget | None:
         """The most specific entry: tenant+workflow, then tenant, then "*"; None if none."""
@@ -164,7 +193,7 @@ def energy_config_from(mapping: Mapping[str, Any]) -> EnergyConfig:
     """Validate a parsed `energy_governance.yaml`; the first problem is raised, naming its key."""
     if not isinstance(mapping, Mapping):
         raise ConfigError("<config>", f"must be a mapping, got {type(mapping).__name__}")
-    known = ("budget_limits", "multipliers", "budget_tripwire", "recovery", "budgets")
+    known = ("budget_limits", "multipliers", "budget_tripwire", "recovery", "budgets", "downgrade_modes")
     for name in mapping:
         if name not in known:
             raise ConfigError(str(name), f"unknown key (expected one of {', '.join(known)})")
@@ -196,7 +225,25 @@ def energy_config_from(mapping: Mapping[str, Any]) -> EnergyConfig:
         seen.add((b.tenant, b.workflow))
         if b.tenant == ANY_TENANT and b.workflow is not None:
             raise ConfigError(f"budgets[{i}].workflow", 'a "*" entry applies to whole tenants: drop the workflow')
-    return EnergyConfig(limits, multipliers, tripwire, recovery, budgets)
+    modes = _downgrade_modes(mapping.get("downgrade_modes"))
+    if tripwire.downgrade_mode not in [m.name for m in modes]:
+        raise ConfigError("budget_tripwire.downgrade_mode", f"names no mode of downgrade_modes "
+                                                            f"({', '.join(m.name for m in modes) or 'none defined'}), "
+                                                            f"got {tripwire.downgrade_mode!r}")
+    return EnergyConfig(limits, multipliers, tripwire, recovery, budgets, modes)
+
+
+def _downgrade_modes(raw: object) -> tuple[DowngradeMode, ...]:
+    """`downgrade_modes`: name → overrides; absent (or null) gives `(ECONOMY,)`."""
+    if raw is None:
+        return (ECONOMY,)
+    if not isinstance(raw, Mapping):
+        raise ConfigError("downgrade_modes", f"must be a mapping of mode names, got {type(raw).__name__}")
+    convert = {
+        "max_estimate_tokens": lambda k, v: _check.integer(k, v, 0), "max_estimate_usd": _non_negative,
+        "trust_floor": lambda k, v: _check.real(k, v, 0.0, 1.0), "review_all": _check.boolean}
+    return tuple(_check.section(overrides, f"downgrade_modes.{name}", partial(DowngradeMode, _check.name(
+        f"downgrade_modes.{name}", name)), convert) for name, overrides in raw.items())
 
 
 def load_energy_config(path: str | os.PathLike[str]) -> EnergyConfig:

@@ -13,7 +13,11 @@ when the partition is first seen.
 Per partition, `budget-progress` holds an offset below which every record was folded,
 so a gap Faust skipped around a rebalance is fetched and folded (`app.continuity`). It
 trails by one batch: a batch's progress is written after the *next* batch's changelog
-writes were flushed, so it never runs ahead of the spend it vouches for.
+writes were flushed, so it never runs ahead of the spend it vouches for. While a worker
+runs, the next offset it expects comes from memory (exact); the table is read only for a
+partition it has just taken over.
+
+A record on another partition than its tenant's is forwarded there (`app.misrouted`).
 
 A cost whose time (`ts`, else the record's) is more than `FUTURE_TOLERANCE_S` ahead of
 the clock is a dead letter: it would land in a window nobody judges yet.
@@ -38,6 +42,7 @@ from app.batching import drain_in_batches
 from app.continuity import contiguous, fetch_range
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
+from app.misrouted import Forwarder
 from app.recent import RecentMap
 from app.runtime import Runtime
 from schemas import Control, Cost, InvalidEvent, decode, decode_keyed, ts_to_ms
@@ -64,7 +69,8 @@ class BudgetTables:
     progress: faust.types.TableT
     app: faust.App
     costs_topic: str
-    folded: dict[int, int] = field(default_factory=dict)  # partition → next cost offset not folded yet
+    expected: dict[str, int] = field(default_factory=dict)
+    """Progress key (topic/partition) → the next offset, for partitions this worker processed since it took them."""
     commands: dict[str, Callable[[Any, Control], Awaitable[None]]] = field(default_factory=dict)
     """`control` actions other agents handle (by action name); `tripwire_reset` is the budget's."""
 
@@ -77,10 +83,13 @@ class BudgetTables:
             return None
         if highwater is None:
             return None
-        done = self.folded.get(partition)
-        if done is None:
-            done = self.progress.get(_progress_key(self.costs_topic, partition)) or 0
-        return max(0, highwater - done)
+        return max(0, highwater - (self.next_offset(self.costs_topic, partition) or 0))
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The first offset of `topic[partition]` not processed yet: exact while this worker
+        runs; after a takeover the stored progress, which trails by a batch (None: never)."""
+        key = _progress_key(topic, partition)
+        return self.expected[key] if key in self.expected else self.progress.get(key)
 
     def spent(self, period: Period, scope: str, at: float) -> tuple[int, int]:
         """(micro-dollars, tokens) spent by `scope` in the `period` window holding time `at`."""
@@ -108,6 +117,7 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
     costs_topic, control_topic, dead_letters = s.topic("costs"), s.topic("control"), s.topic("dead_letters")
     seen: dict[int, RecentMap[bool]] = {}
     trailing: dict[str, Any] = {}  # progress key → the last event of the previous batch
+    forwarder = Forwarder(rt.sink, s.partitions)
 
     async def refetch(topic: str, partition: int, start: int, end: int) -> list:
         return await fetch_range(s.bootstrap, topic, partition, start, end)
@@ -126,7 +136,7 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
 
     async def in_order(batch: list, topic: str) -> tuple[list, dict[int, int | None]]:
         """The batch without redeliveries and with skipped gaps fetched (`app.continuity`)."""
-        next_offsets = {p: tables.progress.get(_progress_key(topic, p)) for p in {e.message.partition for e in batch}}
+        next_offsets = {p: tables.next_offset(topic, p) for p in {e.message.partition for e in batch}}
         events, redelivered, refetched = await contiguous(batch, next_offsets, refetch)
         if redelivered:
             metrics.REDELIVERED.labels(topic).inc(redelivered)
@@ -143,6 +153,7 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
                 del trailing[key]
         for event in events:
             trailing[_progress_key(topic, event.message.partition)] = event
+            tables.expected[_progress_key(topic, event.message.partition)] = event.message.offset + 1
 
     async def handle(batch: list[faust.types.EventT]) -> None:
         started = time.perf_counter()
@@ -155,7 +166,7 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
         ids = {p: await seen_ids(p, firsts[p] if next_offsets.get(p) is None else next_offsets[p]) for p in firsts}
         valid: list[tuple[faust.types.EventT, Cost, float]] = []
         horizon = time.time() + FUTURE_TOLERANCE_S
-        for event in events:
+        for event in forwarder.keep_own(events):
             msg = event.message
             cost = _decoded(Cost, msg, rt, dead_letters)
             if cost is None:
@@ -176,14 +187,12 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
         await _check_tripwires(rt, tripwire, valid)
         await app.producer.flush()  # this batch's spend, then the previous batch's progress
         save_progress(costs_topic, events)
-        for event in events:
-            tables.folded[event.message.partition] = event.message.offset + 1
         metrics.BATCH_SIZE.labels("budget").observe(len(events))
         metrics.BATCH_SECONDS.labels("budget").observe(time.perf_counter() - started)
 
     async def handle_control(batch: list[faust.types.EventT]) -> None:
         events, _ = await in_order(batch, control_topic)
-        for event in events:
+        for event in forwarder.keep_own(events):
             command = _decoded(Control, event.message, rt, dead_letters)
             if command is None:
                 continue
@@ -202,9 +211,9 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
     def forget(partitions: set[int]) -> None:
         for p in partitions:
             seen.pop(p, None)
-            tables.folded.pop(p, None)
             for topic in (costs_topic, control_topic):
                 trailing.pop(_progress_key(topic, p), None)
+                tables.expected.pop(_progress_key(topic, p), None)
 
     return tables, forget
 

@@ -1,29 +1,33 @@
-"""`GET /budget/status`: every budget this worker owns, judged on spend so far.
+"""`GET /budget/status`: every budget this worker owns, judged on spend so far (0 before
+any cost).
 
 The per-budget gauges of `/metrics` are set here too, each time, from scratch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from app import metrics
 from topics import partition_of
 
-from ._config import EnergyConfig, ScopedBudget
+from ._config import ANY_TENANT, EnergyConfig, ScopedBudget
 from ._periods import iso, period_end, period_start
 from ._rules import MICROS, STATUS_RANK, assess
 from ._summary import mark_key
 from .agent import BudgetTables
 
 
-def budget_rows(energy: EnergyConfig, tables: BudgetTables, marks: Any, owned: set[int], partitions: int,
-                now: float) -> list[dict[str, Any]]:
-    """One row per budget of a tenant on an `owned` partition: named entries, and the "*"
-    entry for every tenant that has spent under it. `marks` is the gate's `budget-marks`
-    table: a brake engaged this period holds."""
+def budget_rows(energy: EnergyConfig, tables: BudgetTables, marks: Any, decided: Iterable[str], owned: set[int],
+                partitions: int, now: float) -> list[dict[str, Any]]:
+    """One row per budget of a tenant on an `owned` partition: every named entry, the "*"
+    entry for each tenant seen (in costs, or in `decided`: the tenants with decisions) that
+    falls under it, and the "*" entry itself as scope "*" (on the owner of "*"'s partition),
+    so a budget shows before anything is spent. `marks` is the gate's `budget-marks` table:
+    a brake engaged this period holds."""
     scoped: dict[str, ScopedBudget] = {s.scope: s for s in energy.explicit()}
-    for tenant in list(tables.tripwire.keys()):
+    for tenant in {*tables.tripwire.keys(), *decided, ANY_TENANT}:
         budget = energy.tenant_budget(tenant)
         if budget is not None:
             scoped.setdefault(budget.scope, budget)
@@ -33,7 +37,7 @@ def budget_rows(energy: EnergyConfig, tables: BudgetTables, marks: Any, owned: s
     for gauge in gauges:  # only what this worker owns now: a moved partition's series go
         gauge.clear()
     for scope, s in sorted(scoped.items()):
-        tenant = s.budget.tenant if s.budget.tenant != "*" else scope
+        tenant = s.budget.tenant if s.budget.tenant != ANY_TENANT else scope
         if partition_of(tenant, partitions) not in owned:
             continue
         micros, tokens = tables.spent(s.period, scope, now)

@@ -22,7 +22,7 @@ from app.partition_state import PartitionState
 from app.recent import RecentMap
 from schemas import DecisionRequest
 
-from ._decide import alert_event
+from ._decide import alert_event, most_restrictive
 
 _STATUS_BY_RANK = {rank: name for name, rank in bg.STATUS_RANK.items()}
 LAG_LIMIT = 1000
@@ -56,7 +56,11 @@ class BudgetJudge:
         self._downgraded: dict[str, bool] = {}
         self._lags: dict[int, int | None] = {}
 
-    def __call__(self, tenant: str, request: DecisionRequest, event: Any, ts: str, low_trust: bool) -> Judged | None:
+    def __call__(self, tenant: str, request: DecisionRequest, event: Any, ts: str, low_trust: bool,
+                 score: float) -> Judged | None:
+        """The budget's part of `request`'s decision; `score` is its trust score, `low_trust`
+        whether that is under the trust gate's floor. While the tenant is downgraded, its
+        mode's overrides (`bg.downgrade_reasons`) can make the verb at least `review`."""
         cfg = self.energy
         scoped = cfg.budget_for(tenant, request.workflow)
         if scoped is None:
@@ -88,6 +92,12 @@ class BudgetJudge:
         budget = bg.budget_summary(a, scoped, start, end, downgraded=downgraded, mode=cfg.tripwire.downgrade_mode,
                                    retry_after=retry, blocked_since=after.blocked_since)
         reasons = bg.budget_reasons(a, scoped, cfg, downgraded=downgraded, retry_after=retry)
+        verb = a.verb
+        if downgraded:
+            held = bg.downgrade_reasons(cfg.downgrade, estimate_tokens=est and est.tokens,
+                                        estimate_usd=est and est.cost_usd, score=score)
+            reasons.extend(held)
+            verb = most_restrictive((verb, "review")) if held else verb
         if lag is not None and lag > LAG_LIMIT:
             reasons.append({"component": "budget", "code": "budget_lagging",
                             "message": f"{lag} cost records not counted yet: the spend so far is understated"})
@@ -106,7 +116,7 @@ class BudgetJudge:
         self.states[event.message.partition].marks.put(key, after)
         self.touched[key] = (after, event)
         metrics.BUDGET_DECISIONS.labels(budget["status"]).inc()
-        return Judged(budget, a.verb, reasons, alert, change)
+        return Judged(budget, verb, reasons, alert, change)
 
     def _lag(self, partition: int) -> int | None:
         if partition not in self._lags:
@@ -130,7 +140,7 @@ class BudgetJudge:
 class InsightCache:
     """Identical requests (same tenant, workflow, signals, estimate and the rest, apart from
     `event_id` and `ts`) inside `ttl_s` get the earlier decision's verdict, as long as the
-    budget status (and its period) has not changed since. Break-glass requests and
+    budget status (and its period) and the tripwire downgrade have not changed since. Break-glass requests and
     over-budget defers (whose `retry_after_s` backs off) are never answered from it. Kept
     in memory per worker."""
 
@@ -149,7 +159,7 @@ class InsightCache:
         if budget.get("status") == "blocked":
             return decision
         earlier_budget = (hit[1]["budget"] or {}) if hit is not None else {}
-        same = all(earlier_budget.get(k) == budget.get(k) for k in ("status", "scope", "period_start"))
+        same = all(earlier_budget.get(k) == budget.get(k) for k in ("status", "scope", "period_start", "downgraded"))
         if hit is not None and hit[0] > now and same:
             earlier = hit[1]
             metrics.INSIGHT_CACHE.labels("hit").inc()

@@ -46,18 +46,22 @@ def alert_id(source_id: str, kind: str) -> str:
 
 def trust_reasons(
     tier: str, tier_decision: str, score: float, floor_violation: bool, entropy_flag: bool,
-    trust_floor: float, entropy_threshold: float, confidence_band: float,
+    trust_floor: float, entropy_threshold: float, confidence_band: float, *, calibrated: bool = False,
 ) -> list[dict[str, str]]:
-    """Why the trust gate said what it said; empty for a clean `pass`.
+    """Why the trust gate said what it said; empty for a clean `pass`. `score` is the one
+    that decided: the tenant's calibrated score when `calibrated`.
 
     >>> [r["code"] for r in trust_reasons("monitor", "execute", 0.55, True, False, 0.6, 0.72, 0.2)]
     ['tier_monitor', 'trust_floor_violation']
+    >>> trust_reasons("review", "review", 0.4, True, False, 0.6, 0.72, 0.2, calibrated=True)[0]["message"]
+    'calibrated trust score 0.4000 is in tier review (review)'
     """
     reasons = []
+    name = "calibrated trust score" if calibrated else "trust score"
     if tier != "pass":
         reasons.append({
             "component": "trust", "code": f"tier_{tier}",
-            "message": f"trust score {score:.4f} is in tier {tier} ({tier_decision})",
+            "message": f"{name} {score:.4f} is in tier {tier} ({tier_decision})",
         })
     if entropy_flag:
         reasons.append({
@@ -67,7 +71,7 @@ def trust_reasons(
     if floor_violation:
         reasons.append({
             "component": "trust", "code": "trust_floor_violation",
-            "message": f"trust score {score:.4f} < trust floor {trust_floor}",
+            "message": f"{name} {score:.4f} < trust floor {trust_floor}",
         })
     return reasons
 
@@ -98,11 +102,14 @@ def alert_event(*, id_source: str, tenant: str, kind: str, severity: str, messag
 def floor_alert(decision: dict[str, Any], trust_floor: float) -> dict[str, Any]:
     """The `trust_floor_violation` alert for a decision whose score is under the floor."""
     trust = decision["trust"]
+    calibrated = trust.get("decided_on") == "calibrated"
+    score = round(trust["calibrated_score"], 4) if calibrated else trust["score"]
     return alert_event(
         id_source=decision["event_id"], kind="trust_floor_violation", tenant=decision["tenant"], severity="warning",
-        message=f"trust score {trust['score']:.4f} under the floor {trust_floor}; verb {decision['verb']}",
+        message=f"{'calibrated ' if calibrated else ''}trust score {score:.4f} under the floor {trust_floor}; "
+                f"verb {decision['verb']}",
         details={
-            "decision_id": decision["event_id"], "score": trust["score"], "tier": trust["tier"],
+            "decision_id": decision["event_id"], "score": score, "tier": trust["tier"],
             "trust_floor": trust_floor, "verb": decision["verb"],
         },
         source_event_id=decision["request_id"], ts=decision["ts"],

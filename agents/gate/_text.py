@@ -6,8 +6,10 @@ keeps it in the `awaiting-text` table and sends its text to `trajectory-requests
 `trajectory-results`, the core role's fusion agent puts the request back on
 `decision-requests` with the risk filled in from the result's mean entropy
 (`risk_from_entropy`) and a `trajectory` block saying so; the gate then decides it like
-any other. With no result after `fusion_timeout_s` (no trajectory group deployed, or it
-is down), the request goes back marked `timeout` and is judged at worst-case risk.
+any other. With no result after `fusion_timeout_s` (the trajectory group is down or
+slow), the request goes back marked `timeout` and is judged at worst-case risk. With no
+member in the trajectory group at all, the gate does not wait: it marks the request
+`unavailable` and judges it at worst-case risk at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from agents.trajectory import TrajectoryConfig, risk_from_entropy
 from schemas import DecisionRequest
 
 from ._decide import derived_id
+
+HELD_BACK = "judged at worst-case risk 1.0, so held back (defer at least)"
 
 
 def needs_text_score(request: DecisionRequest) -> bool:
@@ -58,6 +62,11 @@ def timed_out_request(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "trajectory": {"status": "timeout"}}
 
 
+def unscored_request(raw: dict[str, Any]) -> dict[str, Any]:
+    """The request as received, marked as having had no trajectory group to score its text."""
+    return {**raw, "trajectory": {"status": "unavailable"}}
+
+
 def text_reason(request: DecisionRequest, cfg: TrajectoryConfig) -> dict[str, str] | None:
     """Why a request's risk is what it is, when it came from (or waited for) its text."""
     t, risk = request.trajectory, request.signals.epistemic_risk
@@ -66,7 +75,10 @@ def text_reason(request: DecisionRequest, cfg: TrajectoryConfig) -> dict[str, st
     if t.status == "timeout":
         return {"component": "trajectory", "code": "text_risk_timeout",
                 "message": f"no trajectory result for the text within {cfg.fusion_timeout_s:g} s: "
-                           "scored at worst-case risk 1.0 and deferred"}
+                           f"{HELD_BACK}"}
+    if t.status == "unavailable":
+        return {"component": "trajectory", "code": "text_scoring_unavailable",
+                "message": f"no trajectory group is running to score the text: {HELD_BACK}"}
     return {"component": "trajectory", "code": "risk_from_text",
             "message": f"epistemic_risk {risk:.4f} from the text's mean entropy "
                        f"{t.mean_entropy:.4f} nats under {t.model} (linear from {cfg.risk_entropy_low:g} to "

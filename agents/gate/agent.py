@@ -23,7 +23,8 @@ import numpy as np
 import orjson
 
 from agents.budget.agent import BudgetTables
-from agents.trust import TIER_DECISIONS, CalibrationAdapter, evaluate_batch, evaluate_values
+from agents.trust import (TIER_DECISIONS, CalibrationAdapter, evaluate_batch, evaluate_values, explain_batch, rejudge,
+                          verb_change)
 from app import metrics
 from app.audit_writer import append_audit, audit_item
 from app.batching import drain_in_batches
@@ -31,6 +32,8 @@ from app.continuity import FetchedEvent, contiguous, fetch_range
 from app.crashpoints import crash_point
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
+from app.group_watch import GroupWatch
+from app.misrouted import Forwarder
 from app.runtime import Runtime
 from schemas import SYSTEM_TENANT, DecisionRequest, InvalidEvent, decode_keyed, ms_to_ts
 from topics import partition_of
@@ -40,7 +43,7 @@ from ._decide import break_glass, decision_event, decision_id, floor_alert, most
 from ._import import import_router_table
 from ._routing import RouteJudge, overlay_for, rejection_alerts
 from ._stats import WindowStats, merge_stats, window_start
-from ._text import awaiting_key, needs_text_score, text_reason, trajectory_request
+from ._text import awaiting_key, needs_text_score, text_reason, trajectory_request, unscored_request
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,8 @@ RETURN_MARGIN = 4096
 RISK_UNAVAILABLE = {
     "component": "trust",
     "code": "risk_unavailable",
-    "message": "no signals.epistemic_risk and no text score: scored at worst-case risk 1.0 and deferred",
+    "message": "no signals.epistemic_risk and no text score: judged at worst-case risk 1.0, so held back "
+               "(defer at least)",
 }
 
 
@@ -62,6 +66,7 @@ class _Decided(NamedTuple):
     override: dict[str, Any] | None  # the audit body of a break-glass attempt
     change: dict[str, Any] | None  # the audit body of a budget status change
     pending: dict[str, Any] | None  # a routed decision waiting for its outcome
+    explanation: dict[str, Any]  # agents.trust.explain_batch's, with the verb changes after the gate
 
 
 class _Parts(NamedTuple):
@@ -79,8 +84,9 @@ class _Valid:
         self.event, self.tenant, self.request, self.raw = event, tenant, request, raw
 
 
-def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, Any]:
-    """Declare the gate's topic, tables and agent on `app`; return the tables by name."""
+def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupWatch) -> dict[str, Any]:
+    """Declare the gate's topic, tables and agent on `app`; return the tables by name.
+    `scorers` watches the trajectory group: with no member, text-only requests are decided at once."""
     s = rt.settings
     source = app.topic(
         s.topic("decision_requests"), key_serializer="raw", value_serializer="raw", partitions=s.partitions
@@ -100,6 +106,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
     budgets.commands["router_import"] = partial(import_router_table, rt, routers)
     unreported = list(rt.overlay_rejections)  # reported by the owner of `_system`'s partition
     system_partition = partition_of(SYSTEM_TENANT, s.partitions)
+    forwarder = Forwarder(rt.sink, s.partitions)
 
     def calibrator(tenant: str) -> CalibrationAdapter | None:
         entry = calibration.get(tenant)
@@ -125,7 +132,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
             metrics.REFETCHED.labels(names["decision_requests"]).inc(refetched)
         valid: list[_Valid] = []
         batch_ids: dict[tuple[int, str], int] = {}  # → index in `valid`
-        for event in events:
+        for event in forwarder.keep_own(events):
             msg = event.message
             try:
                 tenant, raw, request = decode_keyed(DecisionRequest, msg.key, msg.value, max_bytes=s.max_message_bytes)
@@ -162,7 +169,9 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables) -> dict[str, An
         metrics.EVENTS.labels(names["decision_requests"]).inc(len(events))
         now = time.time()
         forwarded = any(needs_text_score(v.request) for v in valid)
-        if forwarded:
+        if forwarded and scorers.absent:
+            valid, forwarded = [_unscored(v) for v in valid], False
+        elif forwarded:
             valid = _forward_texts(valid, awaiting, sink, names, now, s.max_message_bytes)
         judge = BudgetJudge(rt.energy, budgets, states, marks, now)
         parts = _Parts(judge, cache, RouteJudge(rt.routing, routers, routes, now))
@@ -214,8 +223,14 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
     c = np.fromiter(bands, np.float64, n)
     started = time.perf_counter()
     res = evaluate_batch(a, r, c, cfg)
-    metrics.EVALUATION_SECONDS.observe((time.perf_counter() - started) / n)
+    metrics.observe_evaluation(time.perf_counter() - started, n)
     raw, score = res.raw_score.tolist(), res.score.tolist()
+    models = {tenant: calibrator(tenant) for tenant in {v.tenant for v in valid}}  # one table read per tenant
+    calibrated = [None if (m := models[v.tenant]) is None else m.predict(raw[i]) for i, v in enumerate(valid)]
+    on_calibrated = [cfg.decide_on == "calibrated" and x is not None for x in calibrated]
+    deciding = [round(x, 4) if on else s for x, s, on in zip(calibrated, score, on_calibrated)]
+    if any(on_calibrated):
+        res = rejudge(res, np.array(deciding), cfg)
     tiers = [res.tier_names[i] for i in res.tier.tolist()]
     tier_verbs = [TIER_DECISIONS[t] for t in tiers]  # what the tier alone says, for the reasons
     verbs = [res.decision_names[i] for i in res.decision.tolist()]
@@ -223,25 +238,26 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
         if risk is None:
             verbs[i] = most_restrictive((verbs[i], "defer"))
     floors, flags = res.floor_violation.tolist(), res.entropy_flag.tolist()
+    explained = explain_batch(a, r, c, res, cfg, deciding)
     out: list[_Decided] = []
     debug = log.isEnabledFor(logging.DEBUG)
-    models = {tenant: calibrator(tenant) for tenant in {v.tenant for v in valid}}  # one table read per tenant
     for i, item in enumerate(valid):
         req, msg = item.request, item.event.message
-        model = models[item.tenant]
         reasons = trust_reasons(
-            tiers[i], tier_verbs[i], score[i], floors[i], flags[i],
-            cfg.trust_floor, cfg.entropy_threshold, bands[i],
+            tiers[i], tier_verbs[i], deciding[i], floors[i], flags[i],
+            cfg.trust_floor, cfg.entropy_threshold, bands[i], calibrated=on_calibrated[i],
         )
         text = text_reason(req, rt.trajectory)
+        expl = explained[i]
         if risks[i] is None:
-            reasons.append(text if text is not None and req.trajectory.status == "timeout" else RISK_UNAVAILABLE)
+            reasons.append(text or RISK_UNAVAILABLE)
+            verb_change(expl, reasons[-1:], verbs[i])
         elif text is not None:
             reasons.append(text)
         trust = {
             "score": score[i], "raw_score": raw[i], "tier": tiers[i], "decision": verbs[i],
-            "floor_violation": floors[i], "entropy_flag": flags[i],
-            "calibrated_score": model.predict(raw[i]) if model is not None else None,
+            "floor_violation": floors[i], "entropy_flag": flags[i], "calibrated_score": calibrated[i],
+            "decided_on": "calibrated" if on_calibrated[i] else "raw",
         }
         verb, override = verbs[i], None
         if req.override is not None:
@@ -251,14 +267,14 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
                 datetime.fromtimestamp(msg.timestamp, timezone.utc),
             )
             reasons.append(why)
-            verb = "execute" if applied else verb
+            verb = verb_change(expl, [why], "execute" if applied else verb)
         ts = req.ts or ms_to_ts(round(msg.timestamp * 1000))
-        judged = parts.budget(item.tenant, req, item.event, ts, floors[i])
+        judged = parts.budget(item.tenant, req, item.event, ts, floors[i], deciding[i])
         alerts: list[dict[str, Any]] = []
         change = None
         if judged is not None:
             reasons.extend(judged.reasons)
-            verb = most_restrictive((verb, judged.verb))
+            verb = verb_change(expl, judged.reasons, most_restrictive((verb, judged.verb)))
             if judged.alert is not None:
                 alerts.append(judged.alert)
                 change = judged.change
@@ -266,7 +282,7 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
         routed = parts.route(item.tenant, req, the_id, item.event, ts)
         if routed is not None:
             reasons.extend(routed.reasons)
-            verb = most_restrictive((verb, routed.verb))
+            verb = verb_change(expl, routed.reasons, most_restrictive((verb, routed.verb)))
             if routed.alert is not None:
                 alerts.insert(0, routed.alert)
         decision = parts.cache.reuse(item.raw, decision_event(
@@ -274,14 +290,16 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
             policy_version=rt.policy_version, trust=trust, budget=judged and judged.budget,
             route=routed and routed.route, overlay=overlay_for(req, rt.overlays),
         ))
-        verbs[i] = decision["verb"]
+        verbs[i] = verb_change(expl, decision["reasons"][-1:], decision["verb"])  # changed by an insight-cache reuse
+        if req.explain:
+            decision["explanation"] = expl
         if floors[i]:
             alerts.insert(0, floor_alert(decision, cfg.trust_floor))
         sink.add(names["decisions"], msg.partition, msg.key, orjson.dumps(decision))
         for alert in alerts:
             sink.add(names["alerts"], msg.partition, msg.key, orjson.dumps(alert))
             metrics.ALERTS.labels(alert["kind"]).inc()
-        out.append(_Decided(decision, alerts, override, change, routed and routed.pending))
+        out.append(_Decided(decision, alerts, override, change, routed and routed.pending, expl))
         if debug:
             log.debug("decided", extra={"event_id": req.event_id, "decision_id": decision["event_id"],
                                         "tenant": item.tenant, "verb": decision["verb"]})
@@ -298,9 +316,10 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
 async def _audit(rt: Runtime, valid: list[_Valid], decided, sink, names) -> None:
     per_partition: dict[int, list[dict]] = defaultdict(list)
     pv = rt.policy_version
-    for item, (decision, alerts, override, change, pending) in zip(valid, decided):
+    for item, (decision, alerts, override, change, pending, explanation) in zip(valid, decided):
         items = per_partition[item.event.message.partition]
-        body = {"request": item.raw, "decision": decision, "source": _source(item.event.message)}
+        body = {"request": item.raw, "decision": decision, "explanation": explanation,
+                "source": _source(item.event.message)}
         if pending is not None:
             body["route_pending"] = pending
         items.append(audit_item("au-" + decision["event_id"][2:], "decision", item.tenant, decision["ts"], pv, body))
@@ -336,6 +355,16 @@ def _forward_texts(valid: list[_Valid], awaiting, sink, names: dict[str, str], n
         log.info("text sent for scoring before the decision", extra={"event_id": item.request.event_id,
                                                                     "tenant": item.tenant})
     return decide
+
+
+def _unscored(item: _Valid) -> _Valid:
+    """A request that needs its text scored, marked as having no one to score it."""
+    if not needs_text_score(item.request):
+        return item
+    log.info("no trajectory group to score the text: decided at once", extra={"event_id": item.request.event_id,
+                                                                               "tenant": item.tenant})
+    raw = unscored_request(item.raw)
+    return _Valid(item.event, item.tenant, DecisionRequest.model_validate(raw), raw)
 
 
 def _waiting(awaiting, tenant: str, request: DecisionRequest, event) -> bool:

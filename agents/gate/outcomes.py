@@ -20,6 +20,7 @@ from app.audit_writer import append_audit
 from app.batching import drain_in_batches
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
+from app.misrouted import Forwarder
 from app.runtime import Runtime
 from schemas import InvalidEvent, Outcome, decode, decode_key
 
@@ -37,6 +38,7 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
     s = rt.settings
     source = app.topic(s.topic("outcomes"), key_serializer="raw", value_serializer="raw", partitions=s.partitions)
     source_name, dead_letters = s.topic("outcomes"), s.topic("dead_letters")
+    forwarder = Forwarder(rt.sink, s.partitions)
 
     @app.agent(source, name="outcomes")
     async def outcomes(stream: faust.StreamT) -> None:
@@ -48,7 +50,7 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
         expired: dict[str, list[tuple[faust.types.EventT, str]]] = defaultdict(list)
         now, ttl = time.time(), rt.routing.pending_ttl_s
         states = {p: await rt.states.get(p) for p in {e.message.partition for e in events}}
-        for event in events:
+        for event in forwarder.keep_own(events):
             msg = event.message
             try:
                 tenant = decode_key(msg.key)

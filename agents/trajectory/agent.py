@@ -24,6 +24,7 @@ from agents.gate import alert_event, derived_id
 from app import metrics
 from app.batching import drain_in_batches
 from app.deadletter import send_dead_letter
+from app.misrouted import Forwarder
 from app.recent import RecentMap
 from app.runtime import Runtime
 from schemas import InvalidEvent, TrajectoryRequest, decode_keyed, ms_to_ts
@@ -83,6 +84,7 @@ def register(app: faust.App, rt: Runtime, analyzer: Analyzer) -> None:
     model_names = {analyzer.name, rt.trajectory.model}
     scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trajectory-model")  # one model, one thread
     mirror = _MetricsMirror()
+    forwarder = Forwarder(rt.sink, s.partitions)
     for result in ("hit", "miss"):
         metrics.TRAJECTORY_CACHE.labels(result)  # at 0 from the start, so increase() sees the first one
     for action in ("halved", "cpu_fallback"):
@@ -92,7 +94,7 @@ def register(app: faust.App, rt: Runtime, analyzer: Analyzer) -> None:
         started = time.perf_counter()
         sink = rt.sink
         valid: list[tuple[faust.types.EventT, TrajectoryRequest]] = []
-        for event in batch:
+        for event in forwarder.keep_own(batch):
             msg = event.message
             try:
                 _, _, request = decode_keyed(TrajectoryRequest, msg.key, msg.value, max_bytes=s.max_message_bytes)

@@ -13,7 +13,7 @@ Tier names are ``TIERS`` (block, review, monitor, pass); verbs are ``DECISIONS``
 12
 """
 
-from ._batch import BatchResult, evaluate_batch
+from ._batch import BatchResult, evaluate_batch, judge_score, rejudge
 from ._calibration import CalibrationAdapter, FitReport
 from ._config import (
     TrustConfig,
@@ -23,7 +23,7 @@ from ._config import (
     policy_version,
     policy_version_of,
 )
-from ._explain import explain
+from ._explain import explain, explain_batch, verb_change
 from ._gate import TrustResult, evaluate, evaluate_values
 from ._inputs import SIGNALS, InputVector
 from ._monitor import TrustMonitor
@@ -55,7 +55,11 @@ __all__ = [
     "evaluate_batch",
     "evaluate_values",
     "explain",
+    "explain_batch",
+    "judge_score",
     "load_config",
     "policy_version",
     "policy_version_of",
+    "rejudge",
+    "verb_change",
 ]

@@ -86,19 +86,52 @@ def evaluate_batch(
     )
     raw = sigmoid(z)
     score = round4_array(raw)
+    entropy_flag = c > config.entropy_threshold
+    return _frozen(raw, score, *_judge(score, entropy_flag, config), entropy_flag)
 
+
+def rejudge(result: BatchResult, scores: npt.NDArray[np.float64], config: TrustConfig) -> BatchResult:
+    """`result` with tier, decision and floor violation taken from `scores` (a tenant's
+    calibrated scores, rounded to 4 places) instead of its own score; `raw_score`, `score`
+    and `entropy_flag` stay.
+
+    >>> import numpy as np
+    >>> from agents.trust import default_config
+    >>> out = evaluate_batch(np.array([0.8]), np.array([0.3]), np.array([0.2]), default_config())
+    >>> again = rejudge(out, np.array([0.4]), default_config())
+    >>> again.score.tolist(), again.tier_names[again.tier[0]], again.decision_names[again.decision[0]]
+    ([0.7681], 'review', 'review')
+    """
+    return _frozen(result.raw_score, result.score, *_judge(scores, result.entropy_flag, config), result.entropy_flag)
+
+
+def judge_score(score: float, entropy_flag: bool, config: TrustConfig) -> dict[str, str | bool]:
+    """`tier`, `decision` and `floor_violation` of one (e.g. calibrated) score, as `rejudge` gives them.
+
+    >>> from agents.trust import default_config
+    >>> judge_score(0.55, False, default_config())
+    {'tier': 'monitor', 'decision': 'review', 'floor_violation': True}
+    """
+    tier, decision, floor = _judge(np.array([score]), np.array([entropy_flag]), config)
+    return {"tier": TIERS[tier[0]], "decision": DECISIONS[decision[0]], "floor_violation": bool(floor[0])}
+
+
+def _judge(score: npt.NDArray[np.float64], entropy_flag: npt.NDArray[np.bool_],
+           config: TrustConfig) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+    """(tier, decision, floor_violation) of each score."""
     # The config's tiers are in threshold order; map each position to its index in TIERS.
     position = np.searchsorted(np.asarray(config._thresholds), score, side="left")
     tier = np.array([TIERS.index(name) for name in config._tiers], dtype=np.int8)[position]
     tier_decision = _TIER_DECISION[tier]
     floor_violation = score < config.trust_floor
-    entropy_flag = c > config.entropy_threshold
     execute = tier_decision == _EXECUTE
     decision = np.where(
         execute & entropy_flag, _DEFER, np.where(execute & floor_violation, _REVIEW, tier_decision)
     ).astype(np.int8)
+    return tier, decision, floor_violation
 
-    arrays = (raw, score, tier, decision, floor_violation, entropy_flag)
+
+def _frozen(*arrays: npt.NDArray) -> BatchResult:
     for array in arrays:
         array.flags.writeable = False
     return BatchResult(*arrays)

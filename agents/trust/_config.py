@@ -20,6 +20,9 @@ from .exceptions import ConfigError
 
 REQUIRED_KEYS = ("weights", "risk_tiers", "trust_floor", "entropy_threshold")
 CALIBRATION_METHODS = ("isotonic", "platt")
+DECIDE_ON = ("raw", "calibrated")
+"""Which score sets the tier and the verb: the composite score, or a tenant's calibrated
+score once the tenant has a calibration (the raw score until then)."""
 
 _DEFAULTS: dict[str, Any] = {
     "weights": {"alignment_score": 0.45, "epistemic_risk": 0.35, "confidence_band": 0.20},
@@ -127,6 +130,7 @@ class TrustConfig:
     entropy_threshold: float
     calibration_method: str = "isotonic"
     calibration_min_samples: int = 50
+    decide_on: str = "raw"
     # Derived once here so that evaluation does no lookups beyond tuple indexing.
     _thresholds: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _tiers: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -147,6 +151,8 @@ class TrustConfig:
         samples = self.calibration_min_samples
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
             raise ConfigError("calibration.min_samples", f"must be an integer >= 2, got {samples!r}")
+        if self.decide_on not in DECIDE_ON:
+            raise ConfigError("decide_on", f"must be one of {', '.join(DECIDE_ON)}, got {self.decide_on!r}")
         set_(self, "_thresholds", tuple(threshold for _, threshold in tiers))
         set_(self, "_tiers", tuple(name for name, _ in tiers))
         set_(self, "_tier_decisions", tuple(TIER_DECISIONS[name] for name, _ in tiers))
@@ -156,8 +162,10 @@ class TrustConfig:
         """The normalised configuration as plain JSON-able data (what the version hashes).
 
         It is also a valid input to :func:`config_from_mapping`, which returns an equal config.
+        ``decide_on`` appears only when it is not the default ``raw``, so configurations
+        written before it existed keep their policy version.
         """
-        return {
+        return ({"decide_on": self.decide_on} if self.decide_on != "raw" else {}) | {
             "weights": dict(zip(SIGNALS, self.weights)),
             "risk_tiers": dict(self.risk_tiers),
             "trust_floor": self.trust_floor,
@@ -188,7 +196,8 @@ def config_from_mapping(mapping: Mapping[str, Any]) -> TrustConfig:
 
     Required keys: ``weights`` (every signal, non-negative, positive sum), ``risk_tiers``
     (block, review, monitor, pass), ``trust_floor`` and ``entropy_threshold`` (in [0, 1]).
-    Optional: ``calibration`` with ``method`` (isotonic | platt) and ``min_samples``.
+    Optional: ``calibration`` with ``method`` (isotonic | platt) and ``min_samples``;
+    ``decide_on`` (raw | calibrated, default raw).
     Unknown keys are refused. Weights that already sum to 1 within 1e-9 are used as
     written; others are divided by their sum and rounded to 12 decimal places, so the
     same policy written as 45/35/20, 9/7/4 or 0.45/0.35/0.2 normalises, and hashes,
@@ -200,7 +209,7 @@ def config_from_mapping(mapping: Mapping[str, Any]) -> TrustConfig:
     ...
     agents.trust.exceptions.ConfigError: entropy_threshold: required key is missing
     """
-    top = _mapping(_ROOT, mapping, (*REQUIRED_KEYS, "calibration"))
+    top = _mapping(_ROOT, mapping, (*REQUIRED_KEYS, "calibration", "decide_on"))
     for key in REQUIRED_KEYS:
         if key not in top:
             raise ConfigError(key, "required key is missing")
@@ -229,6 +238,7 @@ def config_from_mapping(mapping: Mapping[str, Any]) -> TrustConfig:
         entropy_threshold=top["entropy_threshold"],
         calibration_method=calibration.get("method", "isotonic"),
         calibration_min_samples=calibration.get("min_samples", 50),
+        decide_on=top.get("decide_on", "raw"),
     )
 
 

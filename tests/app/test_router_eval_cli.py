@@ -352,7 +352,7 @@ def test_file_and_from_kafka_exclude_each_other_and_policy_is_required(tmp_path)
 def test_an_unreachable_broker_is_exit_1(tmp_path, capsys) -> None:
     code, out, err = _evaluate(capsys, "--policy", write_policy(tmp_path / "r.yaml"), "--bootstrap", "127.0.0.1:1")
     assert code == 1 and out == ""
-    assert "reading 'audit' at 127.0.0.1:1" in err
+    assert "127.0.0.1:1" in err
 
 
 def test_the_installed_command_line(tmp_path, logs) -> None:

@@ -33,3 +33,28 @@ def test_bad_values_are_usage_errors(tmp_path):
         Settings.from_env({"RESONTINEX_PARTITIONS": "0"})
     with pytest.raises(UsageError, match="not a directory"):
         Settings.from_env({}, config_dir=str(tmp_path / "missing"))
+
+
+def test_files_in_config_dir_that_nothing_reads_are_named_with_the_closest_known_name(tmp_path):
+    for name in ("trust-gate.yml", "notes.txt", "routing.yaml", ".hidden", "..data", "__init__.py", "overlays/mine.yaml",
+                 "overlays/mine.json", "overlays/.swp"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    (tmp_path / "trajectory.yaml").mkdir()
+    unread = {path.relative_to(tmp_path).as_posix(): why
+              for path, why in Settings.from_env({}, config_dir=str(tmp_path)).unread_config_files()}
+    assert unread == {
+        "trust-gate.yml": "matches no configuration file (did you mean trust_gate.yaml?)",
+        "notes.txt": "matches no configuration file (known: trust_gate.yaml, energy_governance.yaml, routing.yaml, "
+                     "trajectory.yaml, overlays)",
+        "overlays/mine.json": "not an overlay file (overlays end in .yaml or .yml)",
+        "trajectory.yaml": "not a regular file: the packaged default is used",
+    }
+
+
+def test_without_a_config_dir_nothing_is_unread():
+    assert Settings.from_env({}).unread_config_files() == []
+
+
+def test_the_repositorys_config_folder_is_a_config_dir_with_nothing_unread():
+    assert Settings.from_env({}, config_dir=str(PACKAGED_DIR)).unread_config_files() == []

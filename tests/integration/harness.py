@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -175,3 +176,20 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def system_tool(name: str, apt_package: str) -> tuple[str | None, str]:
+    """The path of command `name`, installing Debian's `apt_package` first where it is
+    missing and this runs as root; else (None, why not) for a skip reason."""
+    found = shutil.which(name)
+    if found or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return found, f"needs {name}: `apt-get install {apt_package}` (as root) puts it on PATH"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", apt_package]):
+        try:
+            done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            return None, f"needs {name}: `{' '.join(step)}` took over 300 s"
+        if done.returncode != 0:
+            return None, f"needs {name}: `{' '.join(step)}` failed: {done.stderr.strip()[-300:]}"
+    return shutil.which(name), f"needs {name}: installing {apt_package} did not put it on PATH"

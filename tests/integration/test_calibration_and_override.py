@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 import time
 
 import orjson
 import pytest
 
 from .conftest import run
-from .harness import produce, read_all, start_worker
+from .harness import REPO, produce, read_all, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +87,46 @@ def test_break_glass_override_executes_and_is_audited(broker, tmp_path):
     assert overrides["bg-1"]["original_decision"] == "abort" and overrides["bg-1"]["reason"] == "incident 4711"
     assert overrides["bg-2"]["applied"] is False
     assert "bg-3" not in decisions  # a blank operator id is invalid input: a dead letter
+
+
+def test_with_decide_on_calibrated_the_calibrated_score_sets_the_verb_and_reproduces(broker, tmp_path):
+    config = tmp_path / "config"
+    config.mkdir()
+    packaged = (REPO / "config" / "trust_gate.yaml").read_text()
+    (config / "trust_gate.yaml").write_text(packaged.replace("min_samples: 50", "min_samples: 10")
+                                            + "decide_on: calibrated\n")
+    worker = start_worker(broker.bootstrap, tmp_path / "w", env={"RESONTINEX_CONFIG_DIR": str(config)})
+    try:
+        worker.wait_ready()
+        rng = random.Random(5)
+        run(produce(broker.bootstrap, "decision-requests",
+                    [_request(f"c-{i}", "inv", rng.random(), rng.random(), rng.random()) for i in range(60)]))
+        first = sorted((d for *_, d in run(read_all(broker.bootstrap, "decisions", expect=60))),
+                       key=lambda d: d["trust"]["raw_score"])
+        assert all(d["trust"]["decided_on"] == "raw" for d in first)  # no calibration yet
+        # the lowest scores succeeded, the rest did not: isotonic pools that to ~0.2 everywhere
+        run(produce(broker.bootstrap, "outcomes", [_outcome(f"o-{i}", "inv", d["event_id"], i < 12)
+                                                   for i, d in enumerate(first)]))
+        deadline, i = time.monotonic() + 60, 0
+        while True:
+            i += 1
+            run(produce(broker.bootstrap, "decision-requests", [_request(f"later-{i}", "inv", 0.95, 0.05, 0.05)]))
+            (later,) = [d for *_, d in run(read_all(broker.bootstrap, "decisions", expect=60 + i, settle_s=0.5))
+                        if d["request_id"] == f"later-{i}"]
+            if later["trust"]["calibrated_score"] is not None:
+                break
+            assert later["verb"] == "execute"  # decided on its raw score until the tenant is calibrated
+            assert time.monotonic() < deadline, "no calibrated decision within 60 s"
+    finally:
+        worker.stop()
+    trust = later["trust"]
+    assert trust["decided_on"] == "calibrated"
+    assert trust["score"] > 0.9 and trust["calibrated_score"] < 0.25  # a raw pass, a calibrated block
+    assert trust["tier"] == "block" and later["verb"] == "abort"
+    assert any(r["code"] == "tier_block" and r["message"].startswith("calibrated trust score") for r in later["reasons"])
+    done = subprocess.run([sys.executable, "-m", "app.cli", "audit", "reproduce", "--bootstrap", broker.bootstrap,
+                           "--config-dir", str(config), "--output-format", "json", "--quiet"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["decisions"] == 60 + i and report["differ_under_recorded_config"] == 0 and report["differ_today"] == 0

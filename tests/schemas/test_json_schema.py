@@ -1,4 +1,4 @@
-"""export_json_schemas: one valid draft 2020-12 schema per event type, matching decode."""
+"""JSON Schemas: one valid draft 2020-12 schema per event type, matching decode, shipped up to date."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from schemas import EVENT_TYPES, export_json_schemas, json_schema
+from schemas._registry import SHIPPED_DIR, schema_file_name, schema_text
+from schemas.generate import generate
 
 from .samples import NAMES, sample
 
@@ -84,3 +86,29 @@ def test_export_overwrites_existing_files(tmp_path: Path) -> None:
     (tmp_path / "decision.schema.json").write_text("stale")
     export_json_schemas(str(tmp_path))
     assert json.loads((tmp_path / "decision.schema.json").read_text())["title"] == "Decision"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_shipped_schema_is_what_the_model_generates(name: str) -> None:
+    shipped = (SHIPPED_DIR / schema_file_name(name)).read_text(encoding="utf-8")
+    assert shipped == schema_text(name), (
+        f"schemas/json/{schema_file_name(name)} differs from its model: "
+        "run `python -m schemas.generate` and commit the files it rewrites"
+    )
+
+
+def test_one_shipped_file_per_event_type_and_nothing_else() -> None:
+    assert sorted(path.name for path in SHIPPED_DIR.iterdir()) == sorted(map(schema_file_name, EVENT_TYPES))
+
+
+def test_export_copies_the_shipped_files(exported: dict[str, Path]) -> None:
+    for name, path in exported.items():
+        assert path.read_bytes() == (SHIPPED_DIR / schema_file_name(name)).read_bytes()
+
+
+def test_generate_writes_every_schema_and_removes_stale_ones(tmp_path: Path) -> None:
+    (tmp_path / "retired-event.schema.json").write_text("{}")
+    written = generate(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in written)
+    assert all(path.read_text(encoding="utf-8") == schema_text(path.name.removesuffix(".schema.json"))
+               for path in written)

@@ -96,7 +96,7 @@ def test_illegal_topic_names_are_refused(prefix: str) -> None:
 def test_public_surface() -> None:
     assert set(topics.__all__) == {
         "DEFAULT_PARTITIONS", "REGISTRY", "Direction", "KeyKind", "TopicSpec",
-        "all_wire_names", "get", "partition_of", "wire_name", "with_partitions",
+        "all_wire_names", "get", "partition_of", "partition_of_key", "wire_name", "with_partitions",
     }
     assert isinstance(REGISTRY[0], TopicSpec)
 

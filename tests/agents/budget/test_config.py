@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from agents.budget import (
+    ECONOMY,
     Budget,
     ConfigError,
+    DowngradeMode,
     EnergyConfig,
     Limits,
     Multipliers,
@@ -42,6 +44,8 @@ def test_packaged_file_loads_with_the_contract_numbers() -> None:
                                     downgrade_mode="economy")
     assert cfg.recovery == Recovery(insight_cache_ttl_s=30.0, retry_base_s=30.0, retry_max_s=3600.0)
     assert cfg.budgets == (Budget(tenant="*", period="day", usd=100.0),)
+    assert cfg.downgrade == DowngradeMode("economy", max_estimate_tokens=2000, max_estimate_usd=1.0,
+                                          trust_floor=0.75, review_all=False) == ECONOMY
 
 
 @pytest.mark.parametrize("mapping", [{}, {"budgets": None, "multipliers": None}], ids=["empty", "nulls"])
@@ -102,6 +106,15 @@ def test_sections_override_only_what_they_name() -> None:
     ({"multipliers": [1.5]}, "multipliers"),
     ({"budgets": {"tenant": "acme"}}, "budgets"),
     ({"budgets": ["acme"]}, "budgets[0]"),
+    ({"downgrade_modes": {"economy": {"trust_flor": 0.8}}}, "downgrade_modes.economy.trust_flor"),
+    ({"downgrade_modes": {"economy": {"trust_floor": 1.5}}}, "downgrade_modes.economy.trust_floor"),
+    ({"downgrade_modes": {"economy": {"max_estimate_tokens": 1.5}}}, "downgrade_modes.economy.max_estimate_tokens"),
+    ({"downgrade_modes": {"economy": {"max_estimate_usd": -1}}}, "downgrade_modes.economy.max_estimate_usd"),
+    ({"downgrade_modes": {"economy": {"review_all": "yes"}}}, "downgrade_modes.economy.review_all"),
+    ({"downgrade_modes": {"economy": [2000]}}, "downgrade_modes.economy"),
+    ({"downgrade_modes": ["economy"]}, "downgrade_modes"),
+    ({"downgrade_modes": {"strict": {"review_all": True}}}, "budget_tripwire.downgrade_mode"),
+    ({"budget_tripwire": {"downgrade_mode": "eco"}}, "budget_tripwire.downgrade_mode"),
 ])
 def test_every_error_names_its_dotted_key(mapping: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -187,7 +200,29 @@ def test_explicit_lists_named_tenants_only() -> None:
 
 def test_as_dict_is_plain_data() -> None:
     raw = energy_config_from({"budgets": CONTRACT_BUDGETS}).as_dict()
-    assert sorted(raw) == ["budgets", "limits", "multipliers", "recovery", "tripwire"]
+    assert sorted(raw) == ["budgets", "downgrade_modes", "limits", "multipliers", "recovery", "tripwire"]
+    assert list(raw["downgrade_modes"]) == [{"name": "economy", "max_estimate_tokens": 2000, "max_estimate_usd": 1.0,
+                                             "trust_floor": 0.75, "review_all": False}]
     assert raw["limits"] == {"hard_limit_percentage": 95.0, "auto_review_threshold": 85.0, "approval_threshold": 10_000}
     assert raw["budgets"][1] == {"tenant": "acme", "period": "month", "usd": 1000.0, "workflow": None,
                                  "tokens": 20_000_000}
+
+
+def test_a_mode_lists_only_what_it_changes_and_replaces_the_default_modes() -> None:
+    cfg = energy_config_from({"budget_tripwire": {"downgrade_mode": "strict"},
+                              "downgrade_modes": {"strict": {"review_all": True}, "lean": {"trust_floor": 0.7}}})
+    assert cfg.downgrade_modes == (DowngradeMode("strict", review_all=True), DowngradeMode("lean", trust_floor=0.7))
+    assert cfg.downgrade == DowngradeMode("strict", review_all=True)
+
+
+def test_a_mode_with_no_overrides_only_labels() -> None:
+    assert energy_config_from({"downgrade_modes": {"economy": None}}).downgrade == DowngradeMode("economy")
+
+
+def test_a_bad_mode_in_a_file_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "energy.yaml"
+    path.write_text("downgrade_modes:\n  economy: {max_tokens: 100}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_energy_config(path)
+    assert info.value.key == "downgrade_modes.economy.max_tokens"
+    assert "unknown key" in str(info.value) and "max_estimate_tokens" in str(info.value)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import orjson
 
-from agents.gate._text import needs_text_score, scored_request, text_reason, timed_out_request, trajectory_request
+from agents.gate._text import (needs_text_score, scored_request, text_reason, timed_out_request, trajectory_request,
+                               unscored_request)
 from agents.trajectory import TrajectoryConfig
 from schemas import DecisionRequest, TrajectoryRequest, decode_json
 
@@ -48,6 +49,13 @@ def test_a_timed_out_request_has_no_risk_and_says_why() -> None:
     assert late.signals.epistemic_risk is None
     assert text_reason(late, CFG)["code"] == "text_risk_timeout"
     assert text_reason(_decode({**RAW, "signals": {**RAW["signals"], "epistemic_risk": 0.1}}), CFG) is None
+
+
+def test_a_request_nobody_could_score_has_no_risk_and_says_why() -> None:
+    unscored = _decode(unscored_request(RAW))
+    assert unscored.signals.epistemic_risk is None
+    reason = text_reason(unscored, CFG)
+    assert reason["code"] == "text_scoring_unavailable" and "defer at least" in reason["message"]
 
 
 def test_a_scored_block_without_its_figures_is_invalid_and_a_reason_never_fails() -> None:

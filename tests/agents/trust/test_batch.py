@@ -13,6 +13,8 @@ from agents.trust import (
     default_config,
     evaluate_batch,
     evaluate_values,
+    judge_score,
+    rejudge,
 )
 
 from ._support import EDGES, any_config, unit
@@ -94,3 +96,23 @@ def test_invalid_shapes_and_types() -> None:
 def test_integer_arrays_are_accepted() -> None:
     out = evaluate_batch(np.array([0, 1]), np.array([1, 0]), np.array([1, 0]), default_config())
     assert out.decision_names[out.decision[0]] == "abort"
+
+
+@given(rows, any_config, st.lists(unit, min_size=50, max_size=50))
+def test_rejudging_on_other_scores_decides_as_those_scores_would(triples, config: TrustConfig, others) -> None:
+    a, r, c = (np.array(column) for column in zip(*triples))
+    out = evaluate_batch(a, r, c, config)
+    assert_same(rejudge(out, out.score, config), out)  # on its own scores: nothing changes
+    scores = np.round(np.array(others[: len(triples)]), 4)
+    again = rejudge(out, scores, config)
+    assert again.raw_score is out.raw_score and again.entropy_flag is out.entropy_flag
+    for i, score in enumerate(scores.tolist()):
+        judged = judge_score(score, bool(out.entropy_flag[i]), config)
+        assert judged == {"tier": TIERS[again.tier[i]], "decision": DECISIONS[again.decision[i]],
+                          "floor_violation": bool(again.floor_violation[i])}
+        assert judged["floor_violation"] == (score < config.trust_floor)
+
+
+def assert_same(x, y) -> None:
+    for field in ("raw_score", "score", "tier", "decision", "floor_violation", "entropy_flag"):
+        assert np.array_equal(getattr(x, field), getattr(y, field)), field

@@ -235,3 +235,15 @@ def test_file_errors_name_the_key(tmp_path: Path) -> None:
 def test_config_is_hashable_and_comparable() -> None:
     assert hash(default_config()) == hash(config_from_mapping(base()))
     assert isinstance(default_config(), TrustConfig)
+
+
+def test_decide_on_is_validated_and_only_a_departure_from_raw_changes_the_version() -> None:
+    base = default_config().as_dict()
+    assert "decide_on" not in base  # configurations written before the key keep their version
+    assert config_from_mapping({**base, "decide_on": "raw"}) == default_config()
+    calibrated = config_from_mapping({**base, "decide_on": "calibrated"})
+    assert calibrated.decide_on == "calibrated" and calibrated.as_dict()["decide_on"] == "calibrated"
+    assert policy_version(calibrated) != policy_version(default_config())
+    assert config_from_mapping(calibrated.as_dict()) == calibrated
+    with pytest.raises(ConfigError, match="decide_on"):
+        config_from_mapping({**base, "decide_on": "smoothed"})

@@ -1,0 +1,65 @@
+"""Starting a Kafka client for a command: bounded in time, failing with one line.
+
+aiokafka bounds reaching a broker only by its request timeout (40 s by default, for the
+TCP connect and again for the first request), logs every failed attempt at ERROR, then
+raises an exception that does not say why. `start_client` waits `CONNECT_TIMEOUT_S` at
+most and raises one `BrokerError` that carries aiokafka's reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Final, Protocol
+
+from aiokafka.errors import KafkaError
+
+from .exceptions import BrokerError
+
+CONNECT_TIMEOUT_S: Final = 5.0
+"""A broker that answers at all answers bootstrap in well under a second."""
+
+
+class _Startable(Protocol):
+    async def start(self) -> Any: ...
+
+
+class _HoldBack(logging.Filter):
+    """Keeps a logger's records back instead of emitting them.
+
+    >>> log = logging.getLogger("doc.holdback"); held = _HoldBack(); log.addFilter(held)
+    >>> log.error("not now"); [r.getMessage() for r in held.records]
+    ['not now']
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+
+async def start_client(client: _Startable, bootstrap: str) -> None:
+    """Start `client` (an aiokafka producer, consumer or admin client) or raise `BrokerError`.
+
+    What aiokafka logs while connecting is held back: emitted as usual once connected,
+    or folded into the error's message, so a command that cannot reach Kafka says so once.
+    The caller still stops or closes the client.
+    """
+    logger = logging.getLogger("aiokafka")
+    held = _HoldBack()
+    logger.addFilter(held)
+    try:
+        await asyncio.wait_for(client.start(), CONNECT_TIMEOUT_S)
+    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        said = list(dict.fromkeys(r.getMessage() for r in held.records if r.levelno >= logging.WARNING))
+        if isinstance(exc, asyncio.TimeoutError):
+            said.append(f"no answer within {CONNECT_TIMEOUT_S:g} s")
+        why = "; ".join(said) or str(exc)
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {why}") from None
+    finally:
+        logger.removeFilter(held)
+    for record in held.records:
+        logger.handle(record)
