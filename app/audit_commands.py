@@ -6,9 +6,11 @@
   1 on any failure.
 * `reproduce` re-runs the trust gate on every recorded decision request, under the
   configuration recorded in the chain's `config` records for its `policy_version` and
-  under today's, and reports every score or verb that comes out differently (compared
-  bit for bit). A decision's budget and routing parts depend on the stream's state at
-  the time (spend so far, the router's learning), so they are not re-run.
+  under today's, and reports every score, verb or part of the decision's explanation
+  (each signal's contribution, z, tier bounds, the gate's own verb changes) that comes out
+  differently (compared bit for bit). A decision's budget and routing parts depend on
+  the stream's state at the time (spend so far, the router's learning), so they are not
+  re-run.
 * `archive` copies records to a JSON Lines file (`app.audit_source`) that `verify`,
   `replay` and `reproduce` read with `--file`, with no Kafka at all. A range is extended
   to the next checkpoint, so its last records are signed.

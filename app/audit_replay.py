@@ -27,7 +27,8 @@ Output shapes (`--out FILE`, default stdout):
   `score`, `tier` are a decision's or an override's; `alert_kind`, `severity`,
   `source_event_id` an alert's);
 * `table`: fixed-width text for people: partition, offset, seq, ts, tenant, kind, event id
-  and a `key=value` summary of the csv columns, long cells cut with `…`;
+  and a `key=value` summary of the csv columns, long cells cut with `…`; with
+  `--request-id`, each decision's explanation follows it (`explanation_lines`);
 * `parquet` (needs pyarrow and `--out`): the csv columns, typed, plus `record` (the audit
   record as JSON text).
 """
@@ -40,6 +41,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from typing import IO, Any, Final
 
@@ -222,6 +224,34 @@ def summary(r: Row) -> str:
                     for k in SUMMARY if r.get(k) is not None)
 
 
+def explanation_lines(explanation: dict[str, Any]) -> list[str]:
+    """A decision's explanation (`agents.trust.explain_batch`) as indented lines for people.
+
+    >>> e = {"signals": {"alignment_score": {"weight": 0.45, "clamped": 0.8, "logit": 1.3862943611198906,
+    ...                                      "contribution": 0.6238324625039508}},
+    ...      "z": 0.6238324625039508, "raw_score": 0.6510, "score": 0.651, "tier_score": 0.651, "tier": "monitor",
+    ...      "tier_bounds": {"above": 0.5, "at_most": 0.75}, "tier_verb": "execute", "verb": "defer",
+    ...      "verb_changes": [{"component": "budget", "codes": ["budget_blocked"], "before": "execute", "after": "defer"}]}
+    >>> for line in explanation_lines(e):
+    ...     print(line)
+        z 0.623832 = alignment_score 0.45 × logit 1.386294 = 0.623832
+        raw_score 0.651 → score 0.651: tier monitor (0.5 < 0.651 ≤ 0.75) → execute
+        budget_blocked (budget): execute → defer
+        verb defer
+    """
+    terms = " + ".join(f"{name} {s['weight']:g} × logit {s['logit']:.6f} = {s['contribution']:.6f}"
+                       for name, s in explanation["signals"].items())
+    bounds = explanation["tier_bounds"]
+    below = "" if bounds["above"] is None else f"{bounds['above']:g} < "
+    lines = [f"z {explanation['z']:.6f} = {terms}",
+             f"raw_score {explanation['raw_score']:.6g} → score {explanation['score']:g}: tier {explanation['tier']} "
+             f"({below}{explanation['tier_score']:g} ≤ {bounds['at_most']:g}) → {explanation['tier_verb']}"]
+    lines += [f"{', '.join(c['codes'])} ({c['component']}): {c['before']} → {c['after']}"
+              for c in explanation["verb_changes"]]
+    lines.append(f"verb {explanation['verb']}")
+    return ["    " + line for line in lines]
+
+
 def _jsonl(out: IO[str]) -> Writer:
     return lambda p, o, record: out.write(archive_line(p, o, record).decode())
 
@@ -232,12 +262,15 @@ def _csv(out: IO[str]) -> Writer:
     return lambda p, o, record: writer.writerow(row(p, o, record))
 
 
-def _table(out: IO[str]) -> Writer:
+def _table(out: IO[str], explain: bool = False) -> Writer:
+    """The `table` writer; with `explain`, each decision's explanation follows its line."""
     out.write(table_line({name: heading for name, heading, _ in TABLE}) + "\n")
 
     def write(p: int, o: int, record: dict[str, Any]) -> None:
         r = row(p, o, record)
         out.write(table_line({**r, "summary": summary(r)}) + "\n")
+        if explain and isinstance(explanation := _get(record, "record", "explanation"), dict):
+            out.write("".join(line + "\n" for line in explanation_lines(explanation)))
 
     return write
 
@@ -314,7 +347,8 @@ def run(args: argparse.Namespace, log: AuditLog) -> int:
         _write_parquet(args.out, records)
         return 0
     with _output(args.out) as out:
-        write = {"jsonl": _jsonl, "csv": _csv, "table": _table}[args.output_format](out)
+        formats = {"jsonl": _jsonl, "csv": _csv, "table": partial(_table, explain=args.request_id is not None)}
+        write = formats[args.output_format](out)
         for partition, offset, record in records:
             write(partition, offset, record)
     return 0
