@@ -100,6 +100,8 @@ ENTROPY_FLAGS = Counter("trust_gate_entropy_flags", "Entropy flags raised", regi
 ERRORS = Counter("trust_gate_errors", "Errors while evaluating or emitting decisions", ["stage"], registry=REGISTRY)
 CALIBRATION_FITS = Counter("trust_gate_calibration_fits", "Calibration fits by result", ["result"], registry=REGISTRY)
 
+CIRCUIT_OPEN = Gauge("resontinex_circuit_open", "1 while this worker's circuit breaker holds every decision for review", registry=REGISTRY)
+CIRCUIT_ERROR_RATE = Gauge("resontinex_circuit_error_rate", "Processing error rate over the circuit breaker's window", registry=REGISTRY)
 ALERTS = Counter("resontinex_alerts", "Alerts raised by kind", ["kind"], registry=REGISTRY)
 # Budget figures are per scope (`tenant` or `tenant/workflow`): one series per budgeted scope.
 BUDGET_SPENT = Gauge("resontinex_budget_spent_usd", "Spend in the current window", ["scope", "period"], registry=REGISTRY)

@@ -55,6 +55,8 @@ class BudgetJudge:
         self._spent: dict[tuple[str, str], tuple[int, int]] = {}
         self._downgraded: dict[str, bool] = {}
         self._lags: dict[int, int | None] = {}
+        self.lagging = 0
+        """Decisions judged on spend that lags (a failed state read, for the circuit breaker)."""
 
     def __call__(self, tenant: str, request: DecisionRequest, event: Any, ts: str, low_trust: bool,
                  score: float) -> Judged | None:
@@ -99,6 +101,7 @@ class BudgetJudge:
             reasons.extend(held)
             verb = most_restrictive((verb, "review")) if held else verb
         if lag is not None and lag > LAG_LIMIT:
+            self.lagging += 1
             reasons.append({"component": "budget", "code": "budget_lagging",
                             "message": f"{lag} cost records not counted yet: the spend so far is understated"})
         alert = change = None

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from agents.trust import InvalidOverride, TrustResult, break_glass_override
+from schemas import SYSTEM_TENANT
 
 VERB_RANK = {"execute": 0, "review": 1, "defer": 2, "abort": 3}
 _VERBS_BY_RANK = sorted(VERB_RANK, key=VERB_RANK.__getitem__)
@@ -113,6 +114,35 @@ def floor_alert(decision: dict[str, Any], trust_floor: float) -> dict[str, Any]:
             "trust_floor": trust_floor, "verb": decision["verb"],
         },
         source_event_id=decision["request_id"], ts=decision["ts"],
+    )
+
+
+CIRCUIT_OPEN_REASON = {
+    "component": "gate", "code": "circuit_open",
+    "message": "this worker's processing error rate opened the circuit breaker: every decision goes to review "
+               "until it recovers",
+}
+
+
+def circuit_alert(transition: str, events: int, errors: int, config: Any, worker: str, ts: str) -> dict[str, Any]:
+    """The `circuit_open` or `circuit_closed` alert of one worker's breaker (tenant `_system`).
+
+    >>> from agents.trust import BreakerConfig
+    >>> a = circuit_alert("open", 40, 30, BreakerConfig(), "core-6066", "2026-01-01T00:00:00.000Z")
+    >>> a["kind"], a["severity"], a["details"]["error_rate"]
+    ('circuit_open', 'critical', 0.75)
+    """
+    rate = round(errors / events, 4) if events else 0.0
+    opened = transition == "open"
+    return alert_event(
+        id_source=f"{worker}|{ts}", kind=f"circuit_{transition}", tenant=SYSTEM_TENANT,
+        severity="critical" if opened else "info",
+        message=(f"worker {worker}: processing error rate {rate:.2%} over {config.window_s:g} s "
+                 + (f"reached {config.open_rate:.0%}: every decision goes to review" if opened
+                    else f"is under {config.close_rate:.0%}: decisions are no longer held for review")),
+        details={"worker": worker, "error_rate": rate, "errors": errors, "events": events,
+                 "window_s": config.window_s, "open_rate": config.open_rate, "close_rate": config.close_rate},
+        source_event_id=None, ts=ts,
     )
 
 

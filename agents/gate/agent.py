@@ -23,13 +23,13 @@ import numpy as np
 import orjson
 
 from agents.budget.agent import BudgetTables
-from agents.trust import (TIER_DECISIONS, CalibrationAdapter, evaluate_batch, evaluate_values, explain_batch, rejudge,
-                          verb_change)
+from agents.trust import (TIER_DECISIONS, CalibrationAdapter, CircuitBreaker, evaluate_batch, evaluate_values,
+                          explain_batch, rejudge, verb_change)
 from app import metrics
 from app.audit_writer import append_audit, audit_item
 from app.batching import drain_in_batches
 from app.continuity import FetchedEvent, contiguous, fetch_range
-from app.crashpoints import crash_point
+from app.crashpoints import crash_point, fault_point
 from app.deadletter import send_dead_letter
 from app.faust_compat import event_context
 from app.group_watch import GroupWatch
@@ -39,7 +39,8 @@ from schemas import SYSTEM_TENANT, DecisionRequest, InvalidEvent, decode_keyed, 
 from topics import partition_of
 
 from ._budgeting import BudgetJudge, InsightCache
-from ._decide import break_glass, decision_event, decision_id, floor_alert, most_restrictive, trust_reasons
+from ._decide import (CIRCUIT_OPEN_REASON, break_glass, circuit_alert, decision_event, decision_id, floor_alert,
+                      most_restrictive, trust_reasons)
 from ._import import import_router_table
 from ._routing import RouteJudge, overlay_for, rejection_alerts
 from ._stats import WindowStats, merge_stats, window_start
@@ -107,6 +108,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
     unreported = list(rt.overlay_rejections)  # reported by the owner of `_system`'s partition
     system_partition = partition_of(SYSTEM_TENANT, s.partitions)
     forwarder = Forwarder(rt.sink, s.partitions)
+    breaker = CircuitBreaker(rt.trust.circuit_breaker)
+    worker = f"{s.advertised_host}:{app.conf.web_port}"
 
     def calibrator(tenant: str) -> CalibrationAdapter | None:
         entry = calibration.get(tenant)
@@ -132,9 +135,11 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
             metrics.REFETCHED.labels(names["decision_requests"]).inc(refetched)
         valid: list[_Valid] = []
         batch_ids: dict[tuple[int, str], int] = {}  # → index in `valid`
-        for event in forwarder.keep_own(events):
+        own, failed = forwarder.keep_own(events), 0
+        for event in own:
             msg = event.message
             try:
+                fault_point("gate.decode", msg.key)
                 tenant, raw, request = decode_keyed(DecisionRequest, msg.key, msg.value, max_bytes=s.max_message_bytes)
                 _auditable(raw)
             except InvalidEvent as exc:
@@ -144,6 +149,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
                 log.exception("unexpected error decoding an event", extra={"offset": msg.offset})
                 metrics.ERRORS.labels("decode").inc()
                 send_dead_letter(sink, names["dead_letters"], msg, "processing_error", f"{type(exc).__name__}: {exc}")
+                failed += 1
                 continue
             if request.trajectory is not None and not _waiting(awaiting, tenant, request, event):
                 # a `trajectory` block counts only on the copy the fusion agent puts back for a
@@ -175,7 +181,11 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
             valid = _forward_texts(valid, awaiting, sink, names, now, s.max_message_bytes)
         judge = BudgetJudge(rt.energy, budgets, states, marks, now)
         parts = _Parts(judge, cache, RouteJudge(rt.routing, routers, routes, now))
-        decided = _decide(rt, valid, calibrator, parts, sink, names) if valid else []
+        aged = breaker.record(now, events=0, errors=0)  # what left the window since the last batch
+        decided = _decide(rt, valid, calibrator, parts, sink, names, breaker.is_open) if valid else []
+        # errors: inputs that failed processing, and decisions taken on budget state that lags
+        tripped = breaker.record(now, events=len(own), errors=failed + judge.lagging)  # holds from the next batch on
+        metrics.CIRCUIT_ERROR_RATE.set(breaker.error_rate())
         parts.route.save()  # no await since the router states were read
         for item, d in zip(valid, decided):  # before the flush: outcomes may follow at once
             states[item.event.message.partition].remember(
@@ -187,6 +197,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
         await sink.flush()  # dead letters and decisions are acknowledged before the audit
         crash_point("gate.decisions_sent")
         await _audit(rt, valid, decided, sink, names)
+        for transition in filter(None, (aged, tripped)):
+            await _report_circuit(rt, breaker, transition, worker, set(states), names)
         if unreported and _owns(app, names["decision_requests"], system_partition):
             await _report_rejections(rt, unreported, system_partition, names)
             unreported.clear()
@@ -211,7 +223,10 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
             "router-routes": routes, "awaiting-text": awaiting}
 
 
-def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, names) -> list[_Decided]:
+def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, names,
+            circuit_open: bool) -> list[_Decided]:
+    """Decide the batch; with the circuit breaker open, every decision is held for review
+    (and the insight cache, which could hand back an earlier verb, is not used)."""
     cfg = rt.trust
     n = len(valid)
     a = np.fromiter((v.request.signals.alignment_score for v in valid), np.float64, n)
@@ -285,11 +300,16 @@ def _decide(rt: Runtime, valid: list[_Valid], calibrator, parts: _Parts, sink, n
             verb = verb_change(expl, routed.reasons, most_restrictive((verb, routed.verb)))
             if routed.alert is not None:
                 alerts.insert(0, routed.alert)
-        decision = parts.cache.reuse(item.raw, decision_event(
+        if circuit_open:
+            reasons.append(CIRCUIT_OPEN_REASON)
+            verb = verb_change(expl, reasons[-1:], most_restrictive((verb, "review")))
+        decision = decision_event(
             tenant=item.tenant, request_id=req.event_id, workflow=req.workflow, ts=ts, verb=verb, reasons=reasons,
             policy_version=rt.policy_version, trust=trust, budget=judged and judged.budget,
             route=routed and routed.route, overlay=overlay_for(req, rt.overlays),
-        ))
+        )
+        if not circuit_open:
+            decision = parts.cache.reuse(item.raw, decision)
         verbs[i] = verb_change(expl, decision["reasons"][-1:], decision["verb"])  # changed by an insight-cache reuse
         if req.explain:
             decision["explanation"] = expl
@@ -382,6 +402,22 @@ def _forget(item: _Valid, awaiting, routes) -> None:
                 del awaiting[key]
         if item.request.routing is not None and routes.get(item.request.event_id) is not None:
             del routes[item.request.event_id]
+
+
+async def _report_circuit(rt: Runtime, breaker: CircuitBreaker, transition: str, worker: str, partitions: set[int],
+                          names: dict[str, str]) -> None:
+    """Raise the breaker's alert once and audit it on every partition of the batch that tripped it."""
+    events, errors = breaker.counts()
+    ts = ms_to_ts(round(time.time() * 1000))
+    alert = circuit_alert(transition, events, errors, rt.trust.circuit_breaker, worker, ts)
+    rt.sink.add(names["alerts"], partition_of(SYSTEM_TENANT, rt.settings.partitions), SYSTEM_TENANT.encode(),
+                orjson.dumps(alert))
+    metrics.ALERTS.labels(alert["kind"]).inc()
+    metrics.CIRCUIT_OPEN.set(transition == "open")
+    (log.error if transition == "open" else log.warning)(alert["message"], extra={"event_id": alert["event_id"]})
+    for partition in sorted(partitions):
+        await append_audit(rt, partition, [audit_item("au-" + alert["event_id"][2:], "alert", SYSTEM_TENANT, ts,
+                                                      rt.policy_version, {"alert": alert})])
 
 
 def _owns(app: faust.App, topic: str, partition: int) -> bool:

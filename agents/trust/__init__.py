@@ -14,6 +14,7 @@ Tier names are ``TIERS`` (block, review, monitor, pass); verbs are ``DECISIONS``
 """
 
 from ._batch import BatchResult, evaluate_batch, judge_score, rejudge
+from ._breaker import BreakerConfig, CircuitBreaker, Transition
 from ._calibration import CalibrationAdapter, FitReport
 from ._config import (
     TrustConfig,
@@ -37,7 +38,9 @@ __all__ = [
     "TIERS",
     "TIER_DECISIONS",
     "BatchResult",
+    "BreakerConfig",
     "CalibrationAdapter",
+    "CircuitBreaker",
     "ConfigError",
     "FitReport",
     "InputVector",
@@ -48,6 +51,7 @@ __all__ = [
     "TrustError",
     "TrustMonitor",
     "TrustResult",
+    "Transition",
     "break_glass_override",
     "config_from_mapping",
     "default_config",

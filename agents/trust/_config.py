@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ._breaker import BreakerConfig
 from ._inputs import SIGNALS
 from ._names import TIER_DECISIONS, TIERS
 from .exceptions import ConfigError
@@ -131,6 +132,7 @@ class TrustConfig:
     calibration_method: str = "isotonic"
     calibration_min_samples: int = 50
     decide_on: str = "raw"
+    circuit_breaker: BreakerConfig = BreakerConfig()
     # Derived once here so that evaluation does no lookups beyond tuple indexing.
     _thresholds: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _tiers: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -162,10 +164,12 @@ class TrustConfig:
         """The normalised configuration as plain JSON-able data (what the version hashes).
 
         It is also a valid input to :func:`config_from_mapping`, which returns an equal config.
-        ``decide_on`` appears only when it is not the default ``raw``, so configurations
-        written before it existed keep their policy version.
+        ``decide_on`` and ``circuit_breaker`` appear only when they differ from their
+        defaults, so configurations written before they existed keep their policy version.
         """
-        return ({"decide_on": self.decide_on} if self.decide_on != "raw" else {}) | {
+        later = {"decide_on": self.decide_on, "circuit_breaker": self.circuit_breaker.as_dict()}
+        defaults = {"decide_on": "raw", "circuit_breaker": BreakerConfig().as_dict()}
+        return {k: v for k, v in later.items() if v != defaults[k]} | {
             "weights": dict(zip(SIGNALS, self.weights)),
             "risk_tiers": dict(self.risk_tiers),
             "trust_floor": self.trust_floor,
@@ -197,7 +201,8 @@ def config_from_mapping(mapping: Mapping[str, Any]) -> TrustConfig:
     Required keys: ``weights`` (every signal, non-negative, positive sum), ``risk_tiers``
     (block, review, monitor, pass), ``trust_floor`` and ``entropy_threshold`` (in [0, 1]).
     Optional: ``calibration`` with ``method`` (isotonic | platt) and ``min_samples``;
-    ``decide_on`` (raw | calibrated, default raw).
+    ``decide_on`` (raw | calibrated, default raw); ``circuit_breaker`` with ``open_rate``,
+    ``close_rate``, ``window_s`` and ``min_events`` (see :class:`BreakerConfig`).
     Unknown keys are refused. Weights that already sum to 1 within 1e-9 are used as
     written; others are divided by their sum and rounded to 12 decimal places, so the
     same policy written as 45/35/20, 9/7/4 or 0.45/0.35/0.2 normalises, and hashes,
@@ -209,7 +214,7 @@ def config_from_mapping(mapping: Mapping[str, Any]) -> TrustConfig:
     ...
     agents.trust.exceptions.ConfigError: entropy_threshold: required key is missing
     """
-    top = _mapping(_ROOT, mapping, (*REQUIRED_KEYS, "calibration", "decide_on"))
+    top = _mapping(_ROOT, mapping, (*REQUIRED_KEYS, "calibration", "decide_on", "circuit_breaker"))
     for key in REQUIRED_KEYS:
         if key not in top:
             raise ConfigError(key, "required key is missing")
@@ -239,6 +244,8 @@ def config_from_mapping(mapping: Mapping[str, Any]) -> TrustConfig:
         calibration_method=calibration.get("method", "isotonic"),
         calibration_min_samples=calibration.get("min_samples", 50),
         decide_on=top.get("decide_on", "raw"),
+        circuit_breaker=BreakerConfig(**_mapping("circuit_breaker", top.get("circuit_breaker", {}),
+                                                 tuple(BreakerConfig().as_dict()))),
     )
 
 
