@@ -32,8 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agents.audit import ChainHead, SigningKeyError, VerifyReport, key_id, load_public_key, new_key_pair, verify
 from agents.gate import most_restrictive
-from agents.trust import (ConfigError, config_from_mapping, evaluate_batch, evaluate_values, explain_batch,
-                          judge_score, rejudge)
+from agents.trust import ConfigError, config_from_mapping, evaluate_batch, explain_batch, rejudge
 
 from .audit_replay import flag_instant, parse_instant
 from .audit_source import AuditLog, archive_header, archive_line, progress, read_archive, read_kafka
@@ -209,20 +208,29 @@ TRUST_FIELDS = ("score", "raw_score", "tier", "decision", "floor_violation", "en
 
 
 def reproduce_decision(record: dict[str, Any], trust_config: Any) -> dict[str, tuple[Any, Any]]:
-    """The trust fields that come out differently now: field → (recorded, recomputed)."""
-    request, recorded = record["record"]["request"], record["record"]["decision"]["trust"]
-    signals = request.get("signals") or {}
+    """The trust fields and explanation parts that come out differently now: field →
+    (recorded, recomputed); see `explanation_differences` for the explanation's."""
+    body = record["record"]
+    signals, recorded = body["request"].get("signals") or {}, body["decision"]["trust"]
     risk = signals.get("epistemic_risk")
-    result = evaluate_values(signals["alignment_score"], WORST_RISK if risk is None else risk,
-                             signals["confidence_band"], trust_config)
-    again = result.as_dict()
+    a, r, c = (np.array([x], dtype=np.float64) for x in (
+        signals["alignment_score"], WORST_RISK if risk is None else risk, signals["confidence_band"]))
+    result = evaluate_batch(a, r, c, trust_config)
+    tier_scores = None
     if trust_config.decide_on == "calibrated" and recorded.get("calibrated_score") is not None:
         # the calibration is the tenant's state, not configuration: its recorded output is an input here
-        again.update(judge_score(round(recorded["calibrated_score"], 4), again["entropy_flag"], trust_config))
+        tier_scores = [round(recorded["calibrated_score"], 4)]
+        result = rejudge(result, np.array(tier_scores), trust_config)
+    again = {"score": result.score[0].item(), "raw_score": result.raw_score[0].item(),
+             "tier": result.tier_names[result.tier[0]], "decision": result.decision_names[result.decision[0]],
+             "floor_violation": bool(result.floor_violation[0]), "entropy_flag": bool(result.entropy_flag[0])}
     if risk is None:
         again["decision"] = most_restrictive((again["decision"], "defer"))
     differ = {f: (recorded.get(f), again[f]) for f in TRUST_FIELDS if recorded.get(f) != again[f]}
-    return differ | explanation_differences(record, trust_config)
+    was = body.get("explanation")
+    if isinstance(was, dict):  # records written before decisions had one have nothing to compare
+        differ |= explanation_differences(was, explain_batch(a, r, c, result, trust_config, tier_scores)[0])
+    return differ
 
 
 EXPLAINED = ("signals", "z", "raw_score", "score", "tier_score", "tier", "tier_bounds", "tier_verb")
@@ -231,28 +239,13 @@ GATE_RULES = frozenset({"entropy_flag", "trust_floor_violation"})
 """The reason codes of the trust gate's own verb changes."""
 
 
-def explanation_differences(record: dict[str, Any], trust_config: Any) -> dict[str, tuple[Any, Any]]:
-    """The parts of a decision record's explanation that come out differently now, bit for bit:
+def explanation_differences(was: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The parts of a recorded explanation that differ from the recomputed one, bit for bit:
     `explanation.<part>` → (recorded, recomputed), nested parts compared leaf by leaf
     (`explanation.signals.epistemic_risk.contribution`), and the gate's own verb changes
     (`explanation.verb_changes`: entropy flag, trust floor). The verb changes after the
     gate (missing risk, break-glass, budget, route) depend on the stream and are not re-run.
-    A record with no explanation (written before decisions had one) has nothing to compare.
     """
-    body = record["record"]
-    was = body.get("explanation")
-    if not isinstance(was, dict):
-        return {}
-    signals, recorded = body["request"].get("signals") or {}, body["decision"]["trust"]
-    risk = signals.get("epistemic_risk")
-    a, r, c = (np.array([x], dtype=np.float64) for x in (
-        signals["alignment_score"], WORST_RISK if risk is None else risk, signals["confidence_band"]))
-    result = evaluate_batch(a, r, c, trust_config)
-    tier_scores = None
-    if trust_config.decide_on == "calibrated" and recorded.get("calibrated_score") is not None:
-        tier_scores = [round(recorded["calibrated_score"], 4)]
-        result = rejudge(result, np.array(tier_scores), trust_config)
-    (now,) = explain_batch(a, r, c, result, trust_config, tier_scores)
     differ: dict[str, tuple[Any, Any]] = {}
     for part in EXPLAINED:
         differ |= _leaf_differences(f"explanation.{part}", was.get(part), now[part])

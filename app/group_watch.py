@@ -36,9 +36,9 @@ class GroupWatch:
         return self.members == 0
 
     async def run(self) -> None:
-        """Refresh the member count every `refresh_s` until cancelled."""
+        """Refresh the member count every `refresh_s` until cancelled (a broker that cannot
+        be reached leaves it unknown and is tried again; it never stops the worker)."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="resontinex-group-watch")
-        await admin.start()
         try:
             while True:
                 self._set(await self._count(admin))
@@ -48,6 +48,7 @@ class GroupWatch:
 
     async def _count(self, admin: AIOKafkaAdminClient) -> int | None:
         try:
+            await admin.start()  # at once when started; a start that failed is tried again here
             (response,) = await admin.describe_consumer_groups([self.group_id])
             (group,) = response.to_object()["groups"]
             if group["error_code"]:

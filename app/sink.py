@@ -12,6 +12,7 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 
 _MAX_BATCH_BYTES = 1_000_000
+_NO_HEADERS: list[tuple[str, bytes]] = []  # aiokafka only reads it
 
 
 class OutputSink:
@@ -51,14 +52,14 @@ class OutputSink:
             headers: list[tuple[str, bytes]] | None = None) -> None:
         """Queue one message; the timestamp defaults to now, the producer's clock."""
         slot = (topic, partition)
-        record = {"key": key, "value": value, "timestamp": timestamp_ms, "headers": headers or []}
+        headers = headers or _NO_HEADERS
         batch = self._open.get(slot)
         if batch is None:
             batch = self._open[slot] = self.producer.create_batch()
-        if batch.append(**record) is None:  # type: ignore[attr-defined]
+        if batch.append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:  # type: ignore[attr-defined]
             self._full.append((slot, batch))
             batch = self._open[slot] = self.producer.create_batch()
-            if batch.append(**record) is None:  # type: ignore[attr-defined]
+            if batch.append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:  # type: ignore[attr-defined]
                 raise ValueError(f"message of {len(value)} bytes exceeds the batch limit for {topic}")
 
     async def flush(self) -> None:

@@ -153,7 +153,8 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
                 del trailing[key]
         for event in events:
             trailing[_progress_key(topic, event.message.partition)] = event
-            tables.expected[_progress_key(topic, event.message.partition)] = event.message.offset + 1
+        for key, event in trailing.items():
+            tables.expected[key] = event.message.offset + 1
 
     async def handle(batch: list[faust.types.EventT]) -> None:
         started = time.perf_counter()

@@ -176,7 +176,9 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
         now = time.time()
         forwarded = any(needs_text_score(v.request) for v in valid)
         if forwarded and scorers.absent:
-            valid, forwarded = [_unscored(v) for v in valid], False
+            unscored = sum(needs_text_score(v.request) for v in valid)
+            valid, forwarded = [_unscored(v) if needs_text_score(v.request) else v for v in valid], False
+            log.info("no trajectory group to score texts: %d text-only request(s) decided at once", unscored)
         elif forwarded:
             valid = _forward_texts(valid, awaiting, sink, names, now, s.max_message_bytes)
         judge = BudgetJudge(rt.energy, budgets, states, marks, now)
@@ -379,10 +381,8 @@ def _forward_texts(valid: list[_Valid], awaiting, sink, names: dict[str, str], n
 
 def _unscored(item: _Valid) -> _Valid:
     """A request that needs its text scored, marked as having no one to score it."""
-    if not needs_text_score(item.request):
-        return item
-    log.info("no trajectory group to score the text: decided at once", extra={"event_id": item.request.event_id,
-                                                                               "tenant": item.tenant})
+    log.debug("no trajectory group to score the text", extra={"event_id": item.request.event_id,
+                                                               "tenant": item.tenant})
     raw = unscored_request(item.raw)
     return _Valid(item.event, item.tenant, DecisionRequest.model_validate(raw), raw)
 

@@ -13,7 +13,7 @@ Tier names are ``TIERS`` (block, review, monitor, pass); verbs are ``DECISIONS``
 12
 """
 
-from ._batch import BatchResult, evaluate_batch, judge_score, rejudge
+from ._batch import BatchResult, evaluate_batch, rejudge
 from ._breaker import BreakerConfig, CircuitBreaker, Transition
 from ._calibration import CalibrationAdapter, FitReport
 from ._config import (
@@ -60,7 +60,6 @@ __all__ = [
     "evaluate_values",
     "explain",
     "explain_batch",
-    "judge_score",
     "load_config",
     "policy_version",
     "policy_version_of",

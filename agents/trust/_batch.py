@@ -105,17 +105,6 @@ def rejudge(result: BatchResult, scores: npt.NDArray[np.float64], config: TrustC
     return _frozen(result.raw_score, result.score, *_judge(scores, result.entropy_flag, config), result.entropy_flag)
 
 
-def judge_score(score: float, entropy_flag: bool, config: TrustConfig) -> dict[str, str | bool]:
-    """`tier`, `decision` and `floor_violation` of one (e.g. calibrated) score, as `rejudge` gives them.
-
-    >>> from agents.trust import default_config
-    >>> judge_score(0.55, False, default_config())
-    {'tier': 'monitor', 'decision': 'review', 'floor_violation': True}
-    """
-    tier, decision, floor = _judge(np.array([score]), np.array([entropy_flag]), config)
-    return {"tier": TIERS[tier[0]], "decision": DECISIONS[decision[0]], "floor_violation": bool(floor[0])}
-
-
 def _judge(score: npt.NDArray[np.float64], entropy_flag: npt.NDArray[np.bool_],
            config: TrustConfig) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
     """(tier, decision, floor_violation) of each score."""

@@ -7,13 +7,13 @@ from hypothesis import strategies as st
 
 from agents.trust import (
     DECISIONS,
+    TIER_DECISIONS,
     TIERS,
     InvalidInput,
     TrustConfig,
     default_config,
     evaluate_batch,
     evaluate_values,
-    judge_score,
     rejudge,
 )
 
@@ -107,10 +107,20 @@ def test_rejudging_on_other_scores_decides_as_those_scores_would(triples, config
     again = rejudge(out, scores, config)
     assert again.raw_score is out.raw_score and again.entropy_flag is out.entropy_flag
     for i, score in enumerate(scores.tolist()):
-        judged = judge_score(score, bool(out.entropy_flag[i]), config)
+        judged = _judged(score, bool(out.entropy_flag[i]), config)
         assert judged == {"tier": TIERS[again.tier[i]], "decision": DECISIONS[again.decision[i]],
                           "floor_violation": bool(again.floor_violation[i])}
         assert judged["floor_violation"] == (score < config.trust_floor)
+
+
+def _judged(score: float, entropy_flag: bool, config: TrustConfig) -> dict:
+    """CONTRACT §5's rules for one score, written out as the contract states them."""
+    tier = next(name for name, threshold in config.risk_tiers if score <= threshold)
+    floor = score < config.trust_floor
+    verb = TIER_DECISIONS[tier]
+    if verb == "execute":
+        verb = "defer" if entropy_flag else ("review" if floor else verb)
+    return {"tier": tier, "decision": verb, "floor_violation": floor}
 
 
 def assert_same(x, y) -> None:
