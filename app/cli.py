@@ -288,7 +288,9 @@ def _worker(args: argparse.Namespace) -> int:
     import faust
 
     from .faust_app import create_app
+    from .supervisor import check_ports
 
+    check_ports([("--web-port", "0.0.0.0", args.web_port)])
     app, _ = create_app(_settings(args), role=args.role, web_port=args.web_port)
     worker = faust.Worker(app, loglevel=args.log_level, logging_config=logging_config(args.log_level, args.log_format),
                           quiet=True)

@@ -84,3 +84,13 @@ def test_a_closed_stdout_ends_quietly_with_exit_1(tmp_path):
     finally:
         stop_process(proc)
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_a_worker_on_a_web_port_in_use_is_refused_in_one_line(capsys):
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        busy = other.getsockname()[1]
+        argv = ["worker", "--role", "core", "--web-port", str(busy), "--bootstrap", REFUSED, "--log-level", "ERROR"]
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert f"port {busy} is already in use (--web-port)" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any, Iterable
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.broker import free_port
+from app.broker import port_free
 
 REPO = Path(__file__).resolve().parents[2]
 STOP_DEADLINE_S = 10.0
@@ -90,9 +91,24 @@ class Worker:
         stop_process(self.proc)
 
 
+def listen_ports(n: int = 1) -> int:
+    """The first of `n` consecutive ports free now, below the kernel's ephemeral range.
+
+    For a server a child process starts later: a port from bind(0) lies in the ephemeral
+    range, where a client connection opened meanwhile (a worker's own, to the broker) can
+    take it first.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        first = random.randrange(10_000, low - n)
+        if all(port_free("0.0.0.0", p) and port_free("127.0.0.1", p) for p in range(first, first + n)):
+            return first
+    raise AssertionError(f"no {n} consecutive free ports below {low}")
+
+
 def start_worker(bootstrap: str, data_dir: Path, *, env: dict[str, str] | None = None, web_port: int | None = None,
                  role: str = "core") -> Worker:
-    port = web_port or free_port()
+    port = web_port or listen_ports()
     log_path = data_dir / f"worker-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, "RESONTINEX_DATA_DIR": str(data_dir), **(env or {})}
