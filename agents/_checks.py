@@ -10,7 +10,7 @@ problem)`, naming the dotted key.
 >>> check.real("a.b", 0, 0.0, lo_open=True)
 Traceback (most recent call last):
 ...
-agents._checks.Bad: a.b: must be > 0, got 0.0
+resontinex.agents._checks.Bad: a.b: must be > 0, got 0.0
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from numbers import Real
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import yaml
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 ROOT = "<config>"
 Converter = Callable[[str, object], Any]
+D = TypeVar("D", bound="DataclassInstance")
 
 
 class Checks:
@@ -84,14 +88,14 @@ class Checks:
             raise self.error("<file>", f"{path}: not UTF-8 ({exc.reason})") from None
         return {} if content is None else content
 
-    def section(self, raw: object, key: str, cls: type, convert: Mapping[str, Converter]) -> Any:
-        """`cls()` with the keys of mapping `raw` converted; None (absent or empty) gives the
+    def section(self, raw: object, key: str, cls: Callable[[], D], convert: Mapping[str, Converter]) -> D:
+        """`cls()` (a dataclass, or a partial of one) with the keys of mapping `raw` converted; None (absent or empty) gives the
         defaults, an unknown key is named."""
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
             raise self.error(key, f"must be a mapping, got {type(raw).__name__}")
-        values = {}
+        values: dict[str, Any] = {}
         for name, value in raw.items():
             child = str(name) if key == ROOT else f"{key}.{name}"
             if name not in convert:

@@ -8,7 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from topics import REGISTRY
+from resontinex.topics import REGISTRY
 
 from .connect import start_client
 from .exceptions import BrokerError, TopicLayoutError

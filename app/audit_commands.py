@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agents.audit import ChainHead, SigningKeyError, VerifyReport, key_id, load_public_key, new_key_pair, verify
-from agents.gate import most_restrictive
-from agents.trust import ConfigError, config_from_mapping, evaluate_batch, explain_batch, rejudge
+from resontinex.agents.audit import ChainHead, SigningKeyError, VerifyReport, key_id, load_public_key, new_key_pair, verify
+from resontinex.agents.gate import most_restrictive
+from resontinex.agents.trust import ConfigError, config_from_mapping, evaluate_batch, explain_batch, rejudge
 
 from .audit_replay import flag_instant, parse_instant
 from .audit_source import AuditLog, archive_header, archive_line, progress, read_archive, read_kafka
@@ -41,7 +41,7 @@ from .runtime import Runtime
 from .settings import Settings
 
 PUBLIC_KEY_ENV = "RESONTINEX_AUDIT_PUBLIC_KEY_FILE"
-WORST_RISK = 1.0  # what the gate scores a request with no risk at (agents/gate/agent.py)
+WORST_RISK = 1.0  # what the gate scores a request with no risk at (agents/gate/_plan.py)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,18 +22,12 @@ from typing import Any
 
 import orjson
 
-from agents.audit import checkpoint_body, seal, seal_many
-from schemas import SYSTEM_TENANT, ms_to_ts
+from resontinex.agents.audit import checkpoint_body, seal, seal_many
+from resontinex.agents.effects import audit_item
+from resontinex.schemas import SYSTEM_TENANT, ms_to_ts
 
 from .partition_state import PartitionState
 from .runtime import Runtime
-
-
-def audit_item(event_id: str, kind: str, tenant: str, ts: str, policy_version: str,
-               record: dict[str, Any]) -> dict[str, Any]:
-    """An audit record before sealing (CONTRACT §3.8 without `seq`, `prev_hash`, `hash`)."""
-    return {"event_id": event_id, "kind": kind, "tenant": tenant, "ts": ts,
-            "policy_version": policy_version, "record": record}
 
 
 async def append_audit(rt: Runtime, partition: int, items: list[dict[str, Any]]) -> None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agents.budget_gate import (
+from resontinex.agents.budget_gate import (
     FORMATS,
     BudgetGateError,
     Run,
@@ -44,7 +44,7 @@ from agents.budget_gate import (
     markdown,
     render,
 )
-from schemas import Cost, InvalidEvent, decode, ms_to_ts, ts_to_ms
+from resontinex.schemas import Cost, InvalidEvent, decode, ms_to_ts, ts_to_ms
 
 from .exceptions import UsageError
 from .settings import Settings
@@ -116,7 +116,7 @@ def parse_range(text: str, flag: str) -> tuple[int, int]:
     >>> parse_range("2024-05-02T00:00:00Z,2024-05-01T00:00:00Z", "--current-range")
     Traceback (most recent call last):
     ...
-    app.exceptions.UsageError: --current-range '2024-05-02T00:00:00Z,2024-05-01T00:00:00Z': START must be before END
+    resontinex.app.exceptions.UsageError: --current-range '2024-05-02T00:00:00Z,2024-05-01T00:00:00Z': START must be before END
     """
     parts = [part.strip() for part in text.split(",")]
     if len(parts) != 2 or not all(parts):

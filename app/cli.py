@@ -12,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Sequence
 
-from agents.audit import KINDS as AUDIT_KINDS
+from resontinex.agents.audit import KINDS as AUDIT_KINDS
 
 from . import budget_gate, router_eval
 from .exceptions import ResontinexError, UsageError
@@ -191,7 +191,7 @@ def _settings(args: argparse.Namespace, port: int = DEFAULT_PORT) -> Settings:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from agents.trust import ConfigError
+    from resontinex.agents.trust import ConfigError
 
     try:
         if args.command == "up":
@@ -203,7 +203,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print(f"{state:8} {name}")
             return 0
         if args.command == "schemas":
-            from schemas import export_json_schemas
+            from resontinex.schemas import export_json_schemas
 
             try:
                 paths = export_json_schemas(args.directory)
@@ -267,7 +267,7 @@ def _up(args: argparse.Namespace) -> int:
 def _roles(asked: str | None, model: str) -> list[str]:
     """The roles `up` starts: those asked for, or every role, leaving out `trajectory` (with
     a warning) where its model cannot be loaded; asking for it there is refused."""
-    from agents.trajectory import unavailable_reason
+    from resontinex.agents.trajectory import unavailable_reason
 
     reason = unavailable_reason(model)
     if asked is None:

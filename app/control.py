@@ -16,7 +16,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from schemas import Control, InvalidEvent, decode
+from resontinex.schemas import Control, InvalidEvent, decode
 
 from .connect import start_client
 from .exceptions import BrokerError, UsageError

@@ -4,7 +4,7 @@
 time it reaches `crash_point(<name>)`; the test then restarts it without the variable.
 Unset (always, outside tests) a point costs one comparison.
 
-Points: `gate.decisions_sent` (a batch's decisions and alerts are acknowledged, its
+Points: `<agent>.outputs_sent` (`app.engine.applier`: a batch's outputs are acknowledged, its
 audit records are not yet written).
 
 `RESONTINEX_FAULT_KEY=<key>` makes `fault_point` raise `InjectedFault` for every record

@@ -10,7 +10,7 @@ from typing import Any
 import faust
 from mode import Service
 
-from agents.audit import SigningKeyError, load_signing_key
+from resontinex.agents.audit import SigningKeyError, load_signing_key
 
 from . import metrics, web
 from .audit_writer import checkpoint_due
@@ -85,11 +85,11 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
 
 
 def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None:
-    from agents.budget import agent as budget_agent
-    from agents.gate import agent as gate_agent
-    from agents.gate import alert_audit
-    from agents.gate import fusion as fusion_agent
-    from agents.gate import outcomes as outcomes_agent
+    from .wiring import alert_audit
+    from .wiring import budget as budget_agent
+    from .wiring import fusion as fusion_agent
+    from .wiring import gate as gate_agent
+    from .wiring import outcomes as outcomes_agent
 
     try:
         runtime.signing_key = load_signing_key()  # the core alone writes the audit chain
@@ -130,8 +130,8 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
 def _register_trajectory(app: faust.App, runtime: Runtime) -> None:
     """Load the model (once, before joining the group) and declare the trajectory agent;
     a model that cannot be loaded or fails its check refuses the start (exit 2)."""
-    from agents.trajectory import Analyzer, ModelUnavailable
-    from agents.trajectory import agent as trajectory_agent
+    from resontinex.agents.trajectory import Analyzer, ModelUnavailable
+    from .wiring import trajectory as trajectory_agent
 
     try:
         analyzer = Analyzer.load(runtime.trajectory)

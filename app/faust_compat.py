@@ -1,24 +1,31 @@
-"""The one place that reaches into Faust internals.
+"""The one place that reaches into Faust's and aiokafka's private API.
 
-Faust tables take the changelog partition (and a windowed table its window) from the
-*current event*, a context variable set only while a stream yields one event at a time.
-The gate consumes batches (`app.batching`) and writes each key once per batch, so it sets
-that context to the batch's last event of the key around the write. Pinned by
-tests/app/test_faust_compat.py so a Faust upgrade that moves it is noticed.
+Each use is pinned by tests/app/test_faust_compat.py, so a Faust upgrade that moves it is
+noticed:
+
+* `event_context`: Faust tables take the changelog partition (and a windowed table its
+  window) from the *current event*, a context variable set only while a stream yields one
+  event at a time. Batch handlers write each key once per batch, so they set that context
+  to the batch's last event of the key around the write.
+* `use_true_highwaters`, `use_fetch_max_wait`: the changelog recovery's end offsets and
+  the consumer's fetch wait (the embedded broker, see their docstrings).
+* `exclude_from_fetching`, `commit_offsets`, `recovery_pending`: what
+  `app.engine.record_source` needs to take the hot topics' records from its own aiokafka
+  consumer while Faust keeps the group, the assignment and the tables.
 """
 
 from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from faust import streams
-from faust.types import EventT
+from faust.types import TP, AppT, EventT
 
 
 @contextmanager
-def event_context(event: EventT) -> Iterator[None]:
+def event_context(event: EventT[Any]) -> Iterator[None]:
     token = streams._current_event.set(weakref.ref(event))
     try:
         yield
@@ -39,7 +46,7 @@ def use_true_highwaters(bootstrap: str) -> None:
 
     original = getattr(AIOKafkaConsumerThread._highwaters, "__wrapped__", AIOKafkaConsumerThread._highwaters)
 
-    async def _highwaters(self: AIOKafkaConsumerThread, partitions: list) -> Mapping[Any, int]:
+    async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[Any]) -> Mapping[Any, int]:
         reported = await original(self, partitions)
         if self.consumer.in_transaction:
             return reported
@@ -69,3 +76,88 @@ def use_fetch_max_wait(ms: int) -> None:
 
     _create_worker_consumer.__wrapped__ = original  # type: ignore[attr-defined]
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- record batches past Faust's delivery
+# `app.engine.record_source` takes the hot topics' records from its own aiokafka consumer.
+# Faust still subscribes to those topics (its assignor then assigns their partitions
+# co-partitioned with the tables' changelogs and standbys) but must never fetch or deliver
+# them, and the group's committed offsets must move through Faust's group member.
+
+_EXCLUDED: "weakref.WeakKeyDictionary[Any, frozenset[str]]" = weakref.WeakKeyDictionary()
+
+
+def exclude_from_fetching(app: AppT, topics: Iterable[str]) -> None:
+    """Keep `app`'s own consumer off `topics`: assigned to it, never fetched or delivered.
+
+    Each assignment, before Faust sees it, the listener Faust gives aiokafka pauses the
+    partitions of `topics` on Faust's aiokafka consumer, in the consumer's own thread.
+    aiokafka's fetcher sends no fetch for a paused partition and drops any records already
+    fetched for it, and Faust never calls aiokafka's pause/resume itself (its own
+    pause/resume only edits the set it passes to `fetched_records`), so the pause holds
+    until the next assignment, where it is made again. Faust's livelock check would log
+    "no fetch request since start" for such a partition every 2.5 s: it skips them.
+    """
+    _EXCLUDED[app] = _EXCLUDED.get(app, frozenset()) | frozenset(topics)
+    _pause_excluded_on_assignment()
+    _skip_excluded_in_livelock_check()
+
+
+def excluded_topics(app: AppT) -> frozenset[str]:
+    return _EXCLUDED.get(app, frozenset())
+
+
+def _pause_excluded_on_assignment() -> None:
+    from faust.transport.drivers.aiokafka import ConsumerRebalanceListener
+
+    listener = ConsumerRebalanceListener
+    original = getattr(listener.on_partitions_assigned, "__wrapped__", listener.on_partitions_assigned)
+
+    async def on_partitions_assigned(self: Any, assigned: Iterable[Any]) -> None:
+        assigned = set(assigned)
+        thread = self._thread
+        excluded = _EXCLUDED.get(thread.app)
+        if excluded:
+            hot = [tp for tp in assigned if tp.topic in excluded]
+            if hot:
+                thread._ensure_consumer().pause(*hot)  # in the consumer's thread, as aiokafka needs
+        await original(self, assigned)
+
+    on_partitions_assigned.__wrapped__ = original  # type: ignore[attr-defined]
+    listener.on_partitions_assigned = on_partitions_assigned  # type: ignore[method-assign]
+
+
+def _skip_excluded_in_livelock_check() -> None:
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    original = getattr(AIOKafkaConsumerThread.verify_event_path, "__wrapped__",
+                       AIOKafkaConsumerThread.verify_event_path)
+
+    def verify_event_path(self: AIOKafkaConsumerThread, now: float, tp: TP) -> None:
+        if tp.topic not in _EXCLUDED.get(self.app, ()):
+            original(self, now, tp)
+
+    verify_event_path.__wrapped__ = original  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread.verify_event_path = verify_event_path  # type: ignore[method-assign]
+
+
+async def commit_offsets(app: AppT, offsets: Mapping[TP, int]) -> bool:
+    """Commit `offsets` (next offset to read, per partition) for `app`'s consumer group.
+
+    Through Faust's own group member, in its consumer thread: aiokafka stamps the commit
+    with the member id and generation of the moment it is sent, Faust drops partitions no
+    longer assigned, and a commit refused because the group rebalanced meanwhile returns
+    False (the partition's next owner starts from the last accepted commit). Any other
+    failure crashes Faust's consumer, as its own commits do.
+    """
+    return bool(await app.consumer._commit(offsets))  # type: ignore[attr-defined]
+
+
+def recovery_pending(app: AppT) -> bool:
+    """Whether an assignment's table recovery is signalled but not yet begun.
+
+    `app.on_rebalance_complete` carries no generation: a recovery interrupted by the next
+    rebalance can still send it. Set from the moment a new assignment reaches the tables
+    until the recovery task picks it up, this flag tells that late signal apart.
+    """
+    return bool(app.tables.recovery.signal_recovery_start.is_set())  # type: ignore[attr-defined]

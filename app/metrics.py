@@ -33,7 +33,8 @@ class BatchHistogram:
         self._lock = threading.Lock()
         registry.register(self)
 
-    def observe_many(self, values: np.ndarray) -> None:
+    def observe_many(self, values: Sequence[float] | np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
         counts = np.bincount(np.searchsorted(self._bounds, values, side="left"), minlength=len(self._counts))
         with self._lock:
             self._counts += counts

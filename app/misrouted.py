@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from topics import partition_of_key
+from resontinex.topics import partition_of_key
 
 from . import metrics
 from .sink import OutputSink

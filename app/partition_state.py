@@ -24,9 +24,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from agents.audit import ChainHead, head_after
-from agents.budget import STATUS_RANK, Mark, mark_key
-from schemas import ts_to_ms
+from resontinex.agents.audit import ChainHead, head_after
+from resontinex.agents.budget import STATUS_RANK, Mark, mark_key
+from resontinex.schemas import ts_to_ms
 
 from .audit_tail import read_tail
 from .recent import RecentMap

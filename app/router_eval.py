@@ -71,7 +71,7 @@ from typing import Any, Final
 
 import orjson
 
-from agents.router import (
+from resontinex.agents.router import (
     ConfigError,
     Constraints,
     Evaluation,
@@ -87,7 +87,7 @@ from agents.router import (
     make_policy,
     reward,
 )
-from schemas import InvalidEvent, Outcome, Psi, Routing, decode, ts_to_ms
+from resontinex.schemas import InvalidEvent, Outcome, Psi, Routing, decode, ts_to_ms
 
 from .exceptions import UsageError
 from .settings import Settings

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from agents import router
-from agents.gate._import import auditable
+from resontinex.agents import router
+from resontinex.agents.gate import auditable_table
 
 from .control import control_command, publish
 from .exceptions import UsageError
@@ -53,7 +53,7 @@ def run_import(settings: Settings, args: argparse.Namespace, routing: router.Rou
     except (OSError, ValueError) as exc:
         raise UsageError(f"router import: {args.file}: {exc}") from None
     try:
-        auditable(document)
+        auditable_table(document)
         policy = router.import_q_table(document, routing)
     except router.TableError as exc:
         raise UsageError(f"router import: {args.file}: {exc}") from None

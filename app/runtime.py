@@ -10,11 +10,11 @@ from typing import Any, Callable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agents import budget, router, trajectory
-from agents.overlays import OverlaySet, Rejection, load_overlays, overlay_dirs
-from agents.trust import ConfigError as TrustConfigError
-from agents.trust import TrustConfig, load_config, policy_version_of
-from config import PACKAGED_DIR
+from resontinex.agents import budget, router, trajectory
+from resontinex.agents.overlays import OverlaySet, Rejection, load_overlays, overlay_dirs
+from resontinex.agents.trust import ConfigError as TrustConfigError
+from resontinex.agents.trust import TrustConfig, load_config, policy_version_of
+from resontinex.config import PACKAGED_DIR
 
 from .exceptions import UsageError
 from .partition_state import PartitionStates
@@ -109,8 +109,8 @@ def configuration_of(trust: TrustConfig, energy: budget.EnergyConfig, routing: r
     text; the trajectory analyzer's risk mapping and timeout, which feed decisions). CONTRACT §5's
     `policy_version` is the hash of it.
 
-    >>> from agents.trust import default_config
-    >>> from agents.overlays import OverlaySet
+    >>> from resontinex.agents.trust import default_config
+    >>> from resontinex.agents.overlays import OverlaySet
     >>> conf = configuration_of(default_config(), budget.EnergyConfig(), router.RoutingConfig(), OverlaySet(()))
     >>> sorted(conf), len(policy_version_of(conf))
     (['energy', 'overlays', 'routing', 'trajectory', 'trust'], 12)

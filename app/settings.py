@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from agents.overlays import SUFFIXES, overlay_dirs
-from config import PACKAGED_DIR
-from topics import wire_name
+from resontinex.agents.overlays import SUFFIXES, overlay_dirs
+from resontinex.config import PACKAGED_DIR
+from resontinex.topics import wire_name
 
 from .exceptions import UsageError
 

@@ -28,7 +28,7 @@ from typing import Awaitable, Callable, Mapping
 
 import orjson
 
-from topics import REGISTRY
+from resontinex.topics import REGISTRY
 
 from .admin import create_topics
 from .broker import EmbeddedBroker, port_free
@@ -66,7 +66,7 @@ class WorkerProcess:
 
 def worker_argv(settings: Settings, role: str, web_port: int, log_level: str = "INFO",
                 log_format: str = "auto") -> list[str]:
-    argv = [sys.executable, "-m", "app.cli", "worker", "--role", role, "--web-port", str(web_port),
+    argv = [sys.executable, "-m", "resontinex.app.cli", "worker", "--role", role, "--web-port", str(web_port),
             "--bootstrap", settings.bootstrap, "--log-level", log_level, "--log-format", log_format]
     if settings.config_dir is not None:
         argv += ["--config-dir", str(settings.config_dir)]
@@ -207,7 +207,7 @@ def check_ports(wanted: list[tuple[str, str, int]]) -> None:
     >>> check_ports([("--port", "127.0.0.1", 0), ("--web-port", "0.0.0.0", 0)])
     >>> check_ports([("--port", "127.0.0.1", 7000), ("--web-port", "0.0.0.0", 7000)])
     Traceback (most recent call last):
-    app.exceptions.UsageError: port 7000 is given for --port and --web-port
+    resontinex.app.exceptions.UsageError: port 7000 is given for --port and --web-port
     """
     seen: dict[int, str] = {}
     for what, _, port in wanted:

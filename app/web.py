@@ -24,16 +24,15 @@ from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from agents.budget.agent import BudgetTables
-from agents.budget.status import budget_rows
-from agents.gate._routing import load_router_state
-from agents.gate.agent import STATS_WINDOW_S
-from agents.router import router_status
-from schemas import ms_to_ts
-from topics import partition_of
+from resontinex.agents.gate import STATS_WINDOW_S, load_router_state
+from resontinex.agents.router import router_status
+from resontinex.schemas import ms_to_ts
+from resontinex.topics import partition_of
 
 from . import metrics
 from .runtime import Runtime
+from .wiring.budget import BudgetTables
+from .wiring.budget_status import budget_rows
 
 log = logging.getLogger(__name__)
 PEER_TIMEOUT_S = 2.0

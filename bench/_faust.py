@@ -12,10 +12,10 @@ from pathlib import Path
 
 import faust
 
-from app.faust_app import stream_app
-from app.faust_compat import use_fetch_max_wait
-from app.logs import logging_config
-from app.settings import Settings
+from resontinex.app.faust_app import stream_app
+from resontinex.app.faust_compat import use_fetch_max_wait
+from resontinex.app.logs import logging_config
+from resontinex.app.settings import Settings
 
 PARTITIONS = 4
 SOURCE_TOPIC = "decision-requests"
@@ -35,5 +35,5 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
 
 
 def run_worker(app: faust.App, level: str = "INFO") -> None:
-    """Run `app` as `python -m app.cli worker` runs the project's app (same logging setup)."""
+    """Run `app` as `python -m resontinex.app.cli worker` runs the project's app (same logging setup)."""
     faust.Worker(app, loglevel=level, logging_config=logging_config(level), quiet=True).execute_from_commandline()

@@ -4,7 +4,7 @@
                                  [--out bench/results/audit-verify-<timestamp>.json]
 
 A deterministic synthetic audit topic is built first (not timed): per partition, a
-`config` record, then decision records shaped like the gate's (`agents/gate/agent.py`
+`config` record, then decision records shaped like the gate's (`agents/gate/_plan.py`
 `_audit`: the request with signals, an estimate and, for every other request, routing
 offers; the `decision_event` with a real trust verdict from `evaluate_values`, a budget
 summary and, when routed, a route summary; the source offset), an `alert` record after
@@ -67,12 +67,12 @@ import orjson
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agents.audit import AuditEntry, ChainHead, checkpoint_body, checkpoint_problem, seal, seal_many, verify
-from agents.audit._canonical import canonical_json
-from agents.audit._record import digest, record_problem
-from agents.gate._decide import decision_event, floor_alert, most_restrictive, trust_reasons
-from agents.trust import default_config, evaluate_values, policy_version
-from schemas import ms_to_ts
+from resontinex.agents.audit import AuditEntry, ChainHead, checkpoint_body, checkpoint_problem, seal, seal_many, verify
+from resontinex.agents.audit._canonical import canonical_json
+from resontinex.agents.audit._record import digest, record_problem
+from resontinex.agents.gate._decide import decision_event, floor_alert, most_restrictive, trust_reasons
+from resontinex.agents.trust import default_config, evaluate_values, policy_version
+from resontinex.schemas import ms_to_ts
 
 from .run import RESULTS, _fmt, git_state, log, mark_finished, publish, ratio
 
@@ -192,7 +192,7 @@ def build_partition(p: int, n: int, key: Ed25519PrivateKey, every: int = CHECKPO
 def write_archive(path: Path, chains: dict[int, list[dict[str, Any]]]) -> int:
     """Write the chains as `resontinex audit archive` does (header, then one line per
     record, offset = seq); the file's size in bytes."""
-    from app.audit_source import archive_header, archive_line
+    from resontinex.app.audit_source import archive_header, archive_line
 
     parts = {str(p): {"from_offset": 0, "to_offset": len(recs) - 1, "start": None} for p, recs in chains.items()}
     with path.open("wb") as fh:
@@ -301,8 +301,8 @@ def run_rows(chains: dict[int, list[dict[str, Any]]], archive: Path, public_key:
              repeats: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Time the rows, interleaved (repeat 1 of every row, then repeat 2, ...), so that a
     change in the machine's load hits every row alike; each row's figures and checks."""
-    from app.audit_commands import verify_log
-    from app.audit_source import read_archive
+    from resontinex.app.audit_commands import verify_log
+    from resontinex.app.audit_source import read_archive
 
     total = sum(map(len, chains.values()))
     expected = {p: len(recs) for p, recs in chains.items()}
@@ -370,7 +370,7 @@ def breakdown(chains: dict[int, list[dict[str, Any]]], archive: Path, public_key
               sample: int) -> dict[str, Any]:
     """µs per record of the parts of hashing and verifying, on the same records (results
     are dropped as they come, so the loops do not grow the heap)."""
-    from app.audit_source import read_archive
+    from resontinex.app.audit_source import read_archive
 
     records = [rec for recs in chains.values() for rec in recs]
     n = len(records)
@@ -451,8 +451,8 @@ def tamper_index(records: Sequence[dict[str, Any]]) -> int:
 def tamper_checks(chains: dict[int, list[dict[str, Any]]], public_key: Ed25519PublicKey, tmp: Path) -> dict[str, Any]:
     """A changed record in a copy is caught; re-hashed onward, the signatures catch it;
     changed in an archive, `verify_log` catches it."""
-    from app.audit_commands import verify_log
-    from app.audit_source import read_archive
+    from resontinex.app.audit_commands import verify_log
+    from resontinex.app.audit_source import read_archive
 
     p = min(chains)
     original = chains[p]
@@ -527,7 +527,7 @@ def setup(args: argparse.Namespace, chains: dict[int, list[dict[str, Any]]], arc
                       "the bench's own inputs (the chains) frozen out of the collector (gc.freeze)",
             "hash_only_does": "dict copy without 'hash' + canonical JSON (agents.audit._record.digest) + SHA-256, "
                               "compared with 'hash'",
-            "verify_archive_does": "app.audit_source.read_archive + app.audit_commands.verify_log(public key, quiet)"}
+            "verify_archive_does": "resontinex.app.audit_source.read_archive + resontinex.app.audit_commands.verify_log(public key, quiet)"}
 
 
 def assemble(info: dict[str, Any], setup_: dict[str, Any], rows: dict[str, dict[str, Any]], checks: dict[str, Any],

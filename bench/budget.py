@@ -6,7 +6,7 @@ Each variant runs on a fresh embedded broker with a fresh data directory: N cost
 are preloaded into `costs` (4 partitions, 12 tenants chosen so murmur2 puts 3 on each,
 4 workflows per tenant, 1 % repeated event ids), then the variant starts and drains them:
 
-* project: the worker, `python -m app.cli worker` (`agents/budget/agent.py`: batches,
+* project: the worker, `python -m resontinex.app.cli worker` (`app/wiring/budget.py`: batches,
   three calendar-windowed tables, dedupe by event_id), with a config dir whose
   `energy_governance.yaml` gives every tenant a monthly `"*"` budget;
 * naive: `bench/naive_budget_app.py`, the same work one event at a time the Faust way.
@@ -98,7 +98,7 @@ def costs(n: int, *, seed: int = 5, tenants: Sequence[str] | None = None,
 def expected_spend(items: Sequence[tuple[bytes, bytes]]) -> dict[str, Any]:
     """Exact spend of the distinct costs (first of each event_id): per tenant and per
     tenant/workflow scope, `{micros, tokens, n}`, money as the project rounds it."""
-    from agents.budget._rules import to_micros
+    from resontinex.agents.budget._rules import to_micros
 
     seen: set[str] = set()
     tenants: dict[str, dict[str, int]] = {}
@@ -314,7 +314,7 @@ def drain(n: int, warmup: int, probe: Probe, *, spawned: float, watch: Procs, al
 
 
 def _costs_topic() -> str:
-    from app.settings import Settings
+    from resontinex.app.settings import Settings
 
     return Settings.from_env().topic("costs")
 
@@ -322,7 +322,7 @@ def _costs_topic() -> str:
 def run_variant(kind: str, n: int, items: Sequence[tuple[bytes, bytes]], expected: dict[str, Any],
                 timeout_s: float) -> dict[str, Any]:
     """One variant on a fresh broker and data directory: preload, start, drain, stop."""
-    from app.broker import free_port
+    from resontinex.app.broker import free_port
     from tests.integration.harness import start_worker
 
     label = {"project": "project worker", "naive": "naive agent"}[kind]
@@ -374,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = run_meta(plan, args.quick)
     items = costs(n)
     expected = expected_spend(items)
-    from app.settings import Settings
+    from resontinex.app.settings import Settings
 
     s = Settings.from_env()
     info.update(

@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2 or not argv[0].isdigit():
         raise SystemExit(__doc__)
     patch_fetch_wait(int(argv[0]))
-    from app.cli import main as cli
+    from resontinex.app.cli import main as cli
 
     return cli(argv[1:])
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import orjson
 
-from agents.audit import ChainHead, seal
-from agents.gate._decide import decision_id, floor_alert, trust_reasons
-from agents.trust import default_config, evaluate_values, policy_version
-from schemas import DecisionRequest, decode
+from resontinex.agents.audit import ChainHead, seal
+from resontinex.agents.gate._decide import decision_id, floor_alert, trust_reasons
+from resontinex.agents.trust import default_config, evaluate_values, policy_version
+from resontinex.schemas import DecisionRequest, decode
 
 from ._faust import bench_app, raw_topic, run_worker, source_topic
 

@@ -28,11 +28,11 @@ from typing import Any, Iterable
 
 from faust.web import Request, Response, View
 
-from agents.budget._rules import to_micros
-from app.faust_app import stream_app
-from app.faust_compat import use_fetch_max_wait
-from app.settings import Settings
-from schemas import Cost, decode
+from resontinex.agents.budget._rules import to_micros
+from resontinex.app.faust_app import stream_app
+from resontinex.app.faust_compat import use_fetch_max_wait
+from resontinex.app.settings import Settings
+from resontinex.schemas import Cost, decode
 
 from ._faust import PARTITIONS, raw_topic, run_worker
 

@@ -50,7 +50,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from agents.router import (Constraints, ProviderState, RouterState, WorkloadContext, decide, decision_rng, feedback,
+from resontinex.agents.router import (Constraints, ProviderState, RouterState, WorkloadContext, decide, decision_rng, feedback,
                            reward, routing_config_from, screen)
 
 from .run import RESULTS, _fmt, git_state, log, mark_finished, publish, ratio

@@ -9,10 +9,12 @@ ratio against the baseline measured in the same run (see bench/README.md):
 2. `evaluate_batch` ns/eval at 4,000 rows vs the scalar figure;
 3. end-to-end decisions/s through the embedded broker, each variant on a fresh broker
    with N preloaded decision requests (4 partitions, 12 tenants, 3 per partition):
-   (a) the project worker (`python -m app.cli worker`), then two of them;
+   (a) the project worker (`python -m resontinex.app.cli worker`), then two of them;
    (b) a naive per-event Faust agent doing the same work (`bench.naive_app`);
    (c) a Faust agent that only forwards each event with batched output, and one that
        only counts (`bench.forward_app`);
+   (c2) the same forwarding on record batches taken past Faust's per-event delivery
+       (`bench.forward_records_app`, `app.engine.record_source`);
    decisions/s = outputs after the warm-up-th / (last output time − warm-up-th output
    time), times being the output records' Kafka timestamps (CreateTime, set when the
    worker appends them); outputs are read by a plain aiokafka consumer in this process;
@@ -218,6 +220,7 @@ def assemble(meta: dict[str, Any], micro: dict[str, Any], e2e: dict[str, Any],
     scalar, batch = micro.get("scalar_ns_per_eval"), micro.get("batch_ns_per_eval")
     a, a2, b = _per_s(e2e, "a_worker"), _per_s(e2e, "a_two_workers"), _per_s(e2e, "b_naive")
     c, c_count = _per_s(e2e, "c_forward"), _per_s(e2e, "c_count")
+    c2 = _per_s(e2e, "c2_forward_records")
     p99 = latency.get("p99_ms")
     base = latency.get("baselines") or {}
     p99_c = (base.get("c_forward") or {}).get("p99_ms")
@@ -230,6 +233,7 @@ def assemble(meta: dict[str, Any], micro: dict[str, Any], e2e: dict[str, Any],
         "a_vs_c_count": ratio(a, c_count),
         "a_vs_b_naive": ratio(a, b),
         "c_forward_vs_b_naive": ratio(c, b),
+        "c2_forward_records_vs_c_forward": ratio(c2, c),
         "a_two_workers_vs_one": ratio(a2, a),
         "p99_vs_target_100ms": ratio(p99, LATENCY_TARGET_MS),
         "p99_a_vs_c_forward": ratio(p99, p99_c),
@@ -261,7 +265,7 @@ def assemble(meta: dict[str, Any], micro: dict[str, Any], e2e: dict[str, Any],
 
 
 REPORT_KEYS = ("schema", "meta", "micro", "e2e", "latency", "ratios", "targets")
-E2E_VARIANTS = ("a_worker", "a_two_workers", "b_naive", "c_forward", "c_count")
+E2E_VARIANTS = ("a_worker", "a_two_workers", "b_naive", "c_forward", "c_count", "c2_forward_records")
 
 
 def _ms3(lat: dict[str, Any]) -> str:
@@ -296,6 +300,8 @@ def table(report: dict[str, Any]) -> str:
         ("(b) naive per-event agent", _fmt(_per_s(e, "b_naive"), " /s"), "baseline"),
         ("(c) forward only, batched out", _fmt(_per_s(e, "c_forward"), " /s"), "framework ceiling"),
         ("(c) count only", _fmt(_per_s(e, "c_count"), " /s"), f"(a) is {_fmt(r['a_vs_c_count'], '×', 2)} this"),
+        ("(c2) forward only, record batches", _fmt(_per_s(e, "c2_forward_records"), " /s"),
+         _fmt(r.get("c2_forward_records_vs_c_forward"), "× (c) fwd", 2)),
         (f"(a) latency p50/p95/p99 at {_fmt(lat.get('rate_per_s'), '/s')}", _ms3(lat),
          f"{_fmt(r['p99_vs_target_100ms'], '× 100 ms', 2)} ({mark('p99_lt_100ms_at_half_max')}), "
          f"{_fmt(r['p99_a_vs_c_forward'], '× (c)', 2)}"),
@@ -320,7 +326,7 @@ def table(report: dict[str, Any]) -> str:
 def bench_micro(quick: bool) -> dict[str, Any]:
     import numpy as np
 
-    from agents.trust import default_config, evaluate_batch, evaluate_values
+    from resontinex.agents.trust import default_config, evaluate_batch, evaluate_values
 
     cfg = default_config()
     rng = random.Random(7)
@@ -408,7 +414,7 @@ class Broker:
     """A fresh embedded broker with the registry's topics (`topics create`) plus extra ones."""
 
     def __init__(self, extra_topics: Sequence[str] = ()) -> None:
-        from app.broker import EmbeddedBroker
+        from resontinex.app.broker import EmbeddedBroker
 
         self.broker = EmbeddedBroker(port=0)
         self.extra = list(extra_topics)
@@ -417,7 +423,7 @@ class Broker:
         self.broker.start()
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "app.cli", "topics", "create", "--bootstrap", self.bootstrap],
+                [sys.executable, "-m", "resontinex.app.cli", "topics", "create", "--bootstrap", self.bootstrap],
                 cwd=REPO, capture_output=True, text=True, timeout=120,
             )
             if done.returncode != 0:
@@ -692,11 +698,13 @@ def _wait_split(workers: Sequence[Any], timeout_s: float) -> list[list[int]]:
 
 
 def run_app_variant(plan: Plan, kind: str) -> dict[str, Any]:
-    """(b) naive, (c) forward or (c) count: a bench Faust app as a subprocess on a fresh broker."""
-    label = {"naive": "(b) naive", "forward": "(c) forward", "count": "(c) count"}[kind]
+    """(b) naive, (c) forward or count, (c2) forward_records: a bench Faust app as a subprocess on a fresh broker."""
+    label = {"naive": "(b) naive", "forward": "(c) forward", "count": "(c) count",
+             "forward_records": "(c2) forward records"}[kind]
     items = requests(plan.n)
     started = time.monotonic()
-    with _session(kind, [FORWARD_TOPIC] if kind == "forward" else []) as (broker, tmp, procs):
+    forwards = kind in ("forward", "forward_records")
+    with _session(kind, [FORWARD_TOPIC] if forwards else []) as (broker, tmp, procs):
         log(f"{label}: preloading {plan.n:,} requests")
         asyncio.run(preload(broker.bootstrap, items))
         log_path = tmp / "app.log"
@@ -705,6 +713,8 @@ def run_app_variant(plan: Plan, kind: str) -> dict[str, Any]:
             args = ["-m", "bench.naive_app", broker.bootstrap, str(tmp)]
         elif kind == "forward":
             args = ["-m", "bench.forward_app", "forward", broker.bootstrap, str(tmp), FORWARD_TOPIC]
+        elif kind == "forward_records":
+            args = ["-m", "bench.forward_records_app", broker.bootstrap, str(tmp), FORWARD_TOPIC]
         else:
             args = ["-m", "bench.forward_app", "count", broker.bootstrap, str(tmp), str(report),
                     str(plan.n), str(plan.warmup)]
@@ -771,8 +781,8 @@ def run_latency(plan: Plan, target_rate: float, kind: str = "a") -> dict[str, An
 
 
 def _fetch_wait_worker(broker: Broker, tmp: Path, ms: int) -> Any:
-    """`python -m app.cli worker` run through `bench.fetch_wait` (as harness.start_worker runs it)."""
-    from app.broker import free_port
+    """`python -m resontinex.app.cli worker` run through `bench.fetch_wait` (as harness.start_worker runs it)."""
+    from resontinex.app.broker import free_port
     from tests.integration.harness import Worker
 
     port = free_port()
@@ -918,7 +928,7 @@ def meta(plan: Plan, quick: bool) -> dict[str, Any]:
     except OSError:
         commit, dirty, diff = "", None, b""
     try:
-        from app.settings import Settings
+        from resontinex.app.settings import Settings
 
         fetch_wait = getattr(Settings.from_env(), "fetch_max_wait_ms", None) or FAUST_FETCH_MAX_WAIT_MS
     except Exception:  # the meta data must not stop a run
@@ -939,7 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a smaller load (N≈5,000) for a fast check")
     ap.add_argument("-n", type=int, help="decision requests per end-to-end variant (default 60,000; quick 5,000)")
     ap.add_argument("--out", type=Path, help="the JSON result (default bench/results/gate-<timestamp>.json)")
-    ap.add_argument("--only", default="micro,a,a2,b,c,count,latency",
+    ap.add_argument("--only", default="micro,a,a2,b,c,count,c2,latency",
                     help="comma-separated phases to run (default: all)")
     args = ap.parse_args(argv)
     n = args.n or (5_000 if args.quick else 60_000)
@@ -957,7 +967,8 @@ def main(argv: Sequence[str] | None = None) -> int:
              ("a2", "a_two_workers", lambda: run_worker_variant(plan, 2)),
              ("b", "b_naive", lambda: run_app_variant(plan, "naive")),
              ("c", "c_forward", lambda: run_app_variant(plan, "forward")),
-             ("count", "c_count", lambda: run_app_variant(plan, "count"))]
+             ("count", "c_count", lambda: run_app_variant(plan, "count")),
+             ("c2", "c2_forward_records", lambda: run_app_variant(plan, "forward_records"))]
     todo = [s for s in steps if s[0] in only]
     for i, (_, name, fn) in enumerate(todo, 1):
         log(f"phase {i}/{len(todo)}: {name}")

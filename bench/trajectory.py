@@ -54,7 +54,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from agents.trajectory import Analyzer, Scored, TextScore, TrajectoryConfig, plan_batches, summarise
+from resontinex.agents.trajectory import Analyzer, Scored, TextScore, TrajectoryConfig, plan_batches, summarise
 
 from .run import RESULTS, _fmt, git_state, log, mark_finished, publish, ratio
 

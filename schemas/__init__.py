@@ -3,7 +3,7 @@
 Decode a message value with `decode`, a record key with `decode_key`, and
 serialise with `encode`::
 
-    >>> from schemas import DecisionRequest, decode, encode
+    >>> from resontinex.schemas import DecisionRequest, decode, encode
     >>> request = decode(DecisionRequest, b'{"event_id": "r1", "tenant": "acme", '
     ...     b'"signals": {"alignment_score": 0.8, "confidence_band": 0.2}, "text": "hi"}')
     >>> request.workflow, request.signals.epistemic_risk

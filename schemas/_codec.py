@@ -53,7 +53,7 @@ def decode(
     Raises `InvalidEvent` whose `code` says what is wrong and whose
     `message` names every offending field.
 
-    >>> from schemas import DecisionRequest
+    >>> from resontinex.schemas import DecisionRequest
     >>> raw = (b'{"event_id": "r1", "tenant": "acme", "signals": '
     ...        b'{"alignment_score": 0.8, "epistemic_risk": 0.3, "confidence_band": 0.2}}')
     >>> decode(DecisionRequest, raw).signals.alignment_score
@@ -61,7 +61,7 @@ def decode(
     >>> decode(DecisionRequest, raw.replace(b"0.8", b"1.5"))
     Traceback (most recent call last):
     ...
-    schemas.exceptions.InvalidEvent: out_of_range: signals.alignment_score: must be ≤ 1 (got 1.5)
+    resontinex.schemas.exceptions.InvalidEvent: out_of_range: signals.alignment_score: must be ≤ 1 (got 1.5)
     """
     return decode_json(model_cls, raw, max_bytes=max_bytes)[1]
 
@@ -72,7 +72,7 @@ def decode_json(
     """Like `decode`, also returning the JSON object as received (unknown fields included),
     for callers that keep the original, such as the audit, without parsing it twice.
 
-    >>> from schemas import Telemetry
+    >>> from resontinex.schemas import Telemetry
     >>> obj, event = decode_json(Telemetry, b'{"event_id": "t1", "source": "gpu-3", "metrics": {}, "x": 1}')
     >>> obj["x"], event.source
     (1, 'gpu-3')
@@ -102,12 +102,12 @@ def decode_keyed(model_cls: type[ModelT], raw_key: bytes | None, raw: bytes | No
     """A tenant-keyed record: (tenant, the JSON object, the event), the key naming the
     event's own tenant (`key_mismatch` otherwise).
 
-    >>> from schemas import Cost
+    >>> from resontinex.schemas import Cost
     >>> decode_keyed(Cost, b"globex", b'{"event_id": "c", "tenant": "acme", "workflow": "w", "provider": "p", '
     ...              b'"model": "m", "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.1, "latency_ms": 1}')
     Traceback (most recent call last):
     ...
-    schemas.exceptions.InvalidEvent: key_mismatch: key 'globex' is not the event's tenant 'acme'
+    resontinex.schemas.exceptions.InvalidEvent: key_mismatch: key 'globex' is not the event's tenant 'acme'
     """
     tenant = decode_key(raw_key)
     obj, event = decode_json(model_cls, raw, max_bytes=max_bytes)
@@ -124,7 +124,7 @@ def decode_key(raw_key: bytes | None) -> str:
     >>> decode_key(b"  ")
     Traceback (most recent call last):
     ...
-    schemas.exceptions.InvalidEvent: empty_key: the record key is blank
+    resontinex.schemas.exceptions.InvalidEvent: empty_key: the record key is blank
     """
     if not raw_key:
         raise InvalidEvent("empty_key", "the record has no key")

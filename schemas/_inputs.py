@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from ._base import (
@@ -39,12 +40,12 @@ __all__ = [
 MAX_TEXT_CHARS: Final = 10_000
 
 # The epistemic-risk-or-text rule, for the JSON Schema (the model enforces it itself).
-_HAS_RISK: Final = {
+_HAS_RISK: Final[JsonDict] = {
     "properties": {
         "signals": {"properties": {"epistemic_risk": {"type": "number"}}, "required": ["epistemic_risk"]}
     }
 }
-_HAS_TEXT: Final = {"properties": {"text": {"type": "string", "minLength": 1}}, "required": ["text"]}
+_HAS_TEXT: Final[JsonDict] = {"properties": {"text": {"type": "string", "minLength": 1}}, "required": ["text"]}
 
 
 class Signals(InputPart):

@@ -1,7 +1,7 @@
 """The event types by name, and their JSON Schemas.
 
 The schemas ship with the package as `schemas/json/<name>.schema.json` (`SHIPPED_DIR`),
-generated from the models by ``python -m schemas.generate``; `export_json_schemas` copies
+generated from the models by ``python -m resontinex.schemas.generate``; `export_json_schemas` copies
 those files, so what a user exports is what was released.
 """
 
@@ -42,7 +42,7 @@ EVENT_TYPES: Final[Mapping[str, type[BaseModel]]] = MappingProxyType(
 
 _DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
-SHIPPED_DIR: Final[Traversable] = resources.files("schemas") / "json"
+SHIPPED_DIR: Final[Traversable] = resources.files(__package__) / "json"
 """The package data directory holding one `schema_file_name(name)` per event type."""
 
 

@@ -1,4 +1,4 @@
-"""Regenerate the shipped JSON Schemas from the models: ``python -m schemas.generate``.
+"""Regenerate the shipped JSON Schemas from the models: ``python -m resontinex.schemas.generate``.
 
 Run it after changing a model in `schemas/` and commit the files it rewrites; a test
 fails while a shipped file differs from what its model generates.

@@ -1,6 +1,6 @@
 """The topic registry of resontinex (CONTRACT §2): one `TopicSpec` per topic.
 
-    >>> import topics
+    >>> from resontinex import topics
     >>> len(topics.REGISTRY), topics.get("audit").retention_ms
     (11, -1)
     >>> topics.wire_name("alerts", prefix="prod.")

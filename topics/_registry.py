@@ -11,7 +11,7 @@ from typing import Final, Literal
 from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
-from schemas import (
+from resontinex.schemas import (
     Alert,
     AuditRecord,
     Control,
@@ -74,7 +74,7 @@ class TopicSpec:
     def config(self) -> dict[str, str]:
         """The topic-level configs to create the topic with (all values are strings,
         as the Kafka admin API wants them)."""
-        settings = {"cleanup.policy": self.cleanup_policy}
+        settings: dict[str, str] = {"cleanup.policy": self.cleanup_policy}
         if self.retention_ms is not None:
             settings["retention.ms"] = str(self.retention_ms)
         if self.retention_bytes is not None:
@@ -174,7 +174,8 @@ def partition_of_key(key: bytes, partitions: int) -> int:
     >>> partition_of_key(b"acme", 4) == partition_of("acme", 4)
     True
     """
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key)  # aiokafka ships no types
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def all_wire_names(prefix: str = "") -> tuple[str, ...]:

@@ -5,7 +5,7 @@ contiguous), `prev_hash` (the previous record's `hash`, or `GENESIS_HASH` first)
 `hash` = SHA-256 hex of `prev_hash` as ASCII followed by the RFC 8785 canonical JSON of
 the record without `hash`. A verifier needs nothing but the records and that rule.
 
->>> from agents.audit import ChainHead, seal, verify
+>>> from resontinex.agents.audit import ChainHead, seal, verify
 >>> rec, head = seal(ChainHead.genesis(), event_id="a-1", kind="checkpoint", tenant="acme",
 ...                  ts="2025-01-01T00:00:00Z", policy_version="3f2a9c0d1e4b", record={})
 >>> verify([rec]).ok

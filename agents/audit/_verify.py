@@ -168,6 +168,7 @@ class _Verifier:
             self.unverified += 1
             self.since_signed += 1
             return None
+        assert self.partition is not None  # verify() refuses a key without the partition
         problem = checkpoint_problem(cur.value["record"], self.public_key, partition=self.partition,
                                      seq=self.expected - 1, head_hash=self.last_hash) \
             if self.expected > 0 else "a checkpoint cannot open a chain"
@@ -242,7 +243,7 @@ def verify(
     docstring. Nothing is raised for bad records: they are reported. With `public_key`
     (and the `partition` the records come from) every checkpoint's signature is checked.
 
-    >>> from agents.audit import seal_many
+    >>> from resontinex.agents.audit import seal_many
     >>> entries = [dict(event_id=f"a-{i}", kind="decision", tenant="acme", ts="2025-01-01T00:00:00Z",
     ...                 policy_version="3f2a9c0d1e4b", record={"request": {"event_id": f"r-{i}"}})
     ...            for i in range(4)]

@@ -1,8 +1,8 @@
 """Energy governance: budgets per tenant and workflow, enforced on the stream.
 
 The pure rules live here (`assess`, `tripwire_step`, `downgrade_reasons`, periods,
-configuration); the Faust agent that keeps spend in windowed tables is
-`agents.budget.agent`.
+configuration); the shell that keeps spend in windowed Faust tables is
+`resontinex.app.wiring.budget`.
 """
 
 from ._config import (
@@ -20,7 +20,7 @@ from ._config import (
     load_energy_config,
 )
 from ._downgrade import downgrade_reasons
-from ._periods import PERIODS, Period, iso, period_end, period_start, previous_start
+from ._periods import LONGEST_S, PERIODS, Period, iso, period_end, period_start, previous_start
 from ._rules import (
     MICROS,
     STATUS_RANK,
@@ -39,7 +39,7 @@ from ._summary import TRANSITION_ALERTS, Mark, budget_reasons, budget_summary, m
 from .exceptions import BudgetError, ConfigError
 
 __all__ = [
-    "ANY_TENANT", "ECONOMY", "MICROS", "PERIODS", "STATUS_RANK", "STATUS_VERB", "TRANSITION_ALERTS",
+    "ANY_TENANT", "ECONOMY", "LONGEST_S", "MICROS", "PERIODS", "STATUS_RANK", "STATUS_VERB", "TRANSITION_ALERTS",
     "Assessment", "Budget", "BudgetError", "ConfigError", "DowngradeMode", "EnergyConfig", "Limits", "Mark", "Multipliers",
     "Period", "Recovery", "ScopedBudget", "Tripwire", "TripwireState",
     "assess", "budget_reasons", "budget_summary", "cost_multiplier", "downgrade_reasons", "energy_config_from", "is_breach", "iso",

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
-from agents._checks import Checks
+from resontinex.agents._checks import Checks
 
 from ._periods import PERIODS, Period
 from .exceptions import ConfigError
@@ -189,7 +189,7 @@ def _budget(key: str, raw: object) -> Budget:
     )
 
 
-def energy_config_from(mapping: Mapping[str, Any]) -> EnergyConfig:
+def energy_config_from(mapping: object) -> EnergyConfig:
     """Validate a parsed `energy_governance.yaml`; the first problem is raised, naming its key."""
     if not isinstance(mapping, Mapping):
         raise ConfigError("<config>", f"must be a mapping, got {type(mapping).__name__}")

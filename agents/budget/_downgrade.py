@@ -24,7 +24,7 @@ def downgrade_reasons(mode: DowngradeMode, *, estimate_tokens: int | None, estim
     """The reasons a downgraded tenant's request goes to `review` under `mode`, one per
     override that bites; empty when none does. `score` is the trust score the gate decided on.
 
-    >>> from agents.budget import ECONOMY
+    >>> from resontinex.agents.budget import ECONOMY
     >>> [r["message"] for r in downgrade_reasons(ECONOMY, estimate_tokens=None, estimate_usd=1.5, score=0.9)]
     ['economy mode (tripwire downgrade): estimated cost $1.5 is over its limit of $1: review']
     >>> downgrade_reasons(DowngradeMode("labels"), estimate_tokens=10**9, estimate_usd=10**6, score=0.0)

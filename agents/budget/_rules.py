@@ -4,7 +4,7 @@ Money is counted in integer micro-dollars and every threshold is compared exactl
 (`fractions.Fraction`), so "exactly 85 %" is review and "exactly 12 % growth" is not a
 breach, whatever the floating-point rounding of the inputs.
 
->>> from agents.budget import energy_config_from
+>>> from resontinex.agents.budget import energy_config_from
 >>> cfg = energy_config_from({"budgets": [{"tenant": "acme", "period": "day", "usd": 100}]})
 >>> a = assess(cfg, cfg.budget_for("acme", "default"), spent_micros=80_000_000, spent_tokens=0,
 ...            estimate_usd=5.0, estimate_tokens=None, complexity=None, entropy=None, low_trust=False, braked=False)

@@ -1,6 +1,6 @@
 """What a decision says about its budget: the `budget` object, the reasons, the alerts.
 
->>> from agents.budget import energy_config_from, assess
+>>> from resontinex.agents.budget import energy_config_from, assess
 >>> cfg = energy_config_from({"budgets": [{"tenant": "acme", "period": "day", "usd": 100}]})
 >>> scoped = cfg.budget_for("acme", "default")
 >>> a = assess(cfg, scoped, spent_micros=96_000_000, spent_tokens=0, estimate_usd=1.0, estimate_tokens=None,

@@ -96,7 +96,7 @@ class Thresholds:
     >>> Thresholds(token_warn_pct=30)
     Traceback (most recent call last):
     ...
-    agents.budget_gate.exceptions.InvalidThresholds: token warn threshold (30) is above its block threshold (25.0)
+    resontinex.agents.budget_gate.exceptions.InvalidThresholds: token warn threshold (30) is above its block threshold (25.0)
     """
 
     token_warn_pct: float = 12.0
@@ -289,7 +289,8 @@ def _mean_draws(rng: np.random.Generator, values: np.ndarray) -> np.ndarray:
     """`DRAWS` bootstrap means of `values` (their normal limit beyond `EXACT_MAX` samples)."""
     if values.size > EXACT_MAX:
         return rng.normal(values.mean(), values.std() / math.sqrt(values.size), DRAWS)
-    return values[rng.integers(0, values.size, size=(DRAWS, values.size))].mean(axis=1)
+    means: np.ndarray = values[rng.integers(0, values.size, size=(DRAWS, values.size))].mean(axis=1)
+    return means
 
 
 def _p95_draws(rng: np.random.Generator, values: np.ndarray) -> np.ndarray:

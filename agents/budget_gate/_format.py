@@ -24,8 +24,8 @@ The ``github`` format is the Markdown report for a pull-request comment preceded
 ``::warning::`` or ``::error::`` workflow command per metric that warns or blocks.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: it would bind the name `annotations` that
+# this module's public `annotations()` takes (every annotation below is valid at runtime).
 import json
 import math
 from dataclasses import asdict
@@ -56,9 +56,10 @@ def to_dict(result: GateResult) -> dict[str, Any]:
     """The documented JSON object (module docstring); every float is finite or None."""
     body = asdict(result)
     del body["budget_status"]
-    return _finite({"schema_version": 1, "budget_status": result.budget_status,
-                    "token_delta_pct": result.tokens.delta_pct, "p95_latency_ms": result.latency.p95_ms,
-                    **body, "method": METHOD})
+    finite: dict[str, Any] = _finite({"schema_version": 1, "budget_status": result.budget_status,
+                                      "token_delta_pct": result.tokens.delta_pct,
+                                      "p95_latency_ms": result.latency.p95_ms, **body, "method": METHOD})
+    return finite
 
 
 def markdown(result: GateResult) -> str:

@@ -14,7 +14,7 @@ Every error is a `ReportError` naming the file and the field:
 >>> parse_run({"scenarios": [{"name": "a", "tokens": [1, -2], "latency_ms": [3]}]}, "baseline.json")
 Traceback (most recent call last):
 ...
-agents.budget_gate.exceptions.ReportError: baseline.json: scenarios[0].tokens[1]: expected a finite non-negative number (got -2)
+resontinex.agents.budget_gate.exceptions.ReportError: baseline.json: scenarios[0].tokens[1]: expected a finite non-negative number (got -2)
 >>> run = parse_run({"scenarios": [{"name": "refund_flow", "tokens": [1210, 1185], "latency_ms": [840]}]}, "b.json")
 >>> run.scenarios[0].tokens.tolist(), run.scenarios[0].field
 ([1210.0, 1185.0], 'scenarios[0]')

@@ -6,8 +6,8 @@ import hashlib
 from datetime import datetime
 from typing import Any, Iterable
 
-from agents.trust import InvalidOverride, TrustResult, break_glass_override
-from schemas import SYSTEM_TENANT
+from resontinex.agents.trust import InvalidOverride, TrustResult, break_glass_override
+from resontinex.schemas import SYSTEM_TENANT
 
 VERB_RANK = {"execute": 0, "review": 1, "defer": 2, "abort": 3}
 _VERBS_BY_RANK = sorted(VERB_RANK, key=VERB_RANK.__getitem__)
@@ -127,7 +127,7 @@ CIRCUIT_OPEN_REASON = {
 def circuit_alert(transition: str, events: int, errors: int, config: Any, worker: str, ts: str) -> dict[str, Any]:
     """The `circuit_open` or `circuit_closed` alert of one worker's breaker (tenant `_system`).
 
-    >>> from agents.trust import BreakerConfig
+    >>> from resontinex.agents.trust import BreakerConfig
     >>> a = circuit_alert("open", 40, 30, BreakerConfig(), "core-6066", "2026-01-01T00:00:00.000Z")
     >>> a["kind"], a["severity"], a["details"]["error_rate"]
     ('circuit_open', 'critical', 0.75)
@@ -153,7 +153,7 @@ def break_glass(result: TrustResult, operator_id: str, reason: str, request_id: 
     and the attempt is audited all the same.
 
     >>> from datetime import timezone
-    >>> from agents.trust import default_config, evaluate_values
+    >>> from resontinex.agents.trust import default_config, evaluate_values
     >>> applied, why, body = break_glass(evaluate_values(0.1, 0.9, 0.5, default_config()), "ops-1",
     ...                                  "incident 42", "r-1", datetime(2026, 1, 1, tzinfo=timezone.utc))
     >>> applied, why["code"], body["original_decision"]

@@ -1,9 +1,10 @@
-"""The router's and the overlays' parts of a decision, for the gate agent.
+"""The router's and the overlays' parts of a decision, for the gate's plan.
 
 Router state lives per tenant in the `router-state` table (Q-values of every state key
 the tenant routes, anomaly detectors, counters) on the tenant's partition, next to its
-requests and outcomes. The gate and the outcomes agent both update it; each does its
-read-modify-write with no `await` in between, so neither overwrites the other's.
+requests and outcomes. The gate and the outcomes agent both update it; each reads it and
+writes it back with no `await` in between (the gate's applier writes a plan's table
+writes before its first `await`), so neither overwrites the other's.
 
 Each route chosen is also kept by request id in the `router-routes` table, written
 before the decision is sent and removed once the decision's audit record is out: a
@@ -16,15 +17,17 @@ is dropped by the dedupe on request ids, so the route is no longer needed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from agents import router as rt_
-from agents.overlays import OverlayChoice, OverlaySet, select_overlay
-from app import metrics
-from app.faust_compat import event_context
-from schemas import SYSTEM_TENANT, DecisionRequest, Routing
+import orjson
+
+from resontinex.agents import router as rt_
+from resontinex.agents.overlays import OverlayChoice, OverlaySet, select_overlay
+from resontinex.schemas import SYSTEM_TENANT, DecisionRequest, Routing
 
 from ._decide import alert_event
+from ._view import GateView
 
 
 class Routed(NamedTuple):
@@ -42,68 +45,79 @@ APPLIED_KEPT = 5_000
 recognised within them (redeliveries come from the last uncommitted batch)."""
 
 
-def load_router_state(table: Any, tenant: str, cfg: rt_.RoutingConfig) -> tuple[rt_.RouterState, list[str]]:
-    """The tenant's router state (fresh when it never routed) and its applied decision ids.
+def router_state_of(stored: Mapping[str, Any] | None, cfg: rt_.RoutingConfig) -> tuple[rt_.RouterState, list[str], bool]:
+    """A `router-state` value read back: (state, applied decision ids, whether it was replaced).
 
-    A stored value that no longer reads back (it cannot pass `RouterState.from_dict`) is
-    logged, counted and replaced by a fresh state rather than crash-looping the worker.
+    A tenant that never routed gets a fresh state. A stored value that no longer reads back
+    (it cannot pass `RouterState.from_dict`) is logged and replaced by a fresh state rather
+    than crash-looping the worker.
     """
-    stored = table.get(tenant)
     if not stored:
-        return rt_.RouterState.fresh(cfg), []
+        return rt_.RouterState.fresh(cfg), [], False
     try:
-        return rt_.RouterState.from_dict(stored["state"], cfg), list(stored["applied"])
+        return rt_.RouterState.from_dict(stored["state"], cfg), list(stored["applied"]), False
     except (rt_.RouterError, KeyError, TypeError) as exc:
-        log.error("unreadable router state replaced by a fresh one", extra={"tenant": tenant, "error": str(exc)})
-        metrics.ERRORS.labels("router_state").inc()
-        return rt_.RouterState.fresh(cfg), list(stored.get("applied", [])) if isinstance(stored, dict) else []
+        log.error("unreadable router state replaced by a fresh one", extra={"error": str(exc)})
+        applied = list(stored.get("applied", [])) if isinstance(stored, dict) else []
+        return rt_.RouterState.fresh(cfg), applied, True
 
 
-def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied: list[str], event: Any,
-                       imports: list[str] | None = None) -> None:
-    """Write the tenant's value: the state, the applied decision ids and the ids of the
-    imports applied (kept as they were unless given)."""
-    if imports is None:
-        imports = (table.get(tenant) or {}).get("imports", [])
-    with event_context(event):
-        table[tenant] = {"state": state.to_dict(), "applied": applied[-APPLIED_KEPT:], "imports": imports}
+def load_router_state(table: Mapping[str, Any], tenant: str, cfg: rt_.RoutingConfig) -> tuple[rt_.RouterState, list[str]]:
+    """The tenant's router state in `table` (fresh when it never routed) and its applied decision ids."""
+    state, applied, _ = router_state_of(table.get(tenant), cfg)
+    return state, applied
+
+
+def router_value(state: rt_.RouterState, applied: list[str], imports: list[str]) -> dict[str, Any]:
+    """A tenant's `router-state` value: the state, the applied decision ids (the last
+    `APPLIED_KEPT`) and the ids of the router imports applied."""
+    return {"state": state.to_dict(), "applied": applied[-APPLIED_KEPT:], "imports": imports}
 
 
 class RouteJudge:
     """One per batch: routes each request that carries `routing`, at the batch's time.
 
-    `routes` is the `router-routes` table: a request routed before (and not yet audited)
-    is answered with the route it got then, and the router state is left as it is.
+    A request routed before (and not yet audited, `GateView.route`) is answered with the
+    route it got then, and the router state is left as it is. `routes` and `states` hold
+    what the batch changed, for the plan's table writes.
     """
 
-    def __init__(self, cfg: rt_.RoutingConfig, table: Any, routes: Any, now: float) -> None:
-        self.cfg, self.table, self.routes, self.now = cfg, table, routes, now
-        self._states: dict[str, tuple[rt_.RouterState, list[str]]] = {}
-        self._last: dict[str, Any] = {}
-        self.routed = 0
+    def __init__(self, cfg: rt_.RoutingConfig, view: GateView, now: float) -> None:
+        self.cfg, self.view, self.now = cfg, view, now
+        self.states: dict[str, tuple[rt_.RouterState, list[str], int]] = {}
+        """tenant → (state, applied decision ids, the partition of its last request)."""
+        self.routes: dict[str, tuple[dict[str, Any], int]] = {}
+        """request id → (the route chosen, its partition)."""
+        self.reused = self.unreadable = 0
 
-    def __call__(self, tenant: str, request: DecisionRequest, decision_id: str, event: Any, ts: str) -> Routed | None:
+    def __call__(self, tenant: str, request: DecisionRequest, decision_id: str, partition: int, ts: str) -> Routed | None:
         if request.routing is None:
             return None
-        with event_context(event):
-            earlier = self.routes.get(request.event_id)
-            if earlier:
-                metrics.ROUTES_REUSED.inc()
-                log.info("redelivered request keeps its earlier route",
-                         extra={"event_id": request.event_id, "tenant": tenant})
-                return Routed(**earlier)
-            routed = self._decide(tenant, request, request.routing, decision_id, event, ts)
-            self.routes[request.event_id] = routed._asdict()
-        self.routed += 1
+        earlier = self.view.route(request.event_id)
+        if earlier:
+            self.reused += 1
+            log.info("redelivered request keeps its earlier route", extra={"event_id": request.event_id,
+                                                                           "tenant": tenant})
+            return Routed(**earlier)
+        routed = self._decide(tenant, request, request.routing, decision_id, partition, ts)
+        self.routes[request.event_id] = (routed._asdict(), partition)
         return routed
 
-    def _decide(self, tenant: str, request: DecisionRequest, routing: Routing, decision_id: str, event: Any,
+    @property
+    def routed(self) -> int:
+        return len(self.routes)
+
+    def _decide(self, tenant: str, request: DecisionRequest, routing: Routing, decision_id: str, partition: int,
                 ts: str) -> Routed:
-        state, applied = self._states.get(tenant) or load_router_state(self.table, tenant, self.cfg)
+        if tenant in self.states:
+            state, applied, _ = self.states[tenant]
+        else:
+            state, applied, replaced = router_state_of(self.view.router_value(tenant), self.cfg)
+            self.unreadable += replaced
         state, route = rt_.decide(state, context=routing.context, providers=routing.providers or (),
                                   constraints=routing.constraints, psi=request.psi,
                                   rng=rt_.decision_rng(self.cfg.seed, tenant, request.event_id))
-        self._states[tenant], self._last[tenant] = (state, applied), event
+        self.states[tenant] = (state, applied, partition)
         pending = route.pending(decision_id, self.now)
         parts = route.alert()
         alert = None if parts is None else alert_event(
@@ -111,11 +125,19 @@ class RouteJudge:
         return Routed(route.summary(), route.verb, route.reasons(), alert,
                       None if pending is None else pending.to_dict())
 
-    def save(self) -> None:
-        """Write the batch's router states; call before the next `await`."""
-        for tenant, (state, applied) in self._states.items():
-            store_router_state(self.table, tenant, state, applied, self._last[tenant])
-        self._states.clear()
+    def values(self) -> dict[str, tuple[dict[str, Any], int]]:
+        """tenant → (its new `router-state` value, partition), keeping its imports."""
+        return {tenant: (router_value(state, applied, (self.view.router_value(tenant) or {}).get("imports", [])),
+                         partition)
+                for tenant, (state, applied, partition) in self.states.items()}
+
+
+def auditable_table(document: Any) -> None:
+    """Refuse a router table the audit cannot hold: RFC 8785 has no integers beyond ±(2^53 − 1)."""
+    try:
+        orjson.dumps(document, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        raise rt_.TableError("q_table", "an integer beyond ±(2^53 − 1) cannot be audited (RFC 8785)") from None
 
 
 def overlay_for(request: DecisionRequest, overlays: OverlaySet) -> dict[str, Any] | None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from agents.trajectory import TrajectoryConfig, risk_from_entropy
-from schemas import DecisionRequest
+from resontinex.agents.trajectory import TrajectoryConfig, risk_from_entropy
+from resontinex.schemas import DecisionRequest
 
 from ._decide import derived_id
 

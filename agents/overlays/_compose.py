@@ -4,7 +4,7 @@ The overlay comes first, because it tells the model how to approach what follows
 overlay's text (surrounding whitespace removed), one blank line, then the base prompt
 unchanged. A base prompt that is empty or only whitespace gives the overlay text alone.
 
->>> from agents.overlays import Overlay, OverlaySet
+>>> from resontinex.agents.overlays import Overlay, OverlaySet
 >>> ov = OverlaySet.of([Overlay("rollback_first", "  Plan the rollback first.\\n")])
 >>> apply_overlay("Migrate the ledger table.", "rollback_first", ov)
 'Plan the rollback first.\\n\\nMigrate the ledger table.'
@@ -13,7 +13,7 @@ unchanged. A base prompt that is empty or only whitespace gives the overlay text
 >>> apply_overlay("x", "speed_first", ov)
 Traceback (most recent call last):
 ...
-agents.overlays.exceptions.UnknownOverlayError: unknown overlay 'speed_first' (known: rollback_first)
+resontinex.agents.overlays.exceptions.UnknownOverlayError: unknown overlay 'speed_first' (known: rollback_first)
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from typing import Any, Final, NamedTuple
 
 import yaml
 
-from config import PACKAGED_DIR
+from resontinex.config import PACKAGED_DIR
 
 try:  # libyaml's parser when PyYAML was built with it
     from yaml import CSafeLoader as _BaseLoader
@@ -252,7 +252,7 @@ def overlay_from_mapping(raw: object, source: Path | None = None) -> Overlay:
     >>> overlay_from_mapping({"name": "x"})
     Traceback (most recent call last):
     ...
-    agents.overlays.exceptions.InvalidOverlayError: missing required field(s): prompt
+    resontinex.agents.overlays.exceptions.InvalidOverlayError: missing required field(s): prompt
     """
     if not isinstance(raw, Mapping):
         raise InvalidOverlayError("not_a_mapping", "", f"the document must be a mapping of fields, got {_kind(raw)}")

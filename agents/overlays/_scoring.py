@@ -20,7 +20,7 @@ strictly above 0.1. When every overlay scores 0 (nothing matches, or no overlay 
 loaded) there is no choice: `select_overlay` returns None and the decision's
 ``overlay`` stays null. Any score above 0 is a choice, however low its confidence.
 
->>> from agents.overlays import load_overlays, PACKAGED_OVERLAYS_DIR
+>>> from resontinex.agents.overlays import load_overlays, PACKAGED_OVERLAYS_DIR
 >>> overlays = load_overlays([PACKAGED_OVERLAYS_DIR]).overlays
 >>> choice = select_overlay({"category": "financial_operations", "complexity": 0.8,
 ...                          "description": "Process refund with rollback requirements"}, overlays)
@@ -137,7 +137,7 @@ class Scenario:
     >>> Scenario.of({"complexity": 1.5})
     Traceback (most recent call last):
     ...
-    agents.overlays.exceptions.ScenarioError: scenario.complexity: must be a finite number in [0, 1], got 1.5
+    resontinex.agents.overlays.exceptions.ScenarioError: scenario.complexity: must be a finite number in [0, 1], got 1.5
     """
 
     category: str | None = None
@@ -283,7 +283,7 @@ def rank_overlays(scenario: Scenario | Mapping[str, Any] | Any, overlays: Overla
                   weights: Weights = WEIGHTS) -> tuple[OverlayScore, ...]:
     """Every overlay's score for the scenario, best first (ties: name order).
 
-    >>> from agents.overlays import Overlay, OverlaySet
+    >>> from resontinex.agents.overlays import Overlay, OverlaySet
     >>> ov = OverlaySet.of([Overlay("b", "B.", complexity=("low",)), Overlay("a", "A.", complexity=("low",))])
     >>> [(s.name, s.score) for s in rank_overlays({"complexity": 0.4}, ov)]
     [('a', 0.2), ('b', 0.2)]

@@ -6,7 +6,7 @@ Faust table. Screen the offers against the constraints (`screen`), let a policy 
 learn from outcomes with seed 002's reward, watch for anomalies, and report a status
 snapshot. `decide`/`feedback` do a whole step on a `RouterState`.
 
->>> from agents.router import RoutingConfig, reward, q_update
+>>> from resontinex.agents.router import RoutingConfig, reward, q_update
 >>> r = reward(success=True, cost_usd=1.45, latency_ms=145, reputation=89)
 >>> r, q_update(0.0, r, alpha=RoutingConfig().alpha, gamma=RoutingConfig().gamma)
 (9.15, 0.915)

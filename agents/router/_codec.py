@@ -5,7 +5,7 @@
 >>> count(-1, "state.arms['llm:a100:us'].akash.n")
 Traceback (most recent call last):
 ...
-agents.router.exceptions.TableError: state.arms['llm:a100:us'].akash.n: must be an integer >= 0, got -1
+resontinex.agents.router.exceptions.TableError: state.arms['llm:a100:us'].akash.n: must be an integer >= 0, got -1
 """
 
 from __future__ import annotations

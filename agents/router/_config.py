@@ -11,7 +11,7 @@ has them). A bad file is refused whole; the error names the dotted key.
 >>> routing_config_from({"anomaly": {"q_jump_window": 0}})
 Traceback (most recent call last):
 ...
-agents.router.exceptions.ConfigError: anomaly.q_jump_window: must be an integer >= 2, got 0
+resontinex.agents.router.exceptions.ConfigError: anomaly.q_jump_window: must be an integer >= 2, got 0
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final, Literal, get_args
 
-from agents._checks import ROOT, Checks, Converter
+from resontinex.agents._checks import ROOT, Checks, Converter
 
 from .exceptions import ConfigError
 
@@ -171,13 +171,13 @@ _TOP: Final[Mapping[str, Converter]] = {
 assert set(_TOP) == {f.name for f in fields(RoutingConfig)}
 
 
-def routing_config_from(mapping: Mapping[str, Any]) -> RoutingConfig:
+def routing_config_from(mapping: object) -> RoutingConfig:
     """Validate a parsed `routing.yaml`; the first problem is raised, naming its key.
 
     >>> routing_config_from({"epsilon": 0.05, "epsilon_min": 0.2})
     Traceback (most recent call last):
     ...
-    agents.router.exceptions.ConfigError: epsilon_min: must not exceed epsilon (0.05)
+    resontinex.agents.router.exceptions.ConfigError: epsilon_min: must not exceed epsilon (0.05)
     """
     if not isinstance(mapping, Mapping):
         raise ConfigError(ROOT, f"must be a mapping, got {type(mapping).__name__}")

@@ -16,7 +16,7 @@ region, GPU and capacity are *hard* (it cannot). Seed 002 names the first two ty
 (`PRICE_EXCEEDED`, `LATENCY_EXCEEDED`, reported as `price_exceeded`, ...); the other four
 follow the same pattern for the other four checks it lists.
 
->>> from agents.router import ProviderState
+>>> from resontinex.agents.router import ProviderState
 >>> offer = ProviderState("akash", 3.5, 120, 95, 100, ("a100",), ("us-west",))
 >>> ctx = WorkloadContext("llm", "a100", "eu-central", 2.0)
 >>> [v.type.value for v in check(offer, ctx, Constraints(max_price=3.0))]
@@ -163,7 +163,7 @@ def screen(providers: Iterable[ProviderLike], context: ContextLike | None,
            constraints: ConstraintsLike | None, mode: Mode) -> Screening:
     """Judge every provider and pick the candidates (see `Screening`).
 
-    >>> from agents.router import ProviderState
+    >>> from resontinex.agents.router import ProviderState
     >>> offers = [ProviderState("a", 2.0, 100, 90, gpu_types=("a100",)),
     ...           ProviderState("b", 4.0, 100, 90, gpu_types=("a100",)),
     ...           ProviderState("c", 1.0, 100, 90, gpu_types=("t4",))]

@@ -10,7 +10,7 @@ Update: Q ← Q + α(r + γ·0 − Q) (the next state is terminal), then ε ← 
 ε decays once per feedback. An unseen provider's Q is 0.
 
 >>> import numpy as np
->>> from agents.router import RoutingConfig
+>>> from resontinex.agents.router import RoutingConfig
 >>> p = EpsilonGreedy.fresh(RoutingConfig()).update("llm:a100:us", "akash", 9.15)
 >>> p.value("llm:a100:us", "akash"), p.epsilon
 (0.915, 0.0995)
@@ -71,7 +71,7 @@ class EpsilonGreedy(TabularPolicy[QArm]):
     def decayed_epsilon(self) -> float:
         """ε after one more feedback: ×`epsilon_decay`, floored at `epsilon_min`.
 
-        >>> from agents.router import RoutingConfig
+        >>> from resontinex.agents.router import RoutingConfig
         >>> EpsilonGreedy(RoutingConfig(), epsilon=0.01).decayed_epsilon()
         0.01
         """

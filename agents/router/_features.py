@@ -4,7 +4,7 @@
 into [0, 1): `v / (v + scale)` for price, latency and capacity (scales in
 `routing.yaml` `features`), `reputation / 100`. An unreported capacity is 0.
 
->>> from agents.router import FeatureScales, ProviderState
+>>> from resontinex.agents.router import FeatureScales, ProviderState
 >>> provider_features(ProviderState("akash", 5.0, 500, 95, 100), FeatureScales())
 (1.0, 0.5, 0.5, 0.95, 0.5)
 """

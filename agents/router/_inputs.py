@@ -166,7 +166,7 @@ def parse_state_key(key: str) -> tuple[str | None, str | None, str | None]:
     >>> parse_state_key("llm:a100")
     Traceback (most recent call last):
     ...
-    agents.router.exceptions.RouterError: a state key has three ':'-separated parts, got 'llm:a100'
+    resontinex.agents.router.exceptions.RouterError: a state key has three ':'-separated parts, got 'llm:a100'
     """
     parts = key.split(":") if isinstance(key, str) else []
     if len(parts) != 3:

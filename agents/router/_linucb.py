@@ -13,7 +13,7 @@ provider never updated in the state); `value` (status, anomalies) is the provide
 mean observed reward there.
 
 >>> import numpy as np
->>> from agents.router import RoutingConfig
+>>> from resontinex.agents.router import RoutingConfig
 >>> p = LinUCB.fresh(RoutingConfig())
 >>> x = {"a": (1.0, 0.2, 0.1, 0.9, 0.5), "b": (1.0, 0.6, 0.3, 0.8, 0.5)}
 >>> for _ in range(20):

@@ -76,7 +76,7 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 
@@ -86,6 +86,8 @@ from ._features import features_by_provider
 from ._inputs import ConstraintsLike, ContextLike, ProviderLike, PsiLike, state_key
 from ._router import decision_rng
 from .exceptions import RouterError
+
+_K = TypeVar("_K", bound=Hashable)
 
 DEFAULT_RESAMPLES: Final = 2000
 DEFAULT_CONFIDENCE: Final = 0.95
@@ -151,7 +153,7 @@ def replay(initial: RoutingPolicy, rounds: Sequence[LoggedRound], *, learn: bool
     """π_i for every round, the candidate learning online in log order (unless `learn` is
     False), one candidate per tenant, each starting from `initial`.
 
-    >>> from agents.router import ProviderState, RoutingConfig, make_policy
+    >>> from resontinex.agents.router import ProviderState, RoutingConfig, make_policy
     >>> offers = (ProviderState("a", 1.0, 100, 90), ProviderState("b", 2.0, 100, 90))
     >>> logged = [LoggedRound(f"d-{i}", "acme", f"r-{i}", None, offers, None, None, "a", 0.5, 9.0)
     ...           for i in range(2)]
@@ -250,12 +252,16 @@ class _Sums:
         for part in parts:
             out.all[0] += part.all[0]
             out.all[1] += part.all[1]
-            for target, source in ((out.by_action, part.by_action), (out.by_pair, part.by_pair)):
-                for key, (total, count) in source.items():
-                    cell = target.setdefault(key, [0.0, 0])
-                    cell[0] += total
-                    cell[1] += count
+            _add_cells(out.by_action, part.by_action)
+            _add_cells(out.by_pair, part.by_pair)
         return out
+
+
+def _add_cells(target: dict[_K, list[float]], source: dict[_K, list[float]]) -> None:
+    for key, (total, count) in source.items():
+        cell = target.setdefault(key, [0.0, 0])
+        cell[0] += total
+        cell[1] += count
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The policies by name, and a fresh one for a configuration.
 
->>> from agents.router import RoutingConfig
+>>> from resontinex.agents.router import RoutingConfig
 >>> make_policy(RoutingConfig(policy="thompson")).name, make_policy(RoutingConfig(), "linucb").name
 ('thompson', 'linucb')
 """

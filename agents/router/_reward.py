@@ -79,7 +79,7 @@ def exploration_scale(psi: PsiLike | None, damping: float) -> float:
     """1 − damping·density: how much of the configured exploration a request gets
     (ε_eff = ε·this, as seed 002; UCB1's c and LinUCB's α likewise). No Ψ reading: 1.
 
-    >>> from agents.router import PsiReading
+    >>> from resontinex.agents.router import PsiReading
     >>> exploration_scale(PsiReading(0.6), 0.5), exploration_scale(None, 0.5)
     (0.7, 1.0)
     """
@@ -94,7 +94,7 @@ def exploration_scale(psi: PsiLike | None, damping: float) -> float:
 def effective_epsilon(epsilon: float, psi: PsiLike | None, damping: float = 0.5) -> float:
     """ε_eff = ε·(1 − damping·density) (seed 002's Ψ-aware exploration; damping 0.5).
 
-    >>> from agents.router import PsiReading
+    >>> from resontinex.agents.router import PsiReading
     >>> effective_epsilon(0.1, None), effective_epsilon(0.1, PsiReading(1.0))
     (0.1, 0.05)
     """

@@ -8,7 +8,7 @@ computes seed 002's reward for an outcome, updates the policy once, and returns 
 `routing_anomaly`. Applying each outcome once, and expiring pending decisions, is the
 caller's job (`PendingDecision`).
 
->>> from agents.router import ProviderState, WorkloadContext, RoutingConfig
+>>> from resontinex.agents.router import ProviderState, WorkloadContext, RoutingConfig
 >>> state = RouterState.fresh(RoutingConfig())
 >>> offers = [ProviderState("akash", 2.5, 120, 95, 100, ("a100",), ("us-west",)),
 ...           ProviderState("vast", 1.5, 200, 85, 100, ("a100",), ("us-west",))]

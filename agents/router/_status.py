@@ -5,7 +5,7 @@ recent average reward), `executor` (outcomes: counts, success rate, average cost
 latency, pending), `auditor` (approval, rejection and flag rates, violation counts per
 type) plus `anomalies`. Undefined averages and rates (nothing counted yet) are None.
 
->>> from agents.router import RouterState, RoutingConfig
+>>> from resontinex.agents.router import RouterState, RoutingConfig
 >>> snap = router_status(RouterState.fresh(RoutingConfig()))
 >>> snap["strategist"]["epsilon"], snap["executor"]["success_rate"], snap["auditor"]["common_violations"]
 (0.1, None, [])

@@ -7,7 +7,7 @@ provider → that policy's arm: `q`/`n` for ε-greedy, `n`/`mean`/`unit` for UCB
 `epsilon`. Hyper-parameters are not in it: they come from the configuration the table
 is imported under.
 
->>> from agents.router import RoutingConfig, make_policy
+>>> from resontinex.agents.router import RoutingConfig, make_policy
 >>> p = make_policy(RoutingConfig()).update("llm:a100:us-west", "akash", 9.15)
 >>> doc = export_q_table(p)
 >>> doc["state"]["arms"], import_q_table(doc) == p
@@ -15,7 +15,7 @@ is imported under.
 >>> import_q_table({**doc, "state": {"arms": {"llm:a100:us-west": {"akash": {"q": "high"}}}}})
 Traceback (most recent call last):
 ...
-agents.router.exceptions.TableError: state.arms['llm:a100:us-west'].akash.q: must be a finite number, got 'high'
+resontinex.agents.router.exceptions.TableError: state.arms['llm:a100:us-west'].akash.q: must be a finite number, got 'high'
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ state. The mode is `exploit` when the choice has the highest posterior mean, els
 `explore`. Ψ does not change Thompson sampling (its exploration is the posterior's).
 
 >>> import numpy as np
->>> from agents.router import RoutingConfig
+>>> from resontinex.agents.router import RoutingConfig
 >>> p = Thompson.fresh(RoutingConfig()).update("s:*:*", "a", 9.15)
 >>> arm = p.arm("s:*:*", "a")
 >>> round(arm.alpha, 6), round(arm.beta, 6), arm.n

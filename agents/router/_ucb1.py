@@ -11,7 +11,7 @@ Deterministic: the propensity is 1.0 for the chosen provider and 0 for the other
 (ties on the index go to the first provider id).
 
 >>> import numpy as np
->>> from agents.router import RoutingConfig
+>>> from resontinex.agents.router import RoutingConfig
 >>> p, rng = UCB1.fresh(RoutingConfig()), np.random.default_rng(0)
 >>> p.choose("s:*:*", ["b", "a"], None, None, rng)
 Choice(provider_id='a', mode='explore', q_value=None, propensity=1.0, policy='ucb1')

@@ -2,7 +2,7 @@
 
 Perplexity, full-distribution entropy and surprise of each text, batched by length,
 cached, tolerant of CUDA running out of memory; the worker role `trajectory` runs it on
-its own consumer group (`agents.trajectory.agent`).
+its own consumer group (`resontinex.app.wiring.trajectory`).
 """
 
 from ._analyzer import PROBE, Analyzer, AnalyzerStats, Scored

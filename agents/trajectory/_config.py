@@ -6,7 +6,7 @@
 >>> trajectory_config_from({"device": "tpu"})
 Traceback (most recent call last):
 ...
-agents.trajectory.exceptions.ConfigError: device: must be one of auto, cpu, cuda, got 'tpu'
+resontinex.agents.trajectory.exceptions.ConfigError: device: must be one of auto, cpu, cuda, got 'tpu'
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
-from agents._checks import ROOT, Checks
+from resontinex.agents._checks import ROOT, Checks
 
 from .exceptions import ConfigError
 

@@ -4,7 +4,7 @@ Signals in [0, 1] are combined in logit space into a score, a risk tier and a ve
 Tier names are ``TIERS`` (block, review, monitor, pass); verbs are ``DECISIONS``
 (execute, review, defer, abort, least to most restrictive).
 
->>> from agents.trust import InputVector, default_config, evaluate, policy_version
+>>> from resontinex.agents.trust import InputVector, default_config, evaluate, policy_version
 >>> config = default_config()
 >>> result = evaluate(InputVector(0.8, 0.3, 0.2), config)
 >>> result.score, result.tier, result.decision

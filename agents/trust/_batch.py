@@ -67,7 +67,7 @@ def evaluate_batch(
     names the signal and the first bad row.
 
     >>> import numpy as np
-    >>> from agents.trust import default_config
+    >>> from resontinex.agents.trust import default_config
     >>> out = evaluate_batch(np.array([0.8, 0.1]), np.array([0.3, 0.9]), np.array([0.2, 0.2]),
     ...                      default_config())
     >>> out.score.tolist(), [out.decision_names[i] for i in out.decision]
@@ -96,7 +96,7 @@ def rejudge(result: BatchResult, scores: npt.NDArray[np.float64], config: TrustC
     and `entropy_flag` stay.
 
     >>> import numpy as np
-    >>> from agents.trust import default_config
+    >>> from resontinex.agents.trust import default_config
     >>> out = evaluate_batch(np.array([0.8]), np.array([0.3]), np.array([0.2]), default_config())
     >>> again = rejudge(out, np.array([0.4]), default_config())
     >>> again.score.tolist(), again.tier_names[again.tier[0]], again.decision_names[again.decision[0]]
@@ -120,7 +120,9 @@ def _judge(score: npt.NDArray[np.float64], entropy_flag: npt.NDArray[np.bool_],
     return tier, decision, floor_violation
 
 
-def _frozen(*arrays: npt.NDArray) -> BatchResult:
-    for array in arrays:
+def _frozen(raw_score: npt.NDArray[np.float64], score: npt.NDArray[np.float64], tier: npt.NDArray[np.int8],
+            decision: npt.NDArray[np.int8], floor_violation: npt.NDArray[np.bool_],
+            entropy_flag: npt.NDArray[np.bool_]) -> BatchResult:
+    for array in (raw_score, score, tier, decision, floor_violation, entropy_flag):
         array.flags.writeable = False
-    return BatchResult(*arrays)
+    return BatchResult(raw_score, score, tier, decision, floor_violation, entropy_flag)

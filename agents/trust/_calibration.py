@@ -110,15 +110,15 @@ class CalibrationAdapter:
     'need at least 50 samples, got 10'
     """
 
-    __slots__ = ("_min_samples", "_report", "_x", "_y", "_a", "_b")
+    __slots__ = ("_min_samples", "_report", "_knots", "_a", "_b")
 
     def __init__(self, *, min_samples: int = 50) -> None:
         if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 2:
             raise InvalidInput(f"min_samples must be an integer >= 2, got {min_samples!r}")
         self._min_samples = min_samples
         self._report: FitReport | None = None
-        self._x: npt.NDArray[np.float64] | None = None
-        self._y: npt.NDArray[np.float64] | None = None
+        # isotonic: the knots (scores, values) interpolated between; platt: None, with a, b
+        self._knots: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
         self._a = 0.0
         self._b = 0.0
 
@@ -155,9 +155,9 @@ class CalibrationAdapter:
             reason = f"labels are all {which}: one class cannot be calibrated"
             return FitReport(False, reason, n, positives, method)
         if method == "isotonic":
-            self._x, self._y = _isotonic_knots(x, y)
+            self._knots = _isotonic_knots(x, y)
         else:
-            self._x = self._y = None
+            self._knots = None
             self._a, self._b = _platt_parameters(x, y, positives)
         self._report = FitReport(True, f"{method} fit on {n} samples", n, positives, method)
         return self._report
@@ -167,8 +167,8 @@ class CalibrationAdapter:
         if self._report is None:
             return None
         raw_score = unit_interval("raw_score", raw_score)
-        if self._x is not None:
-            return float(np.interp(raw_score, self._x, self._y))
+        if self._knots is not None:
+            return float(np.interp(raw_score, *self._knots))
         return sigmoid(self._a * logit(clamp(raw_score)) + self._b)
 
     def predict_batch(self, raw_scores: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
@@ -176,8 +176,8 @@ class CalibrationAdapter:
         if self._report is None:
             return None
         x = _scores(raw_scores)
-        if self._x is not None:
-            return np.interp(x, self._x, self._y)
+        if self._knots is not None:
+            return np.interp(x, *self._knots)
         logit_array, sigmoid_array = batch_primitives()
         return sigmoid_array(self._a * logit_array(np.clip(x, LO, HI)) + self._b)
 
@@ -187,8 +187,8 @@ class CalibrationAdapter:
         report = self._report
         if report is not None:
             model: dict[str, Any] = {"method": report.method, "n": report.n, "positives": report.positives}
-            if self._x is not None:
-                model.update(x=self._x.tolist(), y=self._y.tolist())
+            if self._knots is not None:
+                model.update(x=self._knots[0].tolist(), y=self._knots[1].tolist())
             else:
                 model.update(a=self._a, b=self._b)
             state["model"] = model
@@ -213,7 +213,7 @@ class CalibrationAdapter:
                     raise InvalidInput(
                         "isotonic knots must be increasing scores with non-decreasing values in [0, 1]"
                     )
-                adapter._x, adapter._y = x, y
+                adapter._knots = x, y
             elif method == "platt":
                 a, b = float(model["a"]), float(model["b"])
                 if not (math.isfinite(a) and math.isfinite(b) and a >= 0.0):

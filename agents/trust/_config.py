@@ -212,7 +212,7 @@ def config_from_mapping(mapping: Mapping[str, Any]) -> TrustConfig:
     >>> config_from_mapping({"weights": {}, "risk_tiers": {}, "trust_floor": 0.6})
     Traceback (most recent call last):
     ...
-    agents.trust.exceptions.ConfigError: entropy_threshold: required key is missing
+    resontinex.agents.trust.exceptions.ConfigError: entropy_threshold: required key is missing
     """
     top = _mapping(_ROOT, mapping, (*REQUIRED_KEYS, "calibration", "decide_on", "circuit_breaker"))
     for key in REQUIRED_KEYS:

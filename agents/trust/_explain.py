@@ -27,7 +27,7 @@ def explain(result: TrustResult, inputs: InputVector, config: TrustConfig) -> di
     changed the verb, the verb after it, and why. Raises ``ValueError`` if ``result`` is
     not what ``inputs`` and ``config`` produce.
 
-    >>> from agents.trust import default_config
+    >>> from resontinex.agents.trust import default_config
     >>> config, inputs = default_config(), InputVector(0.8, 0.3, 0.9)
     >>> report = explain(evaluate(inputs, config), inputs, config)
     >>> [(step["rule"], step["decision"]) for step in report["decision_path"] if step["applied"]]
@@ -134,7 +134,7 @@ def explain_batch(
     Vectorised: three logits per batch, then one dict per row from plain floats.
 
     >>> import numpy as np
-    >>> from agents.trust import default_config, evaluate_batch
+    >>> from resontinex.agents.trust import default_config, evaluate_batch
     >>> a, r, c = np.array([0.8, 0.8]), np.array([0.3, 0.3]), np.array([0.2, 0.9])
     >>> first, second = explain_batch(a, r, c, evaluate_batch(a, r, c, default_config()), default_config())
     >>> round(first["z"], 6), first["tier"], first["tier_bounds"], first["verb"], first["verb_changes"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import MemberDescriptorType
 from typing import Any
 
 from ._config import TrustConfig
@@ -46,16 +48,22 @@ class TrustResult:
 
 # The generated frozen __init__ assigns each field through object.__setattr__; setting
 # the slots directly builds the same object in about half the time on the hot path.
+def _slot_setter(name: str) -> Callable[[TrustResult, object], None]:
+    """The ``__set__`` of one of TrustResult's slot descriptors."""
+    slot: MemberDescriptorType = vars(TrustResult)[name]
+    return slot.__set__
+
+
 _new = object.__new__
-_set_raw = TrustResult.raw_score.__set__  # type: ignore[attr-defined]
-_set_score = TrustResult.score.__set__  # type: ignore[attr-defined]
-_set_tier = TrustResult.tier.__set__  # type: ignore[attr-defined]
-_set_tier_decision = TrustResult.tier_decision.__set__  # type: ignore[attr-defined]
-_set_decision = TrustResult.decision.__set__  # type: ignore[attr-defined]
-_set_floor = TrustResult.floor_violation.__set__  # type: ignore[attr-defined]
-_set_entropy = TrustResult.entropy_flag.__set__  # type: ignore[attr-defined]
-_set_z = TrustResult.z.__set__  # type: ignore[attr-defined]
-_set_contributions = TrustResult.contributions.__set__  # type: ignore[attr-defined]
+_set_raw = _slot_setter("raw_score")
+_set_score = _slot_setter("score")
+_set_tier = _slot_setter("tier")
+_set_tier_decision = _slot_setter("tier_decision")
+_set_decision = _slot_setter("decision")
+_set_floor = _slot_setter("floor_violation")
+_set_entropy = _slot_setter("entropy_flag")
+_set_z = _slot_setter("z")
+_set_contributions = _slot_setter("contributions")
 
 
 def evaluate_values(a: float, r: float, c: float, config: TrustConfig) -> TrustResult:
@@ -64,7 +72,7 @@ def evaluate_values(a: float, r: float, c: float, config: TrustConfig) -> TrustR
     The hot path of the stream, which validates events before it gets here. Use
     :func:`evaluate` with an :class:`InputVector` for untrusted values.
 
-    >>> from agents.trust import default_config
+    >>> from resontinex.agents.trust import default_config
     >>> evaluate_values(0.8, 0.3, 0.2, default_config()).decision
     'execute'
     """
@@ -113,7 +121,7 @@ def evaluate(inputs: InputVector, config: TrustConfig) -> TrustResult:
     execute; an execute becomes defer when c > entropy_threshold, otherwise review when
     score < trust_floor.
 
-    >>> from agents.trust import default_config
+    >>> from resontinex.agents.trust import default_config
     >>> result = evaluate(InputVector(0.8, 0.3, 0.2), default_config())
     >>> round(result.z, 6), result.score, result.tier, result.decision
     (1.197646, 0.7681, 'pass', 'execute')

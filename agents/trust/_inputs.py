@@ -32,7 +32,7 @@ class InputVector:
     >>> InputVector(0.8, float("nan"), 0.2)
     Traceback (most recent call last):
     ...
-    agents.trust.exceptions.InvalidInput: epistemic_risk must be finite, got nan
+    resontinex.agents.trust.exceptions.InvalidInput: epistemic_risk must be finite, got nan
     """
 
     alignment_score: float

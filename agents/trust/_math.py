@@ -76,7 +76,8 @@ def round4_array(x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid_array(z: np.ndarray) -> np.ndarray:
-    return scipy.special.expit(np.clip(z, -Z_LIMIT, Z_LIMIT))
+    out: np.ndarray = scipy.special.expit(np.clip(z, -Z_LIMIT, Z_LIMIT))
+    return out
 
 
 def _mapped(fn: Callable[[float], float]) -> ArrayFn:

@@ -21,7 +21,7 @@ class TrustMonitor:
 
     Not thread-safe: one monitor per worker (or per event loop).
 
-    >>> from agents.trust import default_config
+    >>> from resontinex.agents.trust import default_config
     >>> monitor = TrustMonitor(default_config())
     >>> monitor.evaluate(0.8, 0.3, 0.2).decision
     'execute'

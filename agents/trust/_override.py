@@ -90,7 +90,7 @@ def break_glass_override(
     is the override's timestamp.
 
     >>> from datetime import datetime, timezone
-    >>> from agents.trust import InputVector, default_config, evaluate
+    >>> from resontinex.agents.trust import InputVector, default_config, evaluate
     >>> result = evaluate(InputVector(0.1, 0.9, 0.5), default_config())
     >>> record = break_glass_override(result, operator_id="ops-lead", reason="incident 42",
     ...                               now=datetime(2025, 1, 1, tzinfo=timezone.utc))

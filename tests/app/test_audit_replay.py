@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agents.audit import ChainHead, checkpoint_body, seal, seal_many
-from agents.gate import alert_event, alert_id, break_glass, decision_event, decision_id, floor_alert
-from agents.trust import default_config, evaluate_values
-from app.audit_replay import COLUMNS, request_ids, run
-from app.audit_source import AuditLog, archive_header, read_archive
-from app.audit_writer import audit_item
-from app.cli import parser
-from app.exceptions import UsageError
+from resontinex.agents.audit import ChainHead, checkpoint_body, seal, seal_many
+from resontinex.agents.gate import alert_event, alert_id, break_glass, decision_event, decision_id, floor_alert
+from resontinex.agents.trust import default_config, evaluate_values
+from resontinex.app.audit_replay import COLUMNS, request_ids, run
+from resontinex.app.audit_source import AuditLog, archive_header, read_archive
+from resontinex.app.audit_writer import audit_item
+from resontinex.app.cli import parser
+from resontinex.app.exceptions import UsageError
 
 PV = "3f2a9c0d1e4b"
 SYSTEM = "_system"
@@ -33,7 +33,7 @@ def _config_item(ts: str) -> dict[str, Any]:
 
 def _decided(tenant: str, request_id: str, ts: str, signals: tuple[float, float, float], *,
              override: bool = False, budget: bool = False) -> list[dict[str, Any]]:
-    """The audit items of one request, in the order `agents/gate/agent.py::_audit` writes them."""
+    """The audit items of one request, in the order `agents/gate/_plan.py::_audit` writes them."""
     cfg = default_config()
     a, r, c = signals
     result = evaluate_values(a, r, c, cfg)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.budget_gate import parse_range
-from app.cli import main
-from app.exceptions import UsageError
+from resontinex.app.budget_gate import parse_range
+from resontinex.app.cli import main
+from resontinex.app.exceptions import UsageError
 from tests.agents.budget_gate import report, write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,7 +133,7 @@ def test_time_ranges_take_rfc_3339_with_an_offset_or_epoch_ms():
 
 
 def test_the_installed_command_line_exits_with_the_gate_status(tmp_path):
-    args = [sys.executable, "-m", "app.cli", "budget-gate", "--baseline", write(tmp_path / "b.json", BASE)]
+    args = [sys.executable, "-m", "resontinex.app.cli", "budget-gate", "--baseline", write(tmp_path / "b.json", BASE)]
     blocked = subprocess.run([*args, "--current", write(tmp_path / "c.json", _current(1.3)), "--output-format", "json"],
                              cwd=REPO, capture_output=True, text=True, timeout=60)
     assert blocked.returncode == 1 and json.loads(blocked.stdout)["budget_status"] == "block"

@@ -9,8 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from agents.audit import KINDS as AUDIT_KINDS
-from app.cli import main, parser
+from resontinex.agents.audit import KINDS as AUDIT_KINDS
+from resontinex.app.cli import main, parser
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.router import export_q_table, load_routing_config, make_policy
-from app.broker import free_port
-from app.cli import main
-from app.connect import CONNECT_TIMEOUT_S
+from resontinex.agents.router import export_q_table, load_routing_config, make_policy
+from resontinex.app.broker import free_port
+from resontinex.app.cli import main
+from resontinex.app.connect import CONNECT_TIMEOUT_S
 from tests.agents.budget_gate import report, write
 from tests.integration.harness import REPO, stop_process
 
@@ -74,7 +74,7 @@ def test_a_closed_stdout_ends_quietly_with_exit_1(tmp_path):
     broken pipe would be 120 with an 'Exception ignored … BrokenPipeError' message."""
     runs = report(("refund_flow", [1000.0] * 50, [800.0] * 50))
     path = write(tmp_path / "report.json", {"baseline": runs, "current": runs})
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "budget-gate", "--report-file", path,
+    proc = subprocess.Popen([sys.executable, "-m", "resontinex.app.cli", "budget-gate", "--report-file", path,
                              "--output-format", "json"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:

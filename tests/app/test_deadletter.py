@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import orjson
 
-from app.deadletter import MAX_ECHO_BYTES, dead_letter
-from schemas import DeadLetter
+from resontinex.app.deadletter import MAX_ECHO_BYTES, dead_letter
+from resontinex.schemas import DeadLetter
 
 
 def _msg(value, key=b"acme"):

@@ -1,5 +1,5 @@
-from agents.audit import ChainHead, seal_many
-from app.partition_state import recover
+from resontinex.agents.audit import ChainHead, seal_many
+from resontinex.app.partition_state import recover
 
 
 def _entry(i: int) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
-from agents.router import (
+from resontinex.agents.router import (
     ProviderState,
     RouterState,
     WorkloadContext,
@@ -23,7 +23,7 @@ from agents.router import (
     make_policy,
     routing_config_from,
 )
-from app.cli import main
+from resontinex.app.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -357,7 +357,7 @@ def test_an_unreachable_broker_is_exit_1(tmp_path, capsys) -> None:
 
 def test_the_installed_command_line(tmp_path, logs) -> None:
     audit, outcomes, _ = logs
-    args = [sys.executable, "-m", "app.cli", "router", "evaluate", "--policy", write_policy(tmp_path / "r.yaml"),
+    args = [sys.executable, "-m", "resontinex.app.cli", "router", "evaluate", "--policy", write_policy(tmp_path / "r.yaml"),
             "--resamples", "100", "--output-format", "json"]
     done = subprocess.run([*args, "--file", write_jsonl(tmp_path / "log.jsonl", *audit, *outcomes)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)

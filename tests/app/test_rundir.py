@@ -2,7 +2,7 @@ import os
 import subprocess
 import sys
 
-from app.rundir import fresh_run_dir, remove_stale
+from resontinex.app.rundir import fresh_run_dir, remove_stale
 
 
 def _dead_pid() -> int:

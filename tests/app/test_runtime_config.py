@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.exceptions import UsageError
-from app.runtime import Runtime
-from app.settings import Settings
-from config import PACKAGED_DIR
+from resontinex.app.exceptions import UsageError
+from resontinex.app.runtime import Runtime
+from resontinex.app.settings import Settings
+from resontinex.config import PACKAGED_DIR
 
 BAD_WEIGHT = PACKAGED_DIR.joinpath("trust_gate.yaml").read_text().replace("epistemic_risk: 0.35", "epistemic_risk: -1")
 
@@ -45,9 +45,9 @@ def test_the_log_says_where_each_file_came_from_and_what_is_ignored(tmp_path, ca
     overlays.mkdir()
     (overlays / "mine.yaml").write_text("name: mine_first\nprompt: Say what changes first.\n")
     (overlays / "empty.yaml").write_text("")
-    with caplog.at_level(logging.INFO, logger="app.runtime"):
+    with caplog.at_level(logging.INFO, logger="resontinex.app.runtime"):
         _load(tmp_path)
-    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "app.runtime"]
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "resontinex.app.runtime"]
     assert lines == [
         ("INFO", f"configuration from {tmp_path}: routing.yaml, overlays/mine.yaml; "
                  "packaged defaults: trust_gate.yaml, energy_governance.yaml, trajectory.yaml"),
@@ -58,7 +58,7 @@ def test_the_log_says_where_each_file_came_from_and_what_is_ignored(tmp_path, ca
 
 
 def test_without_a_config_dir_the_log_says_packaged_defaults(caplog):
-    with caplog.at_level(logging.INFO, logger="app.runtime"):
+    with caplog.at_level(logging.INFO, logger="resontinex.app.runtime"):
         Runtime.load(Settings.from_env({}), client_id="test")
-    assert [r.getMessage() for r in caplog.records if r.name == "app.runtime"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "resontinex.app.runtime"] == [
         "configuration: packaged defaults (no --config-dir)"]

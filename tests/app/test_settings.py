@@ -1,8 +1,8 @@
 import pytest
 
-from app.exceptions import UsageError
-from app.settings import Settings
-from config import PACKAGED_DIR
+from resontinex.app.exceptions import UsageError
+from resontinex.app.settings import Settings
+from resontinex.config import PACKAGED_DIR
 
 
 def test_flag_beats_env_beats_embedded_default():

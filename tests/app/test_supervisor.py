@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.exceptions import UsageError
-from app.settings import Settings
-from app.supervisor import _ready, _why, check_ports, worker_argv, worker_env
+from resontinex.app.exceptions import UsageError
+from resontinex.app.settings import Settings
+from resontinex.app.supervisor import _ready, _why, check_ports, worker_argv, worker_env
 
 
 def test_why_names_signals_including_unnamed_ones():
@@ -21,7 +21,7 @@ def test_why_names_signals_including_unnamed_ones():
 def test_workers_get_the_bootstrap_config_dir_and_log_flags_of_up(tmp_path):
     s = Settings.from_env({}, bootstrap="k:1", config_dir=str(tmp_path))
     argv = worker_argv(s, "core", 6070, "WARNING", "console")
-    assert argv[1:4] == ["-m", "app.cli", "worker"]
+    assert argv[1:4] == ["-m", "resontinex.app.cli", "worker"]
     assert argv[argv.index("--bootstrap") + 1] == "k:1" and argv[argv.index("--config-dir") + 1] == str(tmp_path)
     assert argv[argv.index("--web-port") + 1] == "6070"
     assert argv[argv.index("--log-level") + 1] == "WARNING" and argv[argv.index("--log-format") + 1] == "console"

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import bench.audit_verify as av
-from agents.audit import verify
+from resontinex.agents.audit import verify
 from bench.audit_verify import REPORT_KEYS, ROWS, build_partition, hash_all, main, parse_args, reseal_from, tamper_index
 from bench.run import ratio
 

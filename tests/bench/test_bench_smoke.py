@@ -11,7 +11,7 @@ import pytest
 from bench import profile
 from bench.run import (E2E_VARIANTS, REPORT_KEYS, assemble, balanced_tenants, latency_summary, partition_of,
                        percentile, rate, ratio, requests, table)
-from schemas import DecisionRequest, decode
+from resontinex.schemas import DecisionRequest, decode
 
 
 def test_rate_counts_outputs_after_the_warmup_th_over_the_window():
@@ -94,7 +94,7 @@ def test_report_with_missing_figures_has_none_not_errors():
 
 def test_profile_breakdown_attributes_the_innermost_known_frame():
     raw = [
-        "main;handle (agents/gate/agent.py:95);_audit (agents/gate/agent.py:200);canonical_json (agents/audit/_canonical.py:43) 6",
+        "main;handle (app/wiring/gate.py:95);_audit (agents/gate/_plan.py:200);canonical_json (agents/audit/_canonical.py:43) 6",
         "main;getmany (aiokafka/consumer/consumer.py:1) 3",
         "main;_run_once (asyncio/base_events.py:1) 1",
         "garbage line",

@@ -15,7 +15,7 @@ from bench.budget import (DUP_EVERY, REPORT_KEYS, VARIANTS, assemble, costs, dup
                           expected_spend, parse_args, poll_interval, spend_mismatches, status_mismatches, table, throughput)
 from bench.naive_budget_app import sum_windows
 from bench.run import partition_of
-from schemas import Cost, decode
+from resontinex.schemas import Cost, decode
 
 
 def test_load_decodes_spreads_evenly_and_repeats_one_in_a_hundred():

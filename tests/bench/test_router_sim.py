@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import bench.router_sim as sim
-from agents.router import reward
+from resontinex.agents.router import reward
 from bench.router_sim import (BASE, BASELINE, POLICY_ROWS, REPORT_KEYS, SCENARIOS, Arm, UniformChooser,
                               add_ratios, aggregate, beat_target, best_changes, convergence, draws, expected_reward,
                               feasible, main, oracle, outcome, parse_args, regret_summary, simulate)
@@ -52,7 +52,7 @@ def test_outcome_draws_map_to_success_cost_and_latency():
 
 
 def test_offers_are_contract_provider_dicts():
-    from schemas._inputs import Provider
+    from resontinex.schemas._inputs import Provider
 
     for arm in BASE:
         offer = arm.offer()

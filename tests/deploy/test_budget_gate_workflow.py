@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.cli import main, parser
+from resontinex.app.cli import main, parser
 from tests.agents.budget_gate import report, write
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.settings import ROLES as CLI_ROLES
+from resontinex.app.settings import ROLES as CLI_ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -52,7 +52,7 @@ MODEL_LOAD_ALLOWANCE_S = 60
 
 def _exported() -> dict[str, str]:
     """Every metric the worker exports (app.metrics), by its exposition name."""
-    from app import metrics
+    from resontinex.app import metrics
 
     out = {}
     for family in metrics.REGISTRY.collect():
@@ -64,7 +64,7 @@ def _metric_objects() -> dict[str, tuple[str, tuple[str, ...]]]:
     """Exposition name -> (its variable in app.metrics, its label names)."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from app import metrics
+    from resontinex.app import metrics
 
     out = {}
     for var, obj in vars(metrics).items():
@@ -277,8 +277,8 @@ def _run_install(extras: str, tmp_path: Path) -> list[str]:
 
 @pytest.mark.skipif(not os.access("/bin/sh", os.X_OK), reason="needs /bin/sh")
 def test_dockerfile_extras_build_the_core_or_the_ml_image(tmp_path: Path) -> None:
-    from agents.trajectory._model import SMOLLM2, SMOLLM2_HINT
-    from app.runtime import TRAJECTORY_FILE
+    from resontinex.agents.trajectory._model import SMOLLM2, SMOLLM2_HINT
+    from resontinex.app.runtime import TRAJECTORY_FILE
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
     assert any(req.startswith("torch") for req in extras["ml"])

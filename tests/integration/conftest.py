@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from app.broker import EmbeddedBroker
+from resontinex.app.broker import EmbeddedBroker
 
 from .harness import REPO
 
@@ -21,7 +21,7 @@ def broker() -> Iterator[EmbeddedBroker]:
     b.start()
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "topics", "create", "--bootstrap", b.bootstrap],
+            [sys.executable, "-m", "resontinex.app.cli", "topics", "create", "--bootstrap", b.bootstrap],
             cwd=REPO, capture_output=True, text=True, timeout=60,
         )
         assert done.returncode == 0, done.stderr

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.broker import port_free
+from resontinex.app.broker import port_free
 
 REPO = Path(__file__).resolve().parents[2]
 STOP_DEADLINE_S = 10.0
@@ -114,7 +114,7 @@ def start_worker(bootstrap: str, data_dir: Path, *, env: dict[str, str] | None =
     full_env = {**os.environ, "RESONTINEX_DATA_DIR": str(data_dir), **(env or {})}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--role", role, "--bootstrap", bootstrap, "--web-port", str(port)],
+            [sys.executable, "-m", "resontinex.app.cli", "worker", "--role", role, "--bootstrap", bootstrap, "--web-port", str(port)],
             cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     return Worker(proc, port, log_path)

@@ -24,7 +24,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-import topics
+from resontinex import topics
 
 from .conftest import run
 from .harness import REPO, Worker, start_worker, system_tool

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agents.audit import ChainHead, checkpoint_body, seal
+from resontinex.agents.audit import ChainHead, checkpoint_body, seal
 
 from .conftest import run
 from .harness import REPO, produce, read_all, start_worker
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 def _cli(broker, *argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", "audit", *argv, "--bootstrap", broker.bootstrap],
+    return subprocess.run([sys.executable, "-m", "resontinex.app.cli", "audit", *argv, "--bootstrap", broker.bootstrap],
                           cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120)
 
 
@@ -68,7 +68,7 @@ def _reseal(records: list[dict], start: int) -> list[dict]:
 def signed_chain(broker, tmp_path):
     """A worker with a signing key has written decisions, alerts and checkpoints."""
     keys = tmp_path / "audit"
-    keygen = subprocess.run([sys.executable, "-m", "app.cli", "audit", "keygen", "--out", str(keys)], cwd=REPO,
+    keygen = subprocess.run([sys.executable, "-m", "resontinex.app.cli", "audit", "keygen", "--out", str(keys)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert keygen.returncode == 0, keygen.stderr
     env = {"RESONTINEX_AUDIT_SIGNING_KEY_FILE": f"{keys}.key", "RESONTINEX_AUDIT_CHECKPOINT_EVERY": "10",
@@ -144,21 +144,21 @@ def test_archive_verifies_with_no_kafka_and_replay_and_reproduce_read_it(broker,
     archive = tmp_path / "audit.jsonl"
     done = _cli(broker, "archive", "--out", str(archive))
     assert done.returncode == 0, done.stderr
-    offline = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify", "--file", str(archive),
+    offline = subprocess.run([sys.executable, "-m", "resontinex.app.cli", "audit", "verify", "--file", str(archive),
                               "--public-key", str(public)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert offline.returncode == 0 and f"verified {len(records):,} records" in offline.stdout, offline.stdout
     lines = archive.read_bytes().splitlines()
     forged = orjson.loads(lines[5])
     forged["record"]["ts"] = "2020-01-01T00:00:00.000Z"
     (tmp_path / "forged.jsonl").write_bytes(b"\n".join([*lines[:5], orjson.dumps(forged), *lines[6:]]) + b"\n")
-    bad = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify", "--file", str(tmp_path / "forged.jsonl"),
+    bad = subprocess.run([sys.executable, "-m", "resontinex.app.cli", "audit", "verify", "--file", str(tmp_path / "forged.jsonl"),
                           "--public-key", str(public)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and f"FAILED at offset {forged['offset']}" in bad.stdout, bad.stdout
 
     partial = [line for line in lines if b'"partition":0,' not in line]  # a partition's records left out
     assert len(partial) < len(lines)
     (tmp_path / "partial.jsonl").write_bytes(b"\n".join(partial) + b"\n")
-    gap = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify", "--file", str(tmp_path / "partial.jsonl"),
+    gap = subprocess.run([sys.executable, "-m", "resontinex.app.cli", "audit", "verify", "--file", str(tmp_path / "partial.jsonl"),
                           "--public-key", str(public)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert gap.returncode == 1 and "partition 0: FAILED" in gap.stdout and "missing" in gap.stdout, gap.stdout
 
@@ -186,7 +186,7 @@ def test_a_sigkill_while_writing_leaves_one_chain_per_partition(broker, tmp_path
     random moment under load: after each restart the chain goes on from the last record in
     the topic, so verify finds no fork and no gap; redelivered work shows as duplicates."""
     requests = [_request(i, t) for t in ("acme", "globex", "initech", "hooli") for i in range(1500)]
-    worker = start_worker(broker.bootstrap, tmp_path / "w", env={"RESONTINEX_CRASH_AT": "gate.decisions_sent"})
+    worker = start_worker(broker.bootstrap, tmp_path / "w", env={"RESONTINEX_CRASH_AT": "gate.outputs_sent"})
     try:
         worker.wait_ready()
         run(produce(broker.bootstrap, "decision-requests", requests[:100]))

@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.budget import period_start
-from schemas import ms_to_ts
+from resontinex.agents.budget import period_start
+from resontinex.schemas import ms_to_ts
 
 from .conftest import run
 from .harness import REPO, produce, read_all, start_worker
@@ -178,7 +178,7 @@ def test_tripwire_downgrades_after_three_breaches_and_an_operator_resets_it(brok
         assert "tripwire_downgraded" in [r["code"] for r in decision["reasons"]]
 
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "budget", "reset", "--bootstrap", broker.bootstrap, "--tenant", "zeta",
+            [sys.executable, "-m", "resontinex.app.cli", "budget", "reset", "--bootstrap", broker.bootstrap, "--tenant", "zeta",
              "--operator", "ops-1", "--reason", "launch traffic approved"],
             cwd=REPO, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr

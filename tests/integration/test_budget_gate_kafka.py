@@ -55,7 +55,7 @@ def _costs() -> tuple[list[dict[str, Any]], dict[str, dict[str, list[float]]]]:
 
 def _gate(bootstrap: str, current_range: str, *flags: str, prefix: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "budget-gate", "--from-kafka", "--bootstrap", bootstrap,
+        [sys.executable, "-m", "resontinex.app.cli", "budget-gate", "--from-kafka", "--bootstrap", bootstrap,
          "--baseline-range", BASELINE_RANGE, "--current-range", current_range, "--output-format", "json", *flags],
         cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "RESONTINEX_TOPIC_PREFIX": prefix},
     )

@@ -124,7 +124,7 @@ def test_with_decide_on_calibrated_the_calibrated_score_sets_the_verb_and_reprod
     assert trust["score"] > 0.9 and trust["calibrated_score"] < 0.25  # a raw pass, a calibrated block
     assert trust["tier"] == "block" and later["verb"] == "abort"
     assert any(r["code"] == "tier_block" and r["message"].startswith("calibrated trust score") for r in later["reasons"])
-    done = subprocess.run([sys.executable, "-m", "app.cli", "audit", "reproduce", "--bootstrap", broker.bootstrap,
+    done = subprocess.run([sys.executable, "-m", "resontinex.app.cli", "audit", "reproduce", "--bootstrap", broker.bootstrap,
                            "--config-dir", str(config), "--output-format", "json", "--quiet"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.budget import period_start
-from schemas import ms_to_ts
+from resontinex.agents.budget import period_start
+from resontinex.schemas import ms_to_ts
 
 from .conftest import run
 from .harness import REPO, produce, read_all, start_worker
@@ -90,7 +90,7 @@ def test_a_downgraded_tenant_runs_in_economy_mode_until_reset(broker, tmp_path: 
         assert _codes(middling) == ["tripwire_downgraded", "downgrade_trust_floor"]
 
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "budget", "reset", "--bootstrap", broker.bootstrap, "--tenant", "zeta",
+            [sys.executable, "-m", "resontinex.app.cli", "budget", "reset", "--bootstrap", broker.bootstrap, "--tenant", "zeta",
              "--operator", "ops-1", "--reason", "launch traffic approved"],
             cwd=REPO, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr

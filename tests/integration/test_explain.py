@@ -13,7 +13,7 @@ import sys
 import orjson
 import pytest
 
-from schemas import Decision
+from resontinex.schemas import Decision
 
 from .conftest import run
 from .harness import REPO, produce, read_all, start_worker
@@ -24,7 +24,7 @@ SIGNALS = ("alignment_score", "epistemic_risk", "confidence_band")
 
 
 def _cli(broker, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", "audit", *argv, "--bootstrap", broker.bootstrap],
+    return subprocess.run([sys.executable, "-m", "resontinex.app.cli", "audit", *argv, "--bootstrap", broker.bootstrap],
                           cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=120)
 
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 import orjson
 import pytest
 
-from agents.audit import verify
+from resontinex.agents.audit import verify
 
 from .conftest import run
 from .harness import produce, read_all, start_worker

@@ -9,9 +9,9 @@ from collections import Counter
 import orjson
 import pytest
 
-from agents.audit import verify
-from agents.trust import evaluate_values, load_config
-from config import PACKAGED_DIR
+from resontinex.agents.audit import verify
+from resontinex.agents.trust import evaluate_values, load_config
+from resontinex.config import PACKAGED_DIR
 
 from .conftest import run
 from .harness import produce, read_all, start_worker

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from topics import partition_of
+from resontinex.topics import partition_of
 
 from .conftest import run
 from .harness import REPO, read_all, start_worker
@@ -117,7 +117,7 @@ def test_a_crc32_producer_splits_no_tenant(broker, tmp_path: Path) -> None:
         assert forwarded["costs"] >= 1 + 10 * (len(tenants) - 1) and forwarded["decision-requests"] >= 1
         assert worker.log_tail(10**7).count("records on another partition than their key's") == 2  # once per topic
 
-        verify = subprocess.run([sys.executable, "-m", "app.cli", "audit", "verify", "--bootstrap", broker.bootstrap,
+        verify = subprocess.run([sys.executable, "-m", "resontinex.app.cli", "audit", "verify", "--bootstrap", broker.bootstrap,
                                  "--output-format", "json", "--quiet"],
                                 cwd=REPO, capture_output=True, text=True, timeout=120)
         assert verify.returncode == 0, verify.stdout + verify.stderr

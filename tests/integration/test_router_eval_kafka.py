@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 def _evaluate(tmp_path: Path, *flags: str, prefix: str = "") -> subprocess.CompletedProcess[str]:
     policy = write_policy(tmp_path / "routing.yaml", "policy: thompson\nthompson: {draws: 300}\n")
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "router", "evaluate", "--policy", policy, "--output-format", "json",
+        [sys.executable, "-m", "resontinex.app.cli", "router", "evaluate", "--policy", policy, "--output-format", "json",
          "--resamples", "300", *flags],
         cwd=REPO, capture_output=True, text=True, timeout=120,
         env={**os.environ, "RESONTINEX_TOPIC_PREFIX": prefix},

@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents import router
-from agents.router import PendingDecision, RouterState, RoutingConfig
+from resontinex.agents import router
+from resontinex.agents.router import PendingDecision, RouterState, RoutingConfig
 
 from .conftest import run
 from .harness import REPO, produce, read_all, start_worker
@@ -61,7 +61,7 @@ def _outcome(event_id: str, decision: dict, success: bool) -> tuple[bytes, bytes
 
 
 def _cli(broker, *argv: str, env: dict | None = None) -> None:
-    done = subprocess.run([sys.executable, "-m", "app.cli", *argv, "--bootstrap", broker.bootstrap], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "resontinex.app.cli", *argv, "--bootstrap", broker.bootstrap], cwd=REPO,
                           env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
@@ -186,7 +186,7 @@ def test_a_request_redelivered_after_a_crash_keeps_its_route(broker, tmp_path):
 
     requests = [_request(f"c-{i}", tenant="initech") for i in range(30)]
     worker = start_worker(broker.bootstrap, tmp_path / "a",
-                          env={**config("one", 1), "RESONTINEX_CRASH_AT": "gate.decisions_sent"})
+                          env={**config("one", 1), "RESONTINEX_CRASH_AT": "gate.outputs_sent"})
     try:
         worker.wait_ready()
         run(produce(broker.bootstrap, "decision-requests", requests))

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def _create(broker, prefix: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", "topics", "create", "--bootstrap", broker.bootstrap],
+    return subprocess.run([sys.executable, "-m", "resontinex.app.cli", "topics", "create", "--bootstrap", broker.bootstrap],
                           cwd=REPO, env={**os.environ, "RESONTINEX_TOPIC_PREFIX": prefix},
                           capture_output=True, text=True, timeout=60)
 

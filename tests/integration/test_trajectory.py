@@ -8,7 +8,7 @@ import json
 import orjson
 import pytest
 
-from schemas import TrajectoryResult
+from resontinex.schemas import TrajectoryResult
 
 from .conftest import run
 from .harness import produce, read_all, start_worker

@@ -18,9 +18,9 @@ from typing import NamedTuple
 import orjson
 import pytest
 
-from agents.trajectory import unavailable_reason
-from app.broker import port_free
-from topics import REGISTRY
+from resontinex.agents.trajectory import unavailable_reason
+from resontinex.app.broker import port_free
+from resontinex.topics import REGISTRY
 
 from .conftest import run
 from .harness import REPO, listen_ports, STOP_DEADLINE_S, alive, descendants, produce, read_all, stop_process
@@ -77,7 +77,7 @@ def _start_up(tmp_path: Path, *flags: str, data_dir: Path | None = None, port: i
     full_env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     full_env.update(PYTHONPATH=str(REPO), RESONTINEX_DATA_DIR=str(data_dir or tmp_path), **(env or {}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "up", *flags, "--port", str(port), "--web-port", str(web_port)],
+        [sys.executable, "-m", "resontinex.app.cli", "up", *flags, "--port", str(port), "--web-port", str(web_port)],
         cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=open(tmp_path / "up.log", "ab"),
         start_new_session=True,
     )
@@ -245,4 +245,4 @@ def test_up_demo_shows_live_figures_in_a_readable_terminal_and_stops_on_ctrl_c(t
     assert not [entry for entry in logged if entry.startswith("{")], "workers logged JSON to the console"
     warnings = Counter(entry.split(" WARNING ", 1)[1].split(" event_id=")[0] for entry in logged if " WARNING " in entry)
     # dozens of dead letters, each logged: a warning kind is shown once a minute at most
-    assert 1 <= warnings["app.deadletter: dead letter"] <= 2 and max(warnings.values()) <= 2, warnings
+    assert 1 <= warnings["resontinex.app.deadletter: dead letter"] <= 2 and max(warnings.values()) <= 2, warnings

@@ -7,7 +7,7 @@ import time
 import orjson
 import pytest
 
-from schemas import (
+from resontinex.schemas import (
     DEFAULT_MAX_BYTES,
     ERROR_CODES,
     EVENT_TYPES,

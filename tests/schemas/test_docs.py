@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["schemas", "schemas._base", "schemas._codec", "schemas._registry", "schemas.exceptions"]
+MODULES = ["resontinex.schemas", "resontinex.schemas._base", "resontinex.schemas._codec", "resontinex.schemas._registry", "resontinex.schemas.exceptions"]
 
 
 @pytest.mark.parametrize("name", MODULES)

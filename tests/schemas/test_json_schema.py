@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from schemas import EVENT_TYPES, export_json_schemas, json_schema
-from schemas._registry import SHIPPED_DIR, schema_file_name, schema_text
-from schemas.generate import generate
+from resontinex.schemas import EVENT_TYPES, export_json_schemas, json_schema
+from resontinex.schemas._registry import SHIPPED_DIR, schema_file_name, schema_text
+from resontinex.schemas.generate import generate
 
 from .samples import NAMES, sample
 
@@ -93,7 +93,7 @@ def test_the_shipped_schema_is_what_the_model_generates(name: str) -> None:
     shipped = (SHIPPED_DIR / schema_file_name(name)).read_text(encoding="utf-8")
     assert shipped == schema_text(name), (
         f"schemas/json/{schema_file_name(name)} differs from its model: "
-        "run `python -m schemas.generate` and commit the files it rewrites"
+        "run `python -m resontinex.schemas.generate` and commit the files it rewrites"
     )
 
 

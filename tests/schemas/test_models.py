@@ -6,7 +6,7 @@ import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from schemas import (
+from resontinex.schemas import (
     EVENT_TYPES,
     SYSTEM_TENANT,
     Alert,

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import (
+from resontinex.schemas import (
     ERROR_CODES,
     EVENT_TYPES,
     DecisionRequest,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.budget_gate import load_report_file
-from agents.gate import decision_id
-from agents.trust import InputVector, default_config, evaluate
-from schemas import EVENT_TYPES, Cost, Decision, DecisionRequest, Outcome, decode
-from topics import REGISTRY
+from resontinex.agents.budget_gate import load_report_file
+from resontinex.agents.gate import decision_id
+from resontinex.agents.trust import InputVector, default_config, evaluate
+from resontinex.schemas import EVENT_TYPES, Cost, Decision, DecisionRequest, Outcome, decode
+from resontinex.topics import REGISTRY
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 INPUTS = ("decision-request", "outcome", "cost", "telemetry", "trajectory-request")

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-import topics
-from schemas import EVENT_TYPES, InputEvent, OutputEvent
-from topics import REGISTRY, TopicSpec, all_wire_names, get, wire_name, with_partitions
+from resontinex import topics
+from resontinex.schemas import EVENT_TYPES, InputEvent, OutputEvent
+from resontinex.topics import REGISTRY, TopicSpec, all_wire_names, get, wire_name, with_partitions
 
 # CONTRACT §2, row by row: name, direction, key, event type.
 CONTRACT = [
@@ -104,7 +104,7 @@ def test_public_surface() -> None:
 def test_docstring_examples() -> None:
     import doctest
 
-    import topics._registry
+    import resontinex.topics._registry
 
     for module in (topics, topics._registry):
         assert doctest.testmod(module).failed == 0

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from agents.audit import AuditEntry, ChainHead, seal_many
+from resontinex.agents.audit import AuditEntry, ChainHead, seal_many
 
 KINDS = ("decision", "alert", "state_change", "override", "checkpoint")
 SAFE_INT = 2**53 - 1

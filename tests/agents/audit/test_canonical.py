@@ -7,7 +7,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.audit._canonical import canonical_json
+from resontinex.agents.audit._canonical import canonical_json
 
 SAFE_INT = 2**53 - 1
 scalars = (

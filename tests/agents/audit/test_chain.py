@@ -12,8 +12,8 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-import agents.audit
-from agents.audit import (
+import resontinex.agents.audit as audit_pkg
+from resontinex.agents.audit import (
     GENESIS_HASH,
     ChainHead,
     InvalidRecordError,
@@ -22,7 +22,7 @@ from agents.audit import (
     seal,
     seal_many,
 )
-from agents.audit import _chain, _record, _verify
+from resontinex.agents.audit import _chain, _record, _verify
 
 from .strategies import entries, slow_ok
 
@@ -150,7 +150,7 @@ def test_chain_head_validates(seq_next: object, hash_: str) -> None:
         ChainHead(seq_next, hash_)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("module", [agents.audit, _chain, _record, _verify])
+@pytest.mark.parametrize("module", [audit_pkg, _chain, _record, _verify])
 def test_docstring_examples_run(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

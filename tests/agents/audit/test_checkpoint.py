@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agents.audit import (ChainHead, SigningKeyError, checkpoint_body, load_public_key, load_signing_key,
+from resontinex.agents.audit import (ChainHead, SigningKeyError, checkpoint_body, load_public_key, load_signing_key,
                           new_key_pair, seal, verify)
 
 PV = "3f2a9c0d1e4b"

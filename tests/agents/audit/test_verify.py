@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from agents.audit import ChainHead, Finding, head_after, seal, seal_many, verify
+from resontinex.agents.audit import ChainHead, Finding, head_after, seal, seal_many, verify
 
 from .strategies import chain, chains, entries, hashes, json_values, slow_ok
 

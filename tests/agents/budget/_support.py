@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.budget import Assessment, EnergyConfig, assess, energy_config_from, to_micros
+from resontinex.agents.budget import Assessment, EnergyConfig, assess, energy_config_from, to_micros
 
 
 def config(usd: float = 100.0, tokens: int | None = None, **sections: Any) -> EnergyConfig:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agents.budget import (
+from resontinex.agents.budget import (
     ECONOMY,
     Budget,
     ConfigError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.budget import ECONOMY, DowngradeMode, downgrade_reasons
+from resontinex.agents.budget import ECONOMY, DowngradeMode, downgrade_reasons
 
 
 def codes(mode: DowngradeMode, tokens: int | None = None, usd: float | None = None, score: float = 0.9) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.budget import PERIODS, Period, iso, period_end, period_start, previous_start
+from resontinex.agents.budget import PERIODS, Period, iso, period_end, period_start, previous_start
 
 Y2100_US = 4_102_444_800 * 10**6  # 2100-01-01T00:00:00Z in microseconds
 # Whole microseconds (the resolution of datetime) from 1970 to 2100.

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.budget import (
+from resontinex.agents.budget import (
     STATUS_RANK,
     STATUS_VERB,
     ConfigError,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from agents.budget import Period, energy_config_from, period_start
-from agents.budget.status import budget_rows
-from topics import partition_of
+from resontinex.agents.budget import Period, energy_config_from, period_start
+from resontinex.app.wiring.budget_status import budget_rows
+from resontinex.topics import partition_of
 
 PARTITIONS = 4
 NOW = 1_700_000_000.0

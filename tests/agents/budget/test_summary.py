@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.budget import STATUS_RANK, TRANSITION_ALERTS, Mark, budget_reasons, budget_summary, transition_alert
+from resontinex.agents.budget import STATUS_RANK, TRANSITION_ALERTS, Mark, budget_reasons, budget_summary, transition_alert
 
 from ._support import config, judge
 

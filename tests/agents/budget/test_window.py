@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.budget import PERIODS, Period, period_end, period_start, previous_start
-from agents.budget._window import CalendarWindow
+from resontinex.agents.budget import PERIODS, Period, period_end, period_start, previous_start
+from resontinex.app.wiring.calendar_window import CalendarWindow
 
 
 def utc(text: str) -> float:

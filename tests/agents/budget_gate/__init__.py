@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from agents.budget_gate import Run, parse_run
+from resontinex.agents.budget_gate import Run, parse_run
 
 ScenarioSpec = tuple[str, Sequence[float], Sequence[float]]
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.budget_gate import InvalidThresholds, ReportError, Thresholds, compare, nearest_rank
-from agents.budget_gate._compare import DRAWS, EXACT_MAX, MIN_SAMPLES, _mean_draws, _p95_draws
+from resontinex.agents.budget_gate import InvalidThresholds, ReportError, Thresholds, compare, nearest_rank
+from resontinex.agents.budget_gate._compare import DRAWS, EXACT_MAX, MIN_SAMPLES, _mean_draws, _p95_draws
 
 from . import run
 

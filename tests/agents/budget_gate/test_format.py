@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from agents.budget_gate import FORMATS, Thresholds, annotations, compare, markdown, render, to_dict
+from resontinex.agents.budget_gate import FORMATS, Thresholds, annotations, compare, markdown, render, to_dict
 
 from . import run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.budget_gate import ReportError, load_report_file, load_run
+from resontinex.agents.budget_gate import ReportError, load_report_file, load_run
 
 from . import report, write
 

@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
-from agents.gate import break_glass
-from agents.trust import default_config, evaluate_values
+from resontinex.agents.gate import break_glass
+from resontinex.agents.trust import default_config, evaluate_values
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

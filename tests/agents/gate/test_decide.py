@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.gate import VERB_RANK, alert_id, decision_id, floor_alert, most_restrictive, trust_reasons
+from resontinex.agents.gate import VERB_RANK, alert_id, decision_id, floor_alert, most_restrictive, trust_reasons
 
 verbs = st.sampled_from(sorted(VERB_RANK))
 

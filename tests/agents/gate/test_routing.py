@@ -7,11 +7,13 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from agents import router
-from agents.gate._import import auditable
-from agents.gate._routing import RouteJudge, load_router_state, overlay_for, rejection_alerts
-from agents.overlays import load_overlays, overlay_dirs
-from schemas import DecisionRequest, decode_json
+from resontinex.agents import router
+from resontinex.agents.gate import auditable_table as auditable
+from resontinex.agents.gate._routing import RouteJudge, load_router_state, overlay_for, rejection_alerts
+from resontinex.agents.overlays import load_overlays, overlay_dirs
+from resontinex.schemas import DecisionRequest, decode_json
+
+from .views import DictView
 
 CFG = router.RoutingConfig()
 
@@ -64,45 +66,91 @@ def test_rejected_overlay_files_become_system_alerts(tmp_path) -> None:
     assert rejection_alerts(rejections, 2.0, "x")[0]["event_id"] != alerts[0]["event_id"]  # one per start
 
 
-class _Event:
-    """A stand-in for the Faust event the judge writes tables under."""
-
-
 PROVIDERS = [{"provider_id": pid, "price_usd_per_hour": 2.0, "latency_ms": 100, "reputation": 90,
               "capacity_available": 10, "gpu_types": ["a100"], "regions": ["us"]} for pid in ("akash", "vast")]
 
 
-def _routed_request(event_id: str) -> DecisionRequest:
-    raw = {"event_id": event_id, "tenant": "acme",
+def _routed_request(event_id: str, tenant: str = "acme", **routing: object) -> DecisionRequest:
+    raw = {"event_id": event_id, "tenant": tenant,
            "signals": {"alignment_score": 0.9, "epistemic_risk": 0.1, "confidence_band": 0.1},
            "routing": {"context": {"workload_type": "llm", "gpu_type": "a100", "region": "us", "gpu_hours": 1.0},
-                       "providers": PROVIDERS}}
+                       "providers": PROVIDERS, **routing}}
     return decode_json(DecisionRequest, orjson.dumps(raw))[1]
 
 
 GREEDY = router.RoutingConfig(epsilon=0.0, epsilon_min=0.0)
 
 
-def _judge(table: dict, routes: dict) -> RouteJudge:
-    return RouteJudge(GREEDY, table, routes, now=1000.0)
+def _judge(view: DictView) -> RouteJudge:
+    return RouteJudge(GREEDY, view, now=1000.0)
 
 
-def _teach(table: dict, provider: str, reward: float) -> None:
-    state, applied = load_router_state(table, "acme", GREEDY)
+def _teach(view: DictView, provider: str, reward: float) -> None:
+    state, applied = load_router_state(view.routers, "acme", GREEDY)
     taught = replace(state, policy=state.policy.update("llm:a100:us", provider, reward))
-    table["acme"] = {"state": taught.to_dict(), "applied": applied, "imports": []}
+    view.routers["acme"] = {"state": taught.to_dict(), "applied": applied, "imports": ["imp-1"]}
 
 
 def test_a_redelivered_request_keeps_its_route_after_the_router_learnt() -> None:
-    table: dict = {}
-    routes: dict = {}
-    _teach(table, "akash", 10.0)
-    first = _judge(table, routes)("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
-    assert first.route["provider_id"] == "akash" and routes["r-1"]["pending"]["provider_id"] == "akash"
-    _teach(table, "vast", 100.0)  # the router has since learnt that vast is far better
-    fresh = _judge(table, {})("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
+    view = DictView()
+    _teach(view, "akash", 10.0)
+    judge = _judge(view)
+    first = judge("acme", _routed_request("r-1"), "d-1", 2, "ts")
+    assert first.route["provider_id"] == "akash" and first.pending["provider_id"] == "akash"
+    chosen, partition = judge.routes["r-1"]
+    assert chosen["pending"]["provider_id"] == "akash" and partition == 2
+    view.routes["r-1"] = chosen  # written before the decision went out; not yet audited
+    _teach(view, "vast", 100.0)  # the router has since learnt that vast is far better
+    fresh = _judge(DictView(routers=view.routers))("acme", _routed_request("r-1"), "d-1", 2, "ts")
     assert fresh.route["provider_id"] == "vast"  # what a new draw would do now
-    judge = _judge(table, routes)
-    again = judge("acme", _routed_request("r-1"), "d-1", _Event(), "ts")
+    again_judge = _judge(view)
+    again = again_judge("acme", _routed_request("r-1"), "d-1", 2, "ts")
     assert again == first
-    assert judge.routed == 0  # the router state is not touched: the decision was counted the first time
+    assert again_judge.reused == 1
+    # the router state is not touched: the decision was counted the first time
+    assert again_judge.routed == 0 and again_judge.routes == {} and again_judge.values() == {}
+
+
+def test_the_new_router_state_is_handed_back_with_its_imports_and_partition() -> None:
+    view = DictView()
+    _teach(view, "akash", 10.0)
+    before = orjson.dumps(view.routers)
+    judge = _judge(view)
+    judge("acme", _routed_request("r-1"), "d-1", 2, "ts")
+    judge("acme", _routed_request("r-2"), "d-2", 3, "ts")
+    assert set(judge.routes) == {"r-1", "r-2"} and judge.routed == 2
+    (value, partition), = judge.values().values()
+    assert partition == 3  # the partition of the tenant's last request
+    assert value["imports"] == ["imp-1"] and value["applied"] == []
+    state, _ = load_router_state({"acme": value}, "acme", GREEDY)
+    assert state.stats.decisions == 2  # both decisions counted on one state
+    assert orjson.dumps(view.routers) == before  # the view is only read
+
+
+def test_a_request_without_routing_is_not_routed() -> None:
+    raw = {"event_id": "r-1", "tenant": "acme",
+           "signals": {"alignment_score": 0.9, "epistemic_risk": 0.1, "confidence_band": 0.1}}
+    judge = _judge(DictView())
+    assert judge("acme", decode_json(DecisionRequest, orjson.dumps(raw))[1], "d-1", 0, "ts") is None
+    assert judge.routes == {} and judge.states == {}
+
+
+def test_no_feasible_provider_defers_with_an_alert() -> None:
+    judge = _judge(DictView())
+    routed = judge("acme", _routed_request("r-1", constraints={"max_price": 1.0}), "d-1", 0,
+                   "2026-01-01T00:00:00.000Z")
+    assert routed.verb == "defer" and routed.route["provider_id"] is None and routed.pending is None
+    assert [r["code"] for r in routed.reasons] == ["no_feasible_provider"]
+    assert (routed.alert["kind"], routed.alert["tenant"], routed.alert["source_event_id"]) == (
+        "no_feasible_provider", "acme", "r-1")
+
+
+def test_an_unreadable_stored_state_is_counted_and_replaced() -> None:
+    state, _ = load_router_state({}, "acme", CFG)
+    broken = state.to_dict()
+    broken["stats"]["cost_usd"] = None
+    judge = _judge(DictView(routers={"acme": {"state": broken, "applied": ["d-0"], "imports": []}}))
+    assert judge("acme", _routed_request("r-1"), "d-1", 0, "ts").verb == "execute"
+    assert judge.unreadable == 1
+    (value, _), = judge.values().values()
+    assert value["applied"] == ["d-0"]

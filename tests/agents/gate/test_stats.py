@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.gate import WindowStats, merge_stats, window_start
+from resontinex.agents.gate import WindowStats, merge_stats, window_start
 
 rows = st.lists(
     st.tuples(st.sampled_from(["block", "review", "monitor", "pass"]), st.sampled_from(["execute", "review", "defer", "abort"]),

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import orjson
 
-from agents.gate._text import (needs_text_score, scored_request, text_reason, timed_out_request, trajectory_request,
+from resontinex.agents.gate._text import (needs_text_score, scored_request, text_reason, timed_out_request, trajectory_request,
                                unscored_request)
-from agents.trajectory import TrajectoryConfig
-from schemas import DecisionRequest, TrajectoryRequest, decode_json
+from resontinex.agents.trajectory import TrajectoryConfig
+from resontinex.schemas import DecisionRequest, TrajectoryRequest, decode_json
 
 RAW = {"event_id": "r-1", "tenant": "acme", "text": "Paris is the capital of France.",
        "signals": {"alignment_score": 0.9, "confidence_band": 0.1}}
@@ -61,7 +61,7 @@ def test_a_request_nobody_could_score_has_no_risk_and_says_why() -> None:
 def test_a_scored_block_without_its_figures_is_invalid_and_a_reason_never_fails() -> None:
     import pytest
 
-    from schemas import InvalidEvent
+    from resontinex.schemas import InvalidEvent
 
     forged = {**RAW, "trajectory": {"status": "scored"}}
     with pytest.raises(InvalidEvent):

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from agents.overlays import Keyword, Overlay, OverlaySet
+from resontinex.agents.overlays import Keyword, Overlay, OverlaySet
 
 # CONTRACT/issue 4 item 8: category → (primary, secondary)
 ISSUE_CATEGORY_MAP: dict[str, tuple[str, ...]] = {

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.overlays import SEPARATOR, UnknownOverlayError, apply_overlay, load_overlays, overlay_dirs
+from resontinex.agents.overlays import SEPARATOR, UnknownOverlayError, apply_overlay, load_overlays, overlay_dirs
 
 from ._support import overlay, overlay_set
 

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.overlays import (
+from resontinex.agents.overlays import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     PACKAGED_OVERLAYS_DIR,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.overlays import (
+from resontinex.agents.overlays import (
     InvalidOverlayError,
     Keyword,
     Overlay,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from agents.overlays import (
+from resontinex.agents.overlays import (
     PACKAGED_OVERLAYS_DIR,
     keyword_hits,
     load_overlays,
@@ -14,7 +14,7 @@ from agents.overlays import (
     parse_overlay,
     select_overlay,
 )
-from app.settings import Settings
+from resontinex.app.settings import Settings
 
 from ._support import ISSUE_CATEGORY_MAP
 

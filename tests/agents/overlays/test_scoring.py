@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from agents.overlays import (
+from resontinex.agents.overlays import (
     CATEGORY_ALIASES,
     WEIGHTS,
     OverlaySet,
@@ -262,7 +262,7 @@ def test_scenario_validation() -> None:
 
 
 def test_the_contract_scenario_model_is_accepted() -> None:
-    from schemas import Scenario as WireScenario
+    from resontinex.schemas import Scenario as WireScenario
 
     wire = WireScenario(category="compliance_management", complexity=0.3, description="audit the logs")
     choice = select_overlay(wire, PACKAGED)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.router import (
+from resontinex.agents.router import (
     POLICIES,
     PendingDecision,
     ProviderState,

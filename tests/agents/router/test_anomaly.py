@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.router import AnomalyConfig, QJumpDetector, RouterError, SuccessRateMonitor, TableError
+from resontinex.agents.router import AnomalyConfig, QJumpDetector, RouterError, SuccessRateMonitor, TableError
 
 S = "llm:a100:us"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agents.router import (
+from resontinex.agents.router import (
     AnomalyConfig,
     ConfigError,
     FeatureScales,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.router import (
+from resontinex.agents.router import (
     SOFT,
     VIOLATION_TYPES,
     Constraints,
@@ -14,8 +14,8 @@ from agents.router import (
     check,
     screen,
 )
-from schemas import Constraints as ConstraintsModel
-from schemas import Provider as ProviderModel
+from resontinex.schemas import Constraints as ConstraintsModel
+from resontinex.schemas import Provider as ProviderModel
 
 from ._support import CONTEXT, offer
 

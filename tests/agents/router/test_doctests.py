@@ -6,26 +6,26 @@ import importlib
 import pytest
 
 MODULES = [
-    "agents.router",
-    "agents.router._anomaly",
-    "agents.router._base",
-    "agents.router._codec",
-    "agents.router._config",
-    "agents.router._constraints",
-    "agents.router._epsilon_greedy",
-    "agents.router._features",
-    "agents.router._inputs",
-    "agents.router._linucb",
-    "agents.router._ope",
-    "agents.router._pending",
-    "agents.router._policies",
-    "agents.router._reward",
-    "agents.router._router",
-    "agents.router._stats",
-    "agents.router._status",
-    "agents.router._table",
-    "agents.router._thompson",
-    "agents.router._ucb1",
+    "resontinex.agents.router",
+    "resontinex.agents.router._anomaly",
+    "resontinex.agents.router._base",
+    "resontinex.agents.router._codec",
+    "resontinex.agents.router._config",
+    "resontinex.agents.router._constraints",
+    "resontinex.agents.router._epsilon_greedy",
+    "resontinex.agents.router._features",
+    "resontinex.agents.router._inputs",
+    "resontinex.agents.router._linucb",
+    "resontinex.agents.router._ope",
+    "resontinex.agents.router._pending",
+    "resontinex.agents.router._policies",
+    "resontinex.agents.router._reward",
+    "resontinex.agents.router._router",
+    "resontinex.agents.router._stats",
+    "resontinex.agents.router._status",
+    "resontinex.agents.router._table",
+    "resontinex.agents.router._thompson",
+    "resontinex.agents.router._ucb1",
 ]
 
 
@@ -39,13 +39,13 @@ def test_docstring_examples(name: str) -> None:
 def test_every_module_is_listed() -> None:
     import pkgutil
 
-    import agents.router as pkg
-    found = {f"agents.router.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)} - {"agents.router.exceptions"}
+    import resontinex.agents.router as pkg
+    found = {f"resontinex.agents.router.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)} - {"resontinex.agents.router.exceptions"}
     assert found <= set(MODULES)
 
 
 def test_public_api_is_exported() -> None:
-    import agents.router as pkg
+    import resontinex.agents.router as pkg
     assert sorted(pkg.__all__) == sorted(set(pkg.__all__))
     for name in pkg.__all__:
         assert hasattr(pkg, name), name

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.router import EpsilonGreedy, PsiReading, QArm
+from resontinex.agents.router import EpsilonGreedy, PsiReading, QArm
 
 from ._support import KEY, config, rng
 
@@ -147,7 +147,7 @@ def test_propensities_sum_to_one_and_favour_the_greedy(rewards: dict[str, float]
 
 
 def test_a_sample_average_step_makes_each_q_value_the_mean_of_its_rewards() -> None:
-    from agents.router import EpsilonGreedy, routing_config_from
+    from resontinex.agents.router import EpsilonGreedy, routing_config_from
 
     policy = EpsilonGreedy.fresh(routing_config_from({"alpha_schedule": "sample_average"}))
     for r in (10.0, -20.0, 4.0):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.router import DIMENSION, FEATURE_NAMES, FeatureScales, features_by_provider, provider_features
+from resontinex.agents.router import DIMENSION, FEATURE_NAMES, FeatureScales, features_by_provider, provider_features
 
 from ._support import offer
 

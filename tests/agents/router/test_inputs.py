@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.router import (
+from resontinex.agents.router import (
     Constraints,
     ProviderState,
     RouterError,
@@ -12,7 +12,7 @@ from agents.router import (
     parse_state_key,
     state_key,
 )
-from schemas import RoutingContext
+from resontinex.schemas import RoutingContext
 
 parts = st.one_of(st.none(), st.text(min_size=1, max_size=12))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.router import DIMENSION, LinUCB, PsiReading, RewardScale, RouterError, from_unit
+from resontinex.agents.router import DIMENSION, LinUCB, PsiReading, RewardScale, RouterError, from_unit
 
 from ._support import KEY, config, features, offer, rng
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.router import (
+from resontinex.agents.router import (
     Constraints,
     CrossFitRewards,
     LoggedRound,

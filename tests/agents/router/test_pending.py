@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agents.router import PendingDecision, TableError
+from resontinex.agents.router import PendingDecision, TableError
 
 P = PendingDecision("d-1", "llm:a100:us", "akash", "linucb", 1.0, None, (1.0, 0.3, 0.2, 0.95, 0.5), 1000.0)
 

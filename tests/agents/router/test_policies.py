@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.router import (
+from resontinex.agents.router import (
     POLICIES,
     POLICY_CLASSES,
     PsiReading,

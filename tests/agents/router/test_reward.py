@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.router import (
+from resontinex.agents.router import (
     PsiReading,
     RewardScale,
     RouterError,

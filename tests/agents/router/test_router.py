@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agents.router import (
+from resontinex.agents.router import (
     POLICIES,
     Constraints,
     PsiReading,
@@ -17,10 +17,10 @@ from agents.router import (
     feedback,
     reward,
 )
-from schemas import Constraints as ConstraintsModel
-from schemas import Provider as ProviderModel
-from schemas import Psi as PsiModel
-from schemas import Reason, RouteSummary, RoutingContext
+from resontinex.schemas import Constraints as ConstraintsModel
+from resontinex.schemas import Provider as ProviderModel
+from resontinex.schemas import Psi as PsiModel
+from resontinex.schemas import Reason, RouteSummary, RoutingContext
 
 from ._support import CONTEXT, KEY, config, offer, pending_of
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.router import RouterError, RouterStats, TableError
+from resontinex.agents.router import RouterError, RouterStats, TableError
 
 
 def test_fresh_stats_are_zero_with_undefined_averages() -> None:

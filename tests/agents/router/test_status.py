@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agents.router import Constraints, RouterState, decide, decision_rng, feedback, router_status
+from resontinex.agents.router import Constraints, RouterState, decide, decision_rng, feedback, router_status
 
 from ._support import CONTEXT, KEY, config, offer, pending_of
 

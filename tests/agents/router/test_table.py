@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agents.router import (
+from resontinex.agents.router import (
     POLICIES,
     EpsilonGreedy,
     TableError,

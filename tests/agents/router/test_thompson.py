@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from agents.router import BetaArm, PsiReading, Thompson
+from resontinex.agents.router import BetaArm, PsiReading, Thompson
 
 from ._support import KEY, config, rng
 

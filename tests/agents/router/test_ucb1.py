@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from agents.router import UCB1, PsiReading, RewardScale, unit_reward
+from resontinex.agents.router import UCB1, PsiReading, RewardScale, unit_reward
 
 from ._support import KEY, config, rng
 

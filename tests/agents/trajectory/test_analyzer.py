@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.trajectory import PROBE, Analyzer, Scored, TrajectoryConfig, UnscorableText
+from resontinex.agents.trajectory import PROBE, Analyzer, Scored, TrajectoryConfig, UnscorableText
 
 FLUENT = [
     "The cat sat on the mat and looked out of the window at the birds.",

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.trajectory import (ConfigError, ScoreCache, TrajectoryConfig, cache_key, plan_batches, risk_from_entropy,
+from resontinex.agents.trajectory import (ConfigError, ScoreCache, TrajectoryConfig, cache_key, plan_batches, risk_from_entropy,
                                summarise, token_stats, trajectory_config_from)
-from agents.trajectory._config import load_trajectory_config
+from resontinex.agents.trajectory._config import load_trajectory_config
 
 
 @given(st.lists(st.integers(1, 600), max_size=60), st.integers(1, 2000), st.integers(1, 16),

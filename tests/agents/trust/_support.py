@@ -6,7 +6,7 @@ import math
 
 from hypothesis import strategies as st
 
-from agents.trust import TrustConfig, config_from_mapping, default_config
+from resontinex.agents.trust import TrustConfig, config_from_mapping, default_config
 
 # Values where rounding, clamping or a formula switch happens.
 EDGES = [

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.trust import (
+from resontinex.agents.trust import (
     DECISIONS,
     TIER_DECISIONS,
     TIERS,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.trust import BreakerConfig, CircuitBreaker, ConfigError, config_from_mapping, default_config, policy_version
+from resontinex.agents.trust import BreakerConfig, CircuitBreaker, ConfigError, config_from_mapping, default_config, policy_version
 
 CFG = BreakerConfig(open_rate=0.5, close_rate=0.1, window_s=10, min_events=20)
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.trust import CalibrationAdapter, FitReport, InvalidInput
+from resontinex.agents.trust import CalibrationAdapter, FitReport, InvalidInput
 
 
 def miscalibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

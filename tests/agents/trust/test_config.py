@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.trust import (
+from resontinex.agents.trust import (
     ConfigError,
     TrustConfig,
     config_from_mapping,
@@ -22,7 +22,7 @@ from agents.trust import (
     policy_version,
     policy_version_of,
 )
-from config import PACKAGED_DIR
+from resontinex.config import PACKAGED_DIR
 
 
 def base() -> dict[str, Any]:

@@ -6,15 +6,15 @@ import importlib
 import pytest
 
 MODULES = [
-    "agents.trust",
-    "agents.trust._batch",
-    "agents.trust._calibration",
-    "agents.trust._config",
-    "agents.trust._explain",
-    "agents.trust._gate",
-    "agents.trust._inputs",
-    "agents.trust._monitor",
-    "agents.trust._override",
+    "resontinex.agents.trust",
+    "resontinex.agents.trust._batch",
+    "resontinex.agents.trust._calibration",
+    "resontinex.agents.trust._config",
+    "resontinex.agents.trust._explain",
+    "resontinex.agents.trust._gate",
+    "resontinex.agents.trust._inputs",
+    "resontinex.agents.trust._monitor",
+    "resontinex.agents.trust._override",
 ]
 
 

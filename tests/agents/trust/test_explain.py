@@ -5,7 +5,7 @@ import json
 import pytest
 from hypothesis import given
 
-from agents.trust import (
+from resontinex.agents.trust import (
     InputVector,
     TrustConfig,
     default_config,

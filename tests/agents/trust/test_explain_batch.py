@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.trust import (
+from resontinex.agents.trust import (
     SIGNALS,
     InputVector,
     TrustConfig,
@@ -21,8 +21,8 @@ from agents.trust import (
     rejudge,
     verb_change,
 )
-from agents.trust._math import sigmoid
-from schemas import Explanation
+from resontinex.agents.trust._math import sigmoid
+from resontinex.schemas import Explanation
 
 from ._support import alignment_only, any_config, unit
 

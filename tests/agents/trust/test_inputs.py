@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.trust import InputVector, InvalidInput
+from resontinex.agents.trust import InputVector, InvalidInput
 
 
 def test_values_are_stored_as_floats() -> None:

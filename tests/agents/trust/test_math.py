@@ -8,7 +8,7 @@ import scipy.special
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from agents.trust import _math
+from resontinex.agents.trust import _math
 
 from ._support import EDGES, unit
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agents.trust import InvalidInput, TrustMonitor, default_config, policy_version
+from resontinex.agents.trust import InvalidInput, TrustMonitor, default_config, policy_version
 
 
 def test_counts_and_health() -> None:

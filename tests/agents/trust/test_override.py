@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from agents.trust import (
+from resontinex.agents.trust import (
     InputVector,
     InvalidOverride,
     OverrideRecord,

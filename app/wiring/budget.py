@@ -22,7 +22,7 @@ A record on another partition than its tenant's is forwarded there (`app.misrout
 A cost whose time (`ts`, else the record's) is more than `FUTURE_TOLERANCE_S` ahead of
 the clock is a dead letter: it would land in a window nobody judges yet.
 
-The tripwire (`agents.budget.tripwire`) runs after each batch; `control` commands reset it.
+The tripwire (`app.wiring.tripwire`) runs after each batch; `control` commands reset it.
 """
 
 from __future__ import annotations
@@ -37,19 +37,19 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
-from app import metrics
-from app.batching import drain_in_batches
-from app.continuity import contiguous, fetch_range
-from app.deadletter import send_dead_letter
-from app.faust_compat import event_context
-from app.misrouted import Forwarder
-from app.recent import RecentMap
-from app.runtime import Runtime
-from schemas import Control, Cost, InvalidEvent, decode, decode_keyed, ts_to_ms
+from .. import metrics
+from ..batching import drain_in_batches
+from ..continuity import contiguous, fetch_range
+from ..deadletter import send_dead_letter
+from ..faust_compat import event_context
+from ..misrouted import Forwarder
+from ..recent import RecentMap
+from ..runtime import Runtime
+from resontinex.schemas import Control, Cost, InvalidEvent, decode, decode_keyed, ts_to_ms
 
-from ._periods import PERIODS, Period, period_start
-from ._rules import to_micros
-from ._window import CalendarWindow
+from resontinex.agents.budget import PERIODS, Period, period_start, to_micros
+
+from .calendar_window import CalendarWindow
 from .tripwire import Tripwire
 
 log = logging.getLogger(__name__)

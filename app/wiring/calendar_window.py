@@ -15,7 +15,7 @@ from faust.types.windows import WindowRange
 from faust.windows import Window
 from mode.utils.times import Seconds, want_seconds
 
-from ._periods import LONGEST_S, Period, period_end, period_start, previous_start
+from resontinex.agents.budget import LONGEST_S, Period, period_end, period_start, previous_start
 
 _EPSILON = 0.1  # Faust's own ranges end this much before the next start
 

@@ -17,15 +17,14 @@ from typing import Any
 
 import orjson
 
-from agents.gate import alert_event
-from app import metrics
-from app.audit_writer import append_audit, audit_item
-from app.faust_compat import event_context
-from app.runtime import Runtime
-from schemas import Control, ms_to_ts
+from resontinex.agents.gate import alert_event
+from .. import metrics
+from ..audit_writer import append_audit, audit_item
+from ..faust_compat import event_context
+from ..runtime import Runtime
+from resontinex.schemas import Control, ms_to_ts
 
-from ._periods import Period, iso, period_end, period_start, previous_start
-from ._rules import TripwireState, is_breach, tripwire_step
+from resontinex.agents.budget import Period, TripwireState, is_breach, iso, period_end, period_start, previous_start, tripwire_step
 
 log = logging.getLogger(__name__)
 

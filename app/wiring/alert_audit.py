@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import faust
 
-from app import metrics
-from app.audit_writer import append_audit, audit_item
-from app.batching import drain_in_batches
-from app.runtime import Runtime
-from schemas import Alert, InvalidEvent, decode_json, ms_to_ts
+from .. import metrics
+from ..audit_writer import append_audit, audit_item
+from ..batching import drain_in_batches
+from ..runtime import Runtime
+from resontinex.schemas import Alert, InvalidEvent, decode_json, ms_to_ts
 
 FOREIGN_KINDS = frozenset({"quality_check_failed"})
 """Alert kinds raised outside the core role (the core audits its own as it raises them)."""

@@ -1,5 +1,5 @@
 """The outcomes agent of the gate: outcomes of routed decisions teach the router (once
-each, `agents/gate/_feedback.py`); labelled outcomes fit each tenant's score calibration.
+each, `app/wiring/feedback.py`); labelled outcomes fit each tenant's score calibration.
 
 An outcome names the decision it reports on; the decision's raw score comes from the
 partition state (rebuilt from the audit topic). Samples are kept per tenant keyed by
@@ -14,17 +14,17 @@ from collections import defaultdict
 
 import faust
 
-from agents.trust import CalibrationAdapter
-from app import metrics
-from app.audit_writer import append_audit
-from app.batching import drain_in_batches
-from app.deadletter import send_dead_letter
-from app.faust_compat import event_context
-from app.misrouted import Forwarder
-from app.runtime import Runtime
-from schemas import InvalidEvent, Outcome, decode, decode_key
+from resontinex.agents.trust import CalibrationAdapter
+from .. import metrics
+from ..audit_writer import append_audit
+from ..batching import drain_in_batches
+from ..deadletter import send_dead_letter
+from ..faust_compat import event_context
+from ..misrouted import Forwarder
+from ..runtime import Runtime
+from resontinex.schemas import InvalidEvent, Outcome, decode, decode_key
 
-from ._feedback import apply_outcomes
+from .feedback import apply_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
             if outcome.label is not None:
                 labelled[tenant].append((event, outcome.decision_id, known[1], outcome.label))
         metrics.EVENTS.labels(source_name).inc(len(events))
-        audit = apply_outcomes(rt, routers, routed, expired)  # no await before it: see agents/gate/_feedback.py
+        audit = apply_outcomes(rt, routers, routed, expired)  # no await before it: see app/wiring/feedback.py
         for partition, items in audit.items():
             await append_audit(rt, partition, items)
         await rt.sink.flush()

@@ -20,15 +20,15 @@ import faust
 import orjson
 from faust.exceptions import ConsumerNotStarted
 
-from app import metrics
-from app.batching import drain_in_batches
-from app.deadletter import send_dead_letter
-from app.faust_compat import event_context
-from app.recent import RecentMap
-from app.runtime import Runtime
-from schemas import InvalidEvent, TrajectoryResult, decode_json, decode_key
+from .. import metrics
+from ..batching import drain_in_batches
+from ..deadletter import send_dead_letter
+from ..faust_compat import event_context
+from ..recent import RecentMap
+from ..runtime import Runtime
+from resontinex.schemas import InvalidEvent, TrajectoryResult, decode_json, decode_key
 
-from ._text import awaiting_key, scored_request, timed_out_request
+from resontinex.agents.gate import awaiting_key, scored_request, timed_out_request
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,16 @@ from typing import Any
 import faust
 import orjson
 
-from agents.gate import alert_event, derived_id
-from app import metrics
-from app.batching import drain_in_batches
-from app.deadletter import send_dead_letter
-from app.misrouted import Forwarder
-from app.recent import RecentMap
-from app.runtime import Runtime
-from schemas import InvalidEvent, TrajectoryRequest, decode_keyed, ms_to_ts
+from resontinex.agents.gate import alert_event, derived_id
+from .. import metrics
+from ..batching import drain_in_batches
+from ..deadletter import send_dead_letter
+from ..misrouted import Forwarder
+from ..recent import RecentMap
+from ..runtime import Runtime
+from resontinex.schemas import InvalidEvent, TrajectoryRequest, decode_keyed, ms_to_ts
 
-from ._analyzer import Analyzer, Scored
-from .exceptions import UnscorableText
+from resontinex.agents.trajectory import Analyzer, Scored, UnscorableText
 
 log = logging.getLogger(__name__)
 

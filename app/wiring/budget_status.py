@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app import metrics
-from topics import partition_of
+from .. import metrics
+from resontinex.topics import partition_of
 
-from ._config import ANY_TENANT, EnergyConfig, ScopedBudget
-from ._periods import iso, period_end, period_start
-from ._rules import MICROS, STATUS_RANK, assess
-from ._summary import mark_key
-from .agent import BudgetTables
+from resontinex.agents.budget import ANY_TENANT, MICROS, STATUS_RANK, EnergyConfig, ScopedBudget, assess, iso, mark_key, period_end, period_start
+
+from .budget import BudgetTables
 
 
 def budget_rows(energy: EnergyConfig, tables: BudgetTables, marks: Any, decided: Iterable[str], owned: set[int],

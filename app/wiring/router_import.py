@@ -12,31 +12,24 @@ from typing import Any
 
 import orjson
 
-from agents import router as rt_
-from app import metrics
-from app.audit_writer import append_audit, audit_item
-from app.deadletter import send_dead_letter
-from app.runtime import Runtime
-from schemas import Control, ms_to_ts
+from resontinex.agents import router as rt_
+from .. import metrics
+from ..audit_writer import append_audit, audit_item
+from ..deadletter import send_dead_letter
+from ..runtime import Runtime
+from resontinex.schemas import Control, ms_to_ts
 
-from ._decide import alert_event
-from ._routing import load_router_state, store_router_state
+from resontinex.agents.gate import alert_event, auditable_table, load_router_state
+
+from .router_tables import store_router_state
 
 IMPORTS_KEPT = 50
-
-
-def auditable(document: Any) -> None:
-    """The audit holds the table: RFC 8785 has no integers beyond ±(2^53 − 1)."""
-    try:
-        orjson.dumps(document, option=orjson.OPT_STRICT_INTEGER)
-    except orjson.JSONEncodeError:
-        raise rt_.TableError("q_table", "an integer beyond ±(2^53 − 1) cannot be audited (RFC 8785)") from None
 
 
 async def import_router_table(rt: Runtime, table: Any, event: Any, command: Control) -> None:
     msg, tenant = event.message, command.tenant
     try:
-        auditable(command.q_table)
+        auditable_table(command.q_table)
         policy = rt_.import_q_table(command.q_table, rt.routing)
         if policy.name != rt.routing.policy:
             raise rt_.TableError("policy", f"the table is {policy.name!r}'s; routing.yaml configures "

@@ -14,14 +14,15 @@ from typing import Any
 
 import orjson
 
-from agents import router as rt_
-from app import metrics
-from app.audit_writer import audit_item
-from app.runtime import Runtime
-from schemas import Outcome, ms_to_ts
+from resontinex.agents import router as rt_
+from .. import metrics
+from ..audit_writer import audit_item
+from ..runtime import Runtime
+from resontinex.schemas import Outcome, ms_to_ts
 
-from ._decide import alert_event
-from ._routing import load_router_state, store_router_state
+from resontinex.agents.gate import alert_event, load_router_state
+
+from .router_tables import store_router_state
 
 log = logging.getLogger(__name__)
 

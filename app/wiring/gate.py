@@ -1,0 +1,192 @@
+"""The gate's shell: decision-requests → `agents.gate.plan_batch` → the applier.
+
+Per batch (`app.batching`: whatever arrived while the previous batch was handled): the
+records are put in offset order (redeliveries dropped, skipped gaps fetched:
+`app.continuity`), records on another partition than their key's are forwarded
+(`app.misrouted`), the pure core plans the batch over a view of this worker's tables and
+partition state, the partition state keeps what the plan remembered, and the applier
+carries out the plan's effects. Faust commits the input offsets only after the batch
+returns, so output is at-least-once; decision ids are deterministic, so a redelivered
+request reproduces the same decision id.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Any
+
+import faust
+
+from resontinex.agents.budget import Mark, Period
+from resontinex.agents.gate import (STATS_WINDOW_S, GateBatch, GateConfig, GatePlan, awaiting_key, circuit_effects,
+                                    plan_batch, rejection_effects)
+from resontinex.agents.trust import CalibrationAdapter, CircuitBreaker
+from resontinex.schemas import SYSTEM_TENANT, ms_to_ts
+from resontinex.topics import partition_of
+
+from .. import metrics
+from ..batching import drain_in_batches
+from ..continuity import FetchedEvent, contiguous, fetch_range
+from ..crashpoints import fault_point
+from ..engine.applier import Applier, event_at
+from ..faust_compat import event_context
+from ..group_watch import GroupWatch
+from ..misrouted import Forwarder
+from ..partition_state import PartitionState
+from ..recent import RecentMap
+from ..runtime import Runtime
+from .budget import BudgetTables
+from .router_import import import_router_table
+
+__all__ = ["STATS_RETENTION_S", "TablesView", "register"]
+
+STATS_RETENTION_S = 3600.0
+INSIGHT_CACHE_ENTRIES = 10_000
+
+
+class TablesView:
+    """`agents.gate.GateView` over this worker's tables and the batch's partition states."""
+
+    def __init__(self, tables: dict[str, Any], budgets: BudgetTables, source_topic: str) -> None:
+        self.tables, self.budgets, self.source_topic = tables, budgets, source_topic
+        self.states: dict[int, PartitionState] = {}
+        self.cache: RecentMap[tuple[float, dict[str, Any]]] = RecentMap(INSIGHT_CACHE_ENTRIES)
+        self._adapters: dict[str, tuple[int, CalibrationAdapter]] = {}
+
+    def seen(self, partition: int, request_id: str) -> bool:
+        return request_id in self.states[partition].requests
+
+    def waiting(self, tenant: str, request_id: str) -> bool:
+        return self.tables["awaiting-text"].get(awaiting_key(tenant, request_id)) is not None
+
+    def calibration(self, tenant: str) -> CalibrationAdapter | None:
+        entry = self.tables["trust-calibration"].get(tenant)
+        if not entry or not entry.get("model"):
+            return None
+        fits = entry["fits"]
+        cached = self._adapters.get(tenant)
+        if cached is None or cached[0] != fits:
+            cached = self._adapters[tenant] = (fits, CalibrationAdapter.from_dict(entry["model"]))
+        return cached[1]
+
+    def spent(self, period: Period, scope: str, at: float) -> tuple[int, int]:
+        return self.budgets.spent(period, scope, at)
+
+    def downgraded(self, tenant: str) -> bool:
+        return self.budgets.downgraded(tenant)
+
+    def budget_lag(self, partition: int) -> int | None:
+        return self.budgets.lag(partition)
+
+    def mark(self, partition: int, key: str) -> Mark:
+        mark = self.states[partition].marks.get(key)
+        if mark is None:
+            stored = self.tables["budget-marks"].get(key)
+            mark = Mark(stored["level"], stored["blocked_since"]) if stored else Mark()
+        return mark
+
+    def router_value(self, tenant: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.tables["router-state"].get(tenant)
+        return value
+
+    def route(self, request_id: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.tables["router-routes"].get(request_id)
+        return value
+
+    def cached(self, key: str) -> tuple[float, dict[str, Any]] | None:
+        return self.cache.get(key)
+
+    def window_stats(self, tenant: str, at: float, partition: int) -> dict[str, Any] | None:
+        with event_context(event_at(self.source_topic, partition, at)):  # type: ignore[arg-type]
+            value: dict[str, Any] | None = self.tables["trust-stats"][tenant].current()
+        return value
+
+    def keep(self, plan: GatePlan) -> None:
+        """Keep in memory what the plan remembered (before its outputs: outcomes may follow at once)."""
+        for r in plan.remembered:
+            self.states[r.partition].remember(r.request_id, r.decision_id, r.tenant, r.raw_score, r.pending)
+        for partition, key, mark in plan.marks:
+            self.states[partition].marks.put(key, mark)
+        for key, expiry, decision in plan.cache:
+            self.cache.put(key, (expiry, decision))
+
+
+def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupWatch) -> dict[str, Any]:
+    """Declare the gate's topic, tables and agent on `app`; return the tables by name.
+    `scorers` watches the trajectory group: with no member, text-only requests are decided at once."""
+    s = rt.settings
+    source_topic = s.topic("decision_requests")
+    source = app.topic(source_topic, key_serializer="raw", value_serializer="raw", partitions=s.partitions)
+    tables: dict[str, Any] = {
+        "trust-stats": app.Table("trust-stats", default=dict, partitions=s.partitions).tumbling(
+            STATS_WINDOW_S, expires=STATS_RETENTION_S, key_index=True),
+        **{name: app.Table(name, default=None, partitions=s.partitions)
+           for name in ("trust-calibration", "awaiting-text", "budget-marks", "router-state", "router-routes")},
+    }
+    budgets.commands["router_import"] = partial(import_router_table, rt, tables["router-state"])
+    cfg = GateConfig(rt.trust, rt.energy, rt.routing, rt.trajectory, rt.overlays, rt.policy_version,
+                     s.max_message_bytes)
+    view = TablesView(tables, budgets, source_topic)
+    applier = Applier(rt, "gate", source_topic, tables, app.producer.flush)
+    unreported = list(rt.overlay_rejections)  # reported by the owner of `_system`'s partition
+    system_partition = partition_of(SYSTEM_TENANT, s.partitions)
+    forwarder = Forwarder(rt.sink, s.partitions)
+    breaker = CircuitBreaker(rt.trust.circuit_breaker)
+    worker = f"{s.advertised_host}:{app.conf.web_port}"
+    fault = partial(fault_point, "gate.decode")
+
+    async def refetch(topic: str, partition: int, start: int, end: int) -> list[FetchedEvent]:
+        return await fetch_range(s.bootstrap, topic, partition, start, end)
+
+    async def handle(batch: list[faust.types.EventT]) -> None:
+        started = time.perf_counter()
+        view.states = {p: await rt.states.get(p) for p in {e.message.partition for e in batch}}
+        events, redelivered, refetched = await contiguous(
+            batch, {p: st.next_offset for p, st in view.states.items()}, refetch)
+        if redelivered:
+            metrics.REDELIVERED.labels(source_topic).inc(redelivered)
+        if refetched:
+            metrics.REFETCHED.labels(source_topic).inc(refetched)
+        own = forwarder.keep_own(events)
+        if len(own) < len(events):  # the plan counts the records it reads; these were forwarded
+            metrics.EVENTS.labels(source_topic).inc(len(events) - len(own))
+        now = time.time()
+        aged = breaker.record(now, events=0, errors=0)  # what left the window since the last batch
+        plan = plan_batch(GateBatch([e.message for e in own], now, time.monotonic(), breaker.is_open,
+                                    scorers.absent, fault), view, cfg)
+        # errors: inputs that failed processing, and decisions taken on budget state that lags
+        tripped = breaker.record(now, events=len(own), errors=plan.failed + plan.lagging)  # holds from the next batch on
+        metrics.CIRCUIT_ERROR_RATE.set(breaker.error_rate())
+        view.keep(plan)
+        effects = plan.effects
+        ts = ms_to_ts(round(now * 1000))
+        for transition in filter(None, (aged, tripped)):
+            events_seen, errors = breaker.counts()
+            effects += circuit_effects(transition, events_seen, errors, rt.trust.circuit_breaker, worker, ts,
+                                       sorted(view.states), system_partition, rt.policy_version)
+            metrics.CIRCUIT_OPEN.set(transition == "open")
+        if unreported and _owns(app, source_topic, system_partition):
+            effects += rejection_effects(unreported, system_partition, rt.started_at, ts, rt.policy_version)
+            unreported.clear()
+        await applier.apply(effects)
+        if plan.remembered:
+            metrics.observe_evaluation(plan.evaluation_s, len(plan.remembered))
+        done = time.time()
+        for r in plan.remembered:
+            metrics.DECISION_LATENCY.observe(max(0.0, done - r.timestamp))
+        for event in events:
+            view.states[event.message.partition].next_offset = event.message.offset + 1
+        metrics.BATCH_SIZE.labels("gate").observe(len(events))
+        metrics.BATCH_SECONDS.labels("gate").observe(time.perf_counter() - started)
+
+    @app.agent(source, name="gate")
+    async def gate(stream: faust.StreamT) -> None:
+        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="gate")
+
+    return tables
+
+
+def _owns(app: faust.App, topic: str, partition: int) -> bool:
+    return any(tp.topic == topic and tp.partition == partition for tp in app.consumer.assignment())
+

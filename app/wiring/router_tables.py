@@ -1,0 +1,20 @@
+"""Writing a tenant's `router-state` value from the shell (the outcomes agent, router imports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from resontinex.agents import router as rt_
+from resontinex.agents.gate import router_value
+
+from ..faust_compat import event_context
+
+
+def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied: list[str], event: Any,
+                       imports: list[str] | None = None) -> None:
+    """Write the tenant's value: the state, the applied decision ids and the ids of the
+    imports applied (kept as they were unless given)."""
+    if imports is None:
+        imports = (table.get(tenant) or {}).get("imports", [])
+    with event_context(event):
+        table[tenant] = router_value(state, applied, imports)
