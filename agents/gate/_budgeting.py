@@ -74,9 +74,10 @@ class BudgetJudge:
         key = bg.mark_key(scoped.scope, bg.iso(start))
         mark = self._mark(partition, key)
         est = request.estimate
+        usd, est_tokens = (est.cost_usd, est.tokens) if est else (None, None)
         a = bg.assess(cfg, scoped, spent_micros=micros, spent_tokens=tokens,
-                      estimate_usd=est and est.cost_usd, estimate_tokens=est and est.tokens,
-                      complexity=est and est.complexity, entropy=est and est.entropy,
+                      estimate_usd=usd, estimate_tokens=est_tokens,
+                      complexity=est.complexity if est else None, entropy=est.entropy if est else None,
                       low_trust=low_trust, braked=mark.braked)
         lag = self._lag(partition)
         if lag is not None and lag > LAG_LIMIT and a.status == "ok":
@@ -94,8 +95,7 @@ class BudgetJudge:
         reasons = bg.budget_reasons(a, scoped, cfg, downgraded=downgraded, retry_after=retry)
         verb = a.verb
         if downgraded:
-            held = bg.downgrade_reasons(cfg.downgrade, estimate_tokens=est and est.tokens,
-                                        estimate_usd=est and est.cost_usd, score=score)
+            held = bg.downgrade_reasons(cfg.downgrade, estimate_tokens=est_tokens, estimate_usd=usd, score=score)
             reasons.extend(held)
             verb = most_restrictive((verb, "review")) if held else verb
         if lag is not None and lag > LAG_LIMIT:

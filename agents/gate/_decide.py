@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any, Iterable
 
+from resontinex.agents.events import alert_event, alert_id, derived_id
 from resontinex.agents.trust import InvalidOverride, TrustResult, break_glass_override
 from resontinex.schemas import SYSTEM_TENANT
+
+__all__ = ["CIRCUIT_OPEN_REASON", "VERB_RANK", "alert_event", "alert_id", "break_glass", "circuit_alert", "decision_event",
+           "decision_id", "derived_id", "floor_alert", "most_restrictive", "trust_reasons"]
 
 VERB_RANK = {"execute": 0, "review": 1, "defer": 2, "abort": 3}
 _VERBS_BY_RANK = sorted(VERB_RANK, key=VERB_RANK.__getitem__)
@@ -22,16 +25,6 @@ def most_restrictive(verbs: Iterable[str]) -> str:
     return _VERBS_BY_RANK[max((VERB_RANK[v] for v in verbs), default=0)]
 
 
-def derived_id(prefix: str, *parts: str) -> str:
-    """An output id derived from what it answers: the same input gives the same id again
-    (after a redelivery), so consumers dedupe on it.
-
-    >>> derived_id("d-", "acme", "r-1") == derived_id("d-", "acme", "r-1") != derived_id("d-", "acme", "r-2")
-    True
-    """
-    return prefix + hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
-
-
 def decision_id(tenant: str, request_id: str) -> str:
     """Deterministic: a redelivered request yields the same decision id, so consumers dedupe on it.
 
@@ -39,10 +32,6 @@ def decision_id(tenant: str, request_id: str) -> str:
     True
     """
     return derived_id("d-", tenant, request_id)
-
-
-def alert_id(source_id: str, kind: str) -> str:
-    return derived_id("a-", source_id, kind)
 
 
 def trust_reasons(
@@ -75,29 +64,6 @@ def trust_reasons(
             "message": f"{name} {score:.4f} < trust floor {trust_floor}",
         })
     return reasons
-
-
-def alert_event(*, id_source: str, tenant: str, kind: str, severity: str, message: str,
-                details: dict[str, Any], source_event_id: str | None, ts: str) -> dict[str, Any]:
-    """An `alerts` event (CONTRACT §3.7); its id is derived from `id_source` and `kind`, so a
-    re-sent alert keeps its id.
-
-    >>> a = alert_event(id_source="acme|day", kind="emergency_brake", tenant="acme", severity="critical",
-    ...                 message="m", details={}, source_event_id="r-1", ts="2026-01-01T00:00:00.000Z")
-    >>> a["event_id"] == alert_id("acme|day", "emergency_brake")
-    True
-    """
-    return {
-        "event_id": alert_id(id_source, kind),
-        "schema_version": 1,
-        "tenant": tenant,
-        "kind": kind,
-        "severity": severity,
-        "message": message,
-        "details": details,
-        "source_event_id": source_event_id,
-        "ts": ts,
-    }
 
 
 def floor_alert(decision: dict[str, Any], trust_floor: float) -> dict[str, Any]:

@@ -134,7 +134,7 @@ class _Out:
     outputs: list[Output] = field(default_factory=list)
     audit: list[AuditItem] = field(default_factory=list)
     late: list[TableWrite] = field(default_factory=list)
-    counts: Counter[tuple[str, tuple[str, ...]]] = field(default_factory=Counter)
+    counts: defaultdict[tuple[str, tuple[str, ...]], float] = field(default_factory=lambda: defaultdict(float))
     evaluation_s: float = 0.0
 
     def count(self, metric: str, *labels: str, amount: float = 1) -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 
-class WindowStats(dict):
+class WindowStats(dict[str, Any]):
     """A JSON-able dict: requests, score_sum, score_mean, tiers, verbs, floor_violations, entropy_flags."""
 
     @classmethod

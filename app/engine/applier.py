@@ -9,7 +9,8 @@ the same way (`resontinex.agents.effects` says why each step comes where it does
 2. outputs, sent and acknowledged (crash point `<agent>.outputs_sent` after them);
 3. audit items, sealed onto each partition's chain (`app.audit_writer`), sent and
    acknowledged;
-4. late table writes;
+4. late table writes, then the changelog flushed, so what the batch kept is durable
+   before its input offsets are;
 5. metric counts. The caller acknowledges the input offsets once `apply` returns.
 
 Faust tables take the changelog partition (and a windowed table its window) from the
@@ -71,6 +72,8 @@ class Applier:
                 await append_audit(self.rt, partition, items)
             await sink.flush()
         self.write(effects.late_writes)
+        if effects.late_writes:
+            await self.flush_changelog()
         record(effects.counts, effects.observations)
 
     def write(self, writes: Iterable[TableWrite]) -> None:

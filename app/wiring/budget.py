@@ -1,14 +1,11 @@
-"""The budget agent: `costs` → spend per tenant and tenant/workflow, per calendar period.
+"""The budget agent's shell: `costs` → `agents.budget.plan_costs` → the applier.
 
 Spend lives in three windowed Faust tables (`budget-spend-hour|day|month`, RocksDB store,
-one `CalendarWindow` per period), keyed by scope (`tenant` and `tenant/workflow`). Each
-value is `{micros, tokens, n, offset}`: money in integer micro-dollars, and the input
-offset of the last cost folded in. That offset makes a replay exact: after a crash the
-records since the last commit come again, and a value skips every cost at or below its
-own offset, whichever of the batch's table writes reached the changelog before the
-crash. A cost repeated under a new offset (a producer retry) is dropped by `event_id`:
-the ids of the partition's last `dedupe_horizon` records are read back from the topic
-when the partition is first seen.
+one `CalendarWindow` per period), keyed by scope (`tenant` and `tenant/workflow`); the
+core folds each batch of costs into them and judges the tripwire (`agents/budget/_plan.py`
+says how a replay stays exact). A cost repeated under a new offset (a producer retry) is
+dropped by `event_id`: the ids of the partition's last `dedupe_horizon` records are read
+back from the topic when the partition is first seen.
 
 Per partition, `budget-progress` holds an offset below which every record was folded,
 so a gap Faust skipped around a rebalance is fetched and folded (`app.continuity`). It
@@ -18,46 +15,41 @@ runs, the next offset it expects comes from memory (exact); the table is read on
 partition it has just taken over.
 
 A record on another partition than its tenant's is forwarded there (`app.misrouted`).
-
-A cost whose time (`ts`, else the record's) is more than `FUTURE_TOLERANCE_S` ahead of
-the clock is a dead letter: it would land in a window nobody judges yet.
-
-The tripwire (`app.wiring.tripwire`) runs after each batch; `control` commands reset it.
+`control` commands reset the tripwire (`agents.budget.plan_reset`) or import a router
+table (`app.wiring.router_import`); one lock serialises the two agents' batches, whose
+tripwire writes span awaits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable
 
 import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
+from resontinex.agents.budget import PERIODS, CostBatch, Period, period_start, plan_costs, plan_reset, spend_table
+from resontinex.agents.effects import Effects, TableWrite
+from resontinex.schemas import Control, Cost, InvalidEvent, decode, decode_keyed
+
 from .. import metrics
 from ..batching import drain_in_batches
 from ..continuity import contiguous, fetch_range
 from ..deadletter import send_dead_letter
-from ..faust_compat import event_context
+from ..engine.applier import Applier
 from ..misrouted import Forwarder
 from ..recent import RecentMap
 from ..runtime import Runtime
-from resontinex.schemas import Control, Cost, InvalidEvent, decode, decode_keyed, ts_to_ms
-
-from resontinex.agents.budget import PERIODS, Period, period_start, to_micros
-
 from .calendar_window import CalendarWindow
-from .tripwire import Tripwire
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", Cost, Control)
 
 KEEP = {"hour": 48, "day": 14, "month": 3}
 """Closed windows kept per period (the tripwire compares the last two)."""
-FUTURE_TOLERANCE_S = 300.0
 
 
 @dataclass(slots=True)
@@ -101,38 +93,60 @@ class BudgetTables:
         return bool(state and state["downgraded"])
 
 
+class CostsView:
+    """`agents.budget.BudgetView` over the budget tables and the recovered cost ids."""
+
+    def __init__(self, tables: BudgetTables) -> None:
+        self.tables = tables
+        self.ids: dict[int, RecentMap[bool]] = {}
+
+    def seen_cost(self, partition: int, event_id: str) -> bool:
+        return event_id in self.ids[partition]
+
+    def spend(self, period: Period, scope: str, start: float) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.tables.spend[period].relative_to(start)[scope].value()
+        return value
+
+    def tripwire(self, tenant: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.tables.tripwire.get(tenant)
+        return value
+
+
 def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[int]], None]]:
     """Declare the budget tables and the `costs` and `control` agents; return the tables
     and the hook that forgets revoked partitions."""
     s = rt.settings
     tables = BudgetTables(
-        spend={p: app.Table(f"budget-spend-{p}", default=dict, partitions=s.partitions)
+        spend={p: app.Table(spend_table(p), default=dict, partitions=s.partitions)
                .using_window(CalendarWindow(p, keep=KEEP[p]), key_index=True) for p in PERIODS},
         tripwire=app.Table("budget-tripwire", default=None, partitions=s.partitions),
         progress=app.Table("budget-progress", default=None, partitions=s.partitions),
         app=app,
         costs_topic=s.topic("costs"),
     )
-    tripwire = Tripwire(rt, tables)
     costs_topic, control_topic, dead_letters = s.topic("costs"), s.topic("control"), s.topic("dead_letters")
-    seen: dict[int, RecentMap[bool]] = {}
-    trailing: dict[str, Any] = {}  # progress key → the last event of the previous batch
+    view = CostsView(tables)
+    written = {**{spend_table(p): tables.spend[p] for p in PERIODS}, "budget-tripwire": tables.tripwire,
+               "budget-progress": tables.progress}
+    appliers = {topic: Applier(rt, name, topic, written, app.producer.flush)
+                for topic, name in ((costs_topic, "budget"), (control_topic, "control"))}
+    trailing: dict[str, tuple[int, int]] = {}  # progress key → (partition, next offset) of the previous batch
     forwarder = Forwarder(rt.sink, s.partitions)
+    lock = asyncio.Lock()
 
     async def refetch(topic: str, partition: int, start: int, end: int) -> list:
         return await fetch_range(s.bootstrap, topic, partition, start, end)
 
-    async def seen_ids(partition: int, start: int) -> RecentMap[bool]:
-        ids = seen.get(partition)
-        if ids is None:
-            ids = seen[partition] = RecentMap(s.dedupe_horizon)
-            for event in await refetch(costs_topic, partition, max(0, start - s.dedupe_horizon), start):
-                try:
-                    ids.put(decode(Cost, event.message.value, max_bytes=s.max_message_bytes).event_id, True)
-                except InvalidEvent:
-                    pass
-            log.info("cost ids recovered", extra={"partition": partition, "ids": len(ids), "before_offset": start})
-        return ids
+    async def load_ids(partition: int, start: int) -> None:
+        if partition in view.ids:
+            return
+        ids = view.ids[partition] = RecentMap(s.dedupe_horizon)
+        for event in await refetch(costs_topic, partition, max(0, start - s.dedupe_horizon), start):
+            try:
+                ids.put(decode(Cost, event.message.value, max_bytes=s.max_message_bytes).event_id, True)
+            except InvalidEvent:
+                pass
+        log.info("cost ids recovered", extra={"partition": partition, "ids": len(ids), "before_offset": start})
 
     async def in_order(batch: list, topic: str) -> tuple[list, dict[int, int | None]]:
         """The batch without redeliveries and with skipped gaps fetched (`app.continuity`)."""
@@ -144,17 +158,21 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
             metrics.REFETCHED.labels(topic).inc(refetched)
         return events, next_offsets
 
-    def save_progress(topic: str, events: list) -> None:
-        """Record the previous batch's progress (now flushed twice); this one's trails."""
-        for key, event in list(trailing.items()):
+    def progress(topic: str, events: list) -> Effects:
+        """The previous batch's progress (flushed twice once this batch's writes are); this one's trails."""
+        writes = []
+        for key, (partition, offset) in list(trailing.items()):
             if key.startswith(topic + "/"):
-                with event_context(event):
-                    tables.progress[key] = event.message.offset + 1
+                writes.append(TableWrite("budget-progress", key, offset, partition))
                 del trailing[key]
         for event in events:
-            trailing[_progress_key(topic, event.message.partition)] = event
-        for key, event in trailing.items():
-            tables.expected[key] = event.message.offset + 1
+            msg = event.message
+            trailing[_progress_key(topic, msg.partition)] = (msg.partition, msg.offset + 1)
+        return Effects(late_writes=tuple(writes))
+
+    def expect(topic: str, events: list) -> None:
+        for event in events:
+            tables.expected[_progress_key(topic, event.message.partition)] = event.message.offset + 1
 
     async def handle(batch: list[faust.types.EventT]) -> None:
         started = time.perf_counter()
@@ -164,54 +182,43 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
         firsts: dict[int, int] = {}
         for e in events:
             firsts.setdefault(e.message.partition, e.message.offset)
-        ids = {p: await seen_ids(p, firsts[p] if next_offsets.get(p) is None else next_offsets[p]) for p in firsts}
-        valid: list[tuple[faust.types.EventT, Cost, float]] = []
-        horizon = time.time() + FUTURE_TOLERANCE_S
-        for event in forwarder.keep_own(events):
-            msg = event.message
-            cost = _decoded(Cost, msg, rt, dead_letters)
-            if cost is None:
-                continue
-            if cost.event_id in ids[msg.partition]:
-                metrics.DUPLICATES.labels(costs_topic).inc()
-                continue
-            at = ts_to_ms(cost.ts) / 1000 if cost.ts else msg.timestamp
-            if at > horizon:
-                send_dead_letter(rt.sink, dead_letters, msg, "out_of_range",
-                                 f"ts is more than {FUTURE_TOLERANCE_S:g} s in the future")
-                continue
-            ids[msg.partition].put(cost.event_id, True)
-            valid.append((event, cost, at))
-        metrics.EVENTS.labels(costs_topic).inc(len(events))
-        _fold_spend(tables, valid)
-        await rt.sink.flush()
-        await _check_tripwires(rt, tripwire, valid)
-        await app.producer.flush()  # this batch's spend, then the previous batch's progress
-        save_progress(costs_topic, events)
+        for p, first in firsts.items():
+            await load_ids(p, first if next_offsets.get(p) is None else next_offsets[p])  # type: ignore[arg-type]
+        own = forwarder.keep_own(events)
+        if len(own) < len(events):  # the plan counts the records it reads; these were forwarded
+            metrics.EVENTS.labels(costs_topic).inc(len(events) - len(own))
+        async with lock:
+            plan = plan_costs(CostBatch([e.message for e in own], time.time()), view, rt.energy,
+                              max_message_bytes=s.max_message_bytes, policy_version=rt.policy_version)
+            for partition, event_id in plan.seen:
+                view.ids[partition].put(event_id, True)
+            await appliers[costs_topic].apply(plan.effects + progress(costs_topic, events))
+        expect(costs_topic, events)
         metrics.BATCH_SIZE.labels("budget").observe(len(events))
         metrics.BATCH_SECONDS.labels("budget").observe(time.perf_counter() - started)
 
     async def handle_control(batch: list[faust.types.EventT]) -> None:
         events, _ = await in_order(batch, control_topic)
-        for event in forwarder.keep_own(events):
-            command = _decoded(Control, event.message, rt, dead_letters)
-            if command is None:
-                continue
-            if command.action == "tripwire_reset":
-                await tripwire.reset(event, command)
-            else:
-                await tables.commands[command.action](event, command)
-        metrics.EVENTS.labels(control_topic).inc(len(events))
-        await rt.sink.flush()
-        await app.producer.flush()
-        save_progress(control_topic, events)
+        async with lock:
+            for event in forwarder.keep_own(events):
+                command = _decoded(Control, event.message, rt, dead_letters)
+                if command is None:
+                    continue
+                if command.action == "tripwire_reset":
+                    await appliers[control_topic].apply(
+                        plan_reset(event.message, command, view, rt.energy, rt.policy_version))
+                else:
+                    await tables.commands[command.action](event, command)
+            metrics.EVENTS.labels(control_topic).inc(len(events))
+            await appliers[control_topic].apply(progress(control_topic, events))
+        expect(control_topic, events)
 
     _agent(app, rt, costs_topic, "budget", handle)
     _agent(app, rt, control_topic, "control", handle_control)
 
     def forget(partitions: set[int]) -> None:
         for p in partitions:
-            seen.pop(p, None)
+            view.ids.pop(p, None)
             for topic in (costs_topic, control_topic):
                 trailing.pop(_progress_key(topic, p), None)
                 tables.expected.pop(_progress_key(topic, p), None)
@@ -229,8 +236,8 @@ def _agent(app: faust.App, rt: Runtime, topic: str, name: str,
     app.agent(app.topic(topic, key_serializer="raw", value_serializer="raw", partitions=s.partitions), name=name)(consume)
 
 
-def _decoded(model: type[M], msg: Any, rt: Runtime, dead_letters: str) -> M | None:
-    """The tenant-keyed event in `msg`, or None once it went to the dead letters."""
+def _decoded(model: type[Control], msg: Any, rt: Runtime, dead_letters: str) -> Control | None:
+    """The command in `msg`, or None once it went to the dead letters."""
     try:
         return decode_keyed(model, msg.key, msg.value, max_bytes=rt.settings.max_message_bytes)[2]
     except InvalidEvent as exc:
@@ -243,42 +250,3 @@ def _decoded(model: type[M], msg: Any, rt: Runtime, dead_letters: str) -> M | No
 
 def _progress_key(topic: str, partition: int) -> str:
     return f"{topic}/{partition}"
-
-
-def _fold_spend(tables: BudgetTables, valid: list[tuple[Any, Cost, float]]) -> None:
-    """Add each cost to its tenant's and its workflow's window of every period, once.
-
-    A value whose costs were all folded before (a replay) is written again all the same:
-    after a crash the local store can hold a value its changelog never received, and this
-    write is what carries it there.
-    """
-    groups: dict[tuple[Period, str, float], list[tuple[Any, int, int]]] = defaultdict(list)
-    for event, cost, at in valid:
-        micros, tokens = to_micros(cost.cost_usd), cost.input_tokens + cost.output_tokens
-        for period in PERIODS:
-            start = period_start(period, at)
-            for scope in (cost.tenant, f"{cost.tenant}/{cost.workflow}"):
-                groups[(period, scope, start)].append((event, micros, tokens))
-    for (period, scope, start), items in groups.items():
-        window = tables.spend[period].relative_to(start)
-        value = dict(window[scope].value() or {"micros": 0, "tokens": 0, "n": 0, "offset": -1})
-        for event, micros, tokens in items:
-            if event.message.offset <= value["offset"]:
-                continue  # already in this value
-            value["micros"] += micros
-            value["tokens"] += tokens
-            value["n"] += 1
-            value["offset"] = event.message.offset
-        with event_context(items[-1][0]):
-            window[scope] = value
-
-
-async def _check_tripwires(rt: Runtime, tripwire: Tripwire, valid: list[tuple[Any, Cost, float]]) -> None:
-    seen: dict[str, tuple[float, float, Any]] = {}  # tenant → (earliest, latest event time, latest event)
-    for event, cost, at in valid:
-        first, last, latest = seen.get(cost.tenant, (at, at, event))
-        seen[cost.tenant] = (min(first, at), *((at, event) if at >= last else (last, latest)))
-    for tenant, (first, last, event) in seen.items():
-        scoped = rt.energy.tenant_budget(tenant)
-        if scoped is not None:
-            await tripwire.check(tenant, scoped.period, first, last, event)

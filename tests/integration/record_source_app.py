@@ -3,7 +3,10 @@
 It forwards every record of INPUT to OUTPUT (same partition, key and value, one batched
 flush per batch) and counts the records of each partition in a Faust table (`counts`, key
 the partition as a string) written outside stream iteration, as the shell will. Every 0.2 s
-it replaces STATUS (JSON) with the partitions its source fetches. A record whose value is
+it replaces STATUS (JSON) with the partitions its source fetches and, per partition, the
+table's counter as the source's `start_offset` callback found it when it started the
+partition (the table must be recovered by then). The callback returns RS_START_OFFSET
+when that is set, else None (the group's committed offset). A record whose value is
 `poison` makes the handler raise, which must end the process (exit 70).
 
     python -m tests.integration.record_source_app BOOTSTRAP DATADIR APP_ID INPUT OUTPUT STATUS
@@ -69,14 +72,21 @@ def build(bootstrap: str, datadir: Path, app_id: str, source_topic: str, output_
             with event_context(FetchedEvent(last[partition])):  # type: ignore[arg-type]
                 counts[str(partition)] += n
 
-    source = RecordSource.attach(app, [source_topic], handle, bootstrap=bootstrap,
+    table_at_start: dict[int, int] = {}
+    fixed_start = os.environ.get("RS_START_OFFSET")
+
+    async def start_offset(topic: str, partition: int) -> int | None:
+        table_at_start[partition] = counts[str(partition)]
+        return int(fixed_start) if fixed_start else None
+
+    source = RecordSource.attach(app, [source_topic], handle, bootstrap=bootstrap, start_offset=start_offset,
                                  fetch_max_wait_ms=settings.fetch_max_wait_ms, max_batch=500, linger_s=0.01)
 
     @app.timer(0.2)
     async def report() -> None:
         tmp = status.with_suffix(".tmp")
         tmp.write_text(json.dumps({"pid": os.getpid(), "partitions": sorted(tp.partition for tp in source.partitions),
-                                   **_faust_fetched(app, source_topic)}))
+                                   "table_at_start": table_at_start, **_faust_fetched(app, source_topic)}))
         os.replace(tmp, status)
 
     return app

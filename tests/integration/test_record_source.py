@@ -4,11 +4,13 @@ Each worker is `tests/integration/record_source_app.py`: it forwards every recor
 4-partition topic to an output topic through a `RecordSource` and counts records per
 partition in a Faust table written outside stream iteration. Checked here: one worker
 forwards every record exactly once, in order, commits the group's offsets to the end and
-stops on SIGTERM; two workers split the partitions and forward each record once; after a
-SIGKILL the survivor takes the dead worker's partitions over, every record comes out at
-least once (the survivor's own partitions exactly once), the table's counters were
-recovered from their changelog, and the committed offsets reach the end; an unexpected
-error in the handler ends the worker.
+stops on SIGTERM, and a worker with no local state then starts each partition only once
+its table is recovered, at the committed offset; two workers split the partitions and forward each record once; after a
+SIGKILL the survivor takes the dead worker's partitions over only once their table is
+recovered, every record comes out at least once (the survivor's own partitions exactly
+once), the table's counters were recovered from their changelog, and the committed
+offsets reach the end; the `start_offset` callback decides where a partition starts; an
+unexpected error in the handler ends the worker.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class Worker:
         self.proc.wait(STOP_DEADLINE_S)
 
 
-def _start(bootstrap: str, tmp: Path, name: str) -> Worker:
+def _start(bootstrap: str, tmp: Path, name: str, env: dict[str, str] | None = None) -> Worker:
     data = tmp / name
     data.mkdir(parents=True, exist_ok=True)
     status, log_path = data / "status.json", data / "worker.log"
@@ -77,7 +79,8 @@ def _start(bootstrap: str, tmp: Path, name: str) -> Worker:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.record_source_app", bootstrap, str(data / "faust"), APP_ID,
              SOURCE, OUTPUT, str(status)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=REPO, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
     return Worker(proc, status, log_path)
 
 
@@ -157,7 +160,7 @@ def topics(broker):
     return broker
 
 
-def test_one_worker_forwards_each_record_once_in_order_and_commits(topics, tmp_path):
+def test_one_worker_forwards_each_record_once_in_order_commits_and_a_fresh_one_resumes(topics, tmp_path):
     bootstrap = topics.bootstrap
     worker = _start(bootstrap, tmp_path, "w0")
     try:
@@ -180,6 +183,17 @@ def test_one_worker_forwards_each_record_once_in_order_and_commits(topics, tmp_p
         stop_process(worker.proc)
     assert worker.proc.returncode == 0, f"SIGTERM did not stop the worker cleanly:\n{worker.tail()}"
     assert run(_committed(bootstrap)) == ends
+
+    fresh = _start(bootstrap, tmp_path, "w1")  # no local table data: only its changelog has it
+    try:
+        _wait_split([fresh])
+        table_at_start = {int(p): v for p, v in fresh.report()["table_at_start"].items()}
+        assert table_at_start == ends, "a partition started before its table was recovered"
+        run(produce(bootstrap, SOURCE, _records(100, n)))
+        out = run(read_all(bootstrap, OUTPUT, expect=n + 100, timeout_s=60))
+        assert Counter(v["i"] for *_, v in out) == Counter(range(n + 100))  # resumed at the committed offsets
+    finally:
+        stop_process(fresh.proc)
 
 
 def test_two_workers_split_the_partitions_and_forward_each_record_once(topics, tmp_path):
@@ -237,6 +251,9 @@ def test_sigkill_moves_partitions_with_their_table_and_offsets(topics, tmp_path)
         while survivor.partitions() != set(range(PARTITIONS)):
             assert time.monotonic() < deadline, survivor.tail()
             time.sleep(0.2)
+        table_at_start = {int(p): v for p, v in survivor.report()["table_at_start"].items()}
+        for p in moved:  # the survivor started them only once their table was recovered
+            assert table_at_start[p] >= committed_before[p], (p, table_at_start, committed_before)
         ends = _wait_committed(bootstrap, timeout_s=60)
         counters = _counters(bootstrap)
         for p in range(PARTITIONS):
@@ -246,6 +263,23 @@ def test_sigkill_moves_partitions_with_their_table_and_offsets(topics, tmp_path)
     finally:
         for w in workers:
             stop_process(w.proc)
+
+
+def test_the_start_offset_callback_says_where_each_partition_starts(topics, tmp_path):
+    bootstrap = topics.bootstrap
+    n, start = 400, 10
+    run(produce(bootstrap, SOURCE, _records(n)))
+    inputs = run(read_all(bootstrap, SOURCE, expect=n, settle_s=0.5))
+    expected = Counter(v["i"] for _p, offset, _k, v in inputs if offset >= start)
+    assert 0 < len(expected) < n
+    worker = _start(bootstrap, tmp_path, "w0", env={"RS_START_OFFSET": str(start)})
+    try:
+        _wait_split([worker])
+        out = run(read_all(bootstrap, OUTPUT, expect=sum(expected.values()), timeout_s=60))
+        assert Counter(v["i"] for *_, v in out) == expected
+        assert worker.report()["table_at_start"] == {str(p): 0 for p in range(PARTITIONS)}
+    finally:
+        stop_process(worker.proc)
 
 
 def test_an_unexpected_error_in_the_handler_ends_the_worker(topics, tmp_path):
