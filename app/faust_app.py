@@ -95,7 +95,7 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
         runtime.signing_key = load_signing_key()  # the core alone writes the audit chain
     except SigningKeyError as exc:
         raise UsageError(f"audit checkpoints: {exc}") from None
-    budgets, forget_costs = budget_agent.register(app, runtime)
+    budgets = budget_agent.register(app, runtime)
     scorers = GroupWatch(settings.bootstrap, settings.topic_prefix + APP_IDS["trajectory"],
                          metrics.TRAJECTORY_GROUP_MEMBERS)
     app.task(scorers.run)
@@ -107,9 +107,9 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: set, **_: Any) -> None:
-        await runtime.sink.flush()  # nothing of ours for these partitions lands after the next owner reads their tail
-        runtime.states.drop({tp.partition for tp in revoked if tp.topic == settings.topic("decision_requests")})
-        forget_costs({tp.partition for tp in revoked if tp.topic == settings.topic("costs")})
+        # nothing of ours for these partitions lands after the next owner reads their tail (the hot
+        # topics' sources also flush, and forget their partitions, once their batch in flight is done)
+        await runtime.sink.flush()
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:

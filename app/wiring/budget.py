@@ -38,13 +38,14 @@ from resontinex.schemas import Control, Cost, InvalidEvent, decode, decode_keyed
 
 from .. import metrics
 from ..batching import drain_in_batches
-from ..continuity import contiguous, fetch_range
+from ..continuity import FetchedEvent, contiguous, fetch_range
 from ..deadletter import send_dead_letter
 from ..engine.applier import Applier
 from ..misrouted import Forwarder
 from ..recent import RecentMap
 from ..runtime import Runtime
 from .calendar_window import CalendarWindow
+from .hot import attach_hot
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,8 @@ class CostsView:
         return value
 
 
-def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[int]], None]]:
-    """Declare the budget tables and the `costs` and `control` agents; return the tables
-    and the hook that forgets revoked partitions."""
+def register(app: faust.App, rt: Runtime) -> BudgetTables:
+    """Declare the budget tables, the `costs` source and the `control` agent; return the tables."""
     s = rt.settings
     tables = BudgetTables(
         spend={p: app.Table(spend_table(p), default=dict, partitions=s.partitions)
@@ -174,7 +174,7 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
         for event in events:
             tables.expected[_progress_key(topic, event.message.partition)] = event.message.offset + 1
 
-    async def handle(batch: list[faust.types.EventT]) -> None:
+    async def handle(batch: list[FetchedEvent]) -> None:
         started = time.perf_counter()
         events, next_offsets = await in_order(batch, costs_topic)
         if not events:
@@ -213,9 +213,6 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
             await appliers[control_topic].apply(progress(control_topic, events))
         expect(control_topic, events)
 
-    _agent(app, rt, costs_topic, "budget", handle)
-    _agent(app, rt, control_topic, "control", handle_control)
-
     def forget(partitions: set[int]) -> None:
         for p in partitions:
             view.ids.pop(p, None)
@@ -223,7 +220,15 @@ def register(app: faust.App, rt: Runtime) -> tuple[BudgetTables, Callable[[set[i
                 trailing.pop(_progress_key(topic, p), None)
                 tables.expected.pop(_progress_key(topic, p), None)
 
-    return tables, forget
+    async def start_offset(topic: str, partition: int) -> int | None:
+        return tables.next_offset(topic, partition)
+
+    async def revoked(tps: frozenset[Any]) -> None:
+        forget({tp.partition for tp in tps})
+
+    attach_hot(app, rt, costs_topic, "budget", handle, start_offset=start_offset, on_revoked=revoked)
+    _agent(app, rt, control_topic, "control", handle_control)
+    return tables
 
 
 def _agent(app: faust.App, rt: Runtime, topic: str, name: str,

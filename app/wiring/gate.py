@@ -1,6 +1,6 @@
 """The gate's shell: decision-requests → `agents.gate.plan_batch` → the applier.
 
-Per batch (`app.batching`: whatever arrived while the previous batch was handled): the
+Per batch (record batches straight from the consumer, `app.wiring.hot`): the
 records are put in offset order (redeliveries dropped, skipped gaps fetched:
 `app.continuity`), records on another partition than their key's are forwarded
 (`app.misrouted`), the pure core plans the batch over a view of this worker's tables and
@@ -26,7 +26,6 @@ from resontinex.schemas import SYSTEM_TENANT, ms_to_ts
 from resontinex.topics import partition_of
 
 from .. import metrics
-from ..batching import drain_in_batches
 from ..continuity import FetchedEvent, contiguous, fetch_range
 from ..crashpoints import fault_point
 from ..engine.applier import Applier, event_at
@@ -37,6 +36,7 @@ from ..partition_state import PartitionState
 from ..recent import RecentMap
 from ..runtime import Runtime
 from .budget import BudgetTables
+from .hot import attach_hot
 from .router_import import import_router_table
 
 __all__ = ["STATS_RETENTION_S", "TablesView", "register"]
@@ -117,7 +117,6 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
     `scorers` watches the trajectory group: with no member, text-only requests are decided at once."""
     s = rt.settings
     source_topic = s.topic("decision_requests")
-    source = app.topic(source_topic, key_serializer="raw", value_serializer="raw", partitions=s.partitions)
     tables: dict[str, Any] = {
         "trust-stats": app.Table("trust-stats", default=dict, partitions=s.partitions).tumbling(
             STATS_WINDOW_S, expires=STATS_RETENTION_S, key_index=True),
@@ -139,7 +138,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
     async def refetch(topic: str, partition: int, start: int, end: int) -> list[FetchedEvent]:
         return await fetch_range(s.bootstrap, topic, partition, start, end)
 
-    async def handle(batch: list[faust.types.EventT]) -> None:
+    async def handle(batch: list[FetchedEvent]) -> None:
         started = time.perf_counter()
         view.states = {p: await rt.states.get(p) for p in {e.message.partition for e in batch}}
         events, redelivered, refetched = await contiguous(
@@ -180,10 +179,14 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
         metrics.BATCH_SIZE.labels("gate").observe(len(events))
         metrics.BATCH_SECONDS.labels("gate").observe(time.perf_counter() - started)
 
-    @app.agent(source, name="gate")
-    async def gate(stream: faust.StreamT) -> None:
-        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="gate")
+    async def start_offset(topic: str, partition: int) -> int | None:
+        return (await rt.states.get(partition)).next_offset  # after the last request the audit holds
 
+    async def revoked(tps: frozenset[Any]) -> None:
+        await rt.sink.flush()  # nothing of ours for these partitions lands after the next owner reads their tail
+        rt.states.drop({tp.partition for tp in tps})
+
+    attach_hot(app, rt, source_topic, "gate", handle, start_offset=start_offset, on_revoked=revoked)
     return tables
 
 

@@ -17,7 +17,6 @@ import faust
 from resontinex.agents.trust import CalibrationAdapter
 from .. import metrics
 from ..audit_writer import append_audit
-from ..batching import drain_in_batches
 from ..deadletter import send_dead_letter
 from ..faust_compat import event_context
 from ..misrouted import Forwarder
@@ -25,6 +24,7 @@ from ..runtime import Runtime
 from resontinex.schemas import InvalidEvent, Outcome, decode, decode_key
 
 from .feedback import apply_outcomes
+from .hot import attach_hot
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,8 @@ REFIT_EVERY = 25
 
 def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, routers: faust.types.TableT) -> None:
     s = rt.settings
-    source = app.topic(s.topic("outcomes"), key_serializer="raw", value_serializer="raw", partitions=s.partitions)
     source_name, dead_letters = s.topic("outcomes"), s.topic("dead_letters")
     forwarder = Forwarder(rt.sink, s.partitions)
-
-    @app.agent(source, name="outcomes")
-    async def outcomes(stream: faust.StreamT) -> None:
-        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="outcomes")
 
     async def handle(events: list[faust.types.EventT]) -> None:
         labelled: dict[str, list[tuple[faust.types.EventT, str, float, bool]]] = defaultdict(list)
@@ -82,6 +77,8 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
         for tenant, samples in labelled.items():
             with event_context(samples[-1][0]):
                 calibration[tenant] = _refit(tenant, calibration.get(tenant), samples, rt)
+
+    attach_hot(app, rt, source_name, "outcomes", handle)
 
 
 def _refit(tenant: str, entry: dict | None, samples, rt: Runtime) -> dict:

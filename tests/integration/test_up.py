@@ -245,4 +245,6 @@ def test_up_demo_shows_live_figures_in_a_readable_terminal_and_stops_on_ctrl_c(t
     assert not [entry for entry in logged if entry.startswith("{")], "workers logged JSON to the console"
     warnings = Counter(entry.split(" WARNING ", 1)[1].split(" event_id=")[0] for entry in logged if " WARNING " in entry)
     # dozens of dead letters, each logged: a warning kind is shown once a minute at most
-    assert 1 <= warnings["resontinex.app.deadletter: dead letter"] <= 2 and max(warnings.values()) <= 2, warnings
+    dead_letters = [kind for kind in warnings if kind.endswith(": dead letter")]  # logger: the core that found it
+    assert dead_letters and 1 <= sum(warnings[k] for k in dead_letters) <= 2 * len(dead_letters), warnings
+    assert max(warnings.values()) <= 2, warnings

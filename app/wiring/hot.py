@@ -1,0 +1,28 @@
+"""A hot topic's records, in batches straight from the consumer (`app.engine.record_source`),
+for a handler written against Faust-like events (`record.message`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import faust
+
+from ..continuity import FetchedEvent
+from ..engine.record_source import OnRevoked, Record, RecordSource, StartOffset
+from ..runtime import Runtime
+
+__all__ = ["attach_hot"]
+
+
+def attach_hot(app: faust.App, rt: Runtime, topic: str, name: str,
+               handle: Callable[[list[FetchedEvent]], Awaitable[None]], *, start_offset: StartOffset | None = None,
+               on_revoked: OnRevoked | None = None) -> RecordSource:
+    """Feed `handle` the records of `topic` for the partitions Faust assigns this worker."""
+    s = rt.settings
+
+    async def handle_records(records: list[Record]) -> None:
+        await handle([FetchedEvent(r) for r in records])
+
+    return RecordSource.attach(app, [topic], handle_records, bootstrap=s.bootstrap,
+                               fetch_max_wait_ms=s.fetch_max_wait_ms, start_offset=start_offset,
+                               on_revoked=on_revoked, max_batch=s.batch_max, linger_s=s.batch_linger_s, name=name)
