@@ -66,7 +66,8 @@ def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, *
 def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) -> tuple[faust.App, Runtime]:
     """Build the worker app for `role`; configuration errors are raised here, before any I/O."""
     runtime = Runtime.load(settings, client_id=f"resontinex-{role}-{web_port}")
-    use_true_highwaters(settings.bootstrap)
+    if settings.embedded_broker:  # Kafka's ListOffsets is right: Faust's recovery needs no probe there
+        use_true_highwaters(settings.bootstrap)
     use_fetch_max_wait(settings.fetch_max_wait_ms)
     datadir = settings.data_dir / f"{role}-{web_port}"
     datadir.parent.mkdir(parents=True, exist_ok=True)

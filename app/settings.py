@@ -27,6 +27,7 @@ TRUST_FILE = "trust_gate.yaml"
 ENERGY_FILE = "energy_governance.yaml"
 ROUTING_FILE = "routing.yaml"
 TRAJECTORY_FILE = "trajectory.yaml"
+EMBEDDED_BROKER_ENV = "RESONTINEX_EMBEDDED_BROKER"
 CONFIG_FILES = (TRUST_FILE, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE)
 """The files --config-dir may replace; its `overlays/` folder adds overlay files."""
 PACKAGE_FILES = ("__init__.py", "__pycache__")
@@ -37,6 +38,11 @@ PACKAGE_FILES = ("__init__.py", "__pycache__")
 class Settings:
     bootstrap: str
     embedded: bool
+    """No Kafka configured: `up` starts the embedded broker."""
+    embedded_broker: bool = False
+    """The broker is the embedded one (Tansu), whose ListOffsets under-reports the end of a
+    partition: workers then probe the real end where correctness depends on it. `up` tells
+    its workers with RESONTINEX_EMBEDDED_BROKER=1."""
     config_dir: Path | None = None
     topic_prefix: str = ""
     partitions: int = 4
@@ -69,6 +75,7 @@ class Settings:
         return cls(
             bootstrap=chosen or f"127.0.0.1:{port}",
             embedded=chosen is None,
+            embedded_broker=chosen is None or env.get(EMBEDDED_BROKER_ENV) == "1",
             config_dir=Path(cdir) if cdir else None,
             topic_prefix=env.get("RESONTINEX_TOPIC_PREFIX", ""),
             partitions=_positive_int(env, "RESONTINEX_PARTITIONS", 4),

@@ -34,7 +34,7 @@ from .admin import create_topics
 from .broker import EmbeddedBroker, port_free
 from .exceptions import UsageError
 from .rundir import fresh_run_dir
-from .settings import Settings
+from .settings import EMBEDDED_BROKER_ENV, Settings
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,10 @@ def worker_argv(settings: Settings, role: str, web_port: int, log_level: str = "
 
 
 def worker_env(settings: Settings, run_id: str, base: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """A worker's environment: `up`'s, with this run's id and data dir."""
-    return {**base, "RESONTINEX_DATA_DIR": str(settings.data_dir), "RESONTINEX_RUN_ID": run_id}
+    """A worker's environment: `up`'s, with this run's id and data dir (and, on the embedded
+    broker, word of it: `Settings.embedded_broker`)."""
+    embedded = {EMBEDDED_BROKER_ENV: "1"} if settings.embedded else {}
+    return {**base, "RESONTINEX_DATA_DIR": str(settings.data_dir), "RESONTINEX_RUN_ID": run_id, **embedded}
 
 
 def where(settings: Settings, workers: list[WorkerProcess]) -> str:

@@ -49,6 +49,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
 
+from resontinex.app.settings import EMBEDDED_BROKER_ENV
+
 SCHEMA = 1
 PARTITIONS = 4
 TENANTS = 12
@@ -790,7 +792,7 @@ def _fetch_wait_worker(broker: Broker, tmp: Path, ms: int) -> Any:
     data.mkdir(parents=True, exist_ok=True)
     log_path = data / f"worker-{port}.log"
     proc = _spawn(["-m", "bench.fetch_wait", str(ms), "worker", "--bootstrap", broker.bootstrap,
-                   "--web-port", str(port)], log_path, env={"RESONTINEX_DATA_DIR": str(data)})
+                   "--web-port", str(port)], log_path, env={"RESONTINEX_DATA_DIR": str(data), EMBEDDED_BROKER_ENV: "1"})
     return Worker(proc, port, log_path)
 
 

@@ -58,3 +58,10 @@ def test_without_a_config_dir_nothing_is_unread():
 
 def test_the_repositorys_config_folder_is_a_config_dir_with_nothing_unread():
     assert Settings.from_env({}, config_dir=str(PACKAGED_DIR)).unread_config_files() == []
+
+
+def test_the_embedded_broker_is_known_without_kafka_or_when_up_says_so() -> None:
+    assert Settings.from_env({}).embedded_broker
+    assert not Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}).embedded_broker
+    told = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092", "RESONTINEX_EMBEDDED_BROKER": "1"})
+    assert told.embedded_broker and not told.embedded

@@ -30,7 +30,10 @@ def test_workers_get_the_bootstrap_config_dir_and_log_flags_of_up(tmp_path):
 def test_workers_get_the_run_id_and_the_data_dir_of_the_run():
     s = Settings.from_env({"RESONTINEX_DATA_DIR": "/tmp/run-1-x"})
     env = worker_env(s, "abc", {"PATH": "/bin", "RESONTINEX_DATA_DIR": ".resontinex"})
-    assert env == {"PATH": "/bin", "RESONTINEX_DATA_DIR": "/tmp/run-1-x", "RESONTINEX_RUN_ID": "abc"}
+    assert env == {"PATH": "/bin", "RESONTINEX_DATA_DIR": "/tmp/run-1-x", "RESONTINEX_RUN_ID": "abc",
+                   "RESONTINEX_EMBEDDED_BROKER": "1"}  # `up` started the broker: its workers probe ListOffsets
+    on_kafka = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"})
+    assert "RESONTINEX_EMBEDDED_BROKER" not in worker_env(on_kafka, "abc", {})
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from resontinex.app.broker import port_free
+from resontinex.app.settings import EMBEDDED_BROKER_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 STOP_DEADLINE_S = 10.0
@@ -111,7 +112,7 @@ def start_worker(bootstrap: str, data_dir: Path, *, env: dict[str, str] | None =
     port = web_port or listen_ports()
     log_path = data_dir / f"worker-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, "RESONTINEX_DATA_DIR": str(data_dir), **(env or {})}
+    full_env = {**os.environ, "RESONTINEX_DATA_DIR": str(data_dir), EMBEDDED_BROKER_ENV: "1", **(env or {})}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "resontinex.app.cli", "worker", "--role", role, "--bootstrap", bootstrap, "--web-port", str(port)],
