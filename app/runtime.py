@@ -16,10 +16,10 @@ from resontinex.agents.trust import ConfigError as TrustConfigError
 from resontinex.agents.trust import TrustConfig, load_config, policy_version_of
 from resontinex.config import PACKAGED_DIR
 
-from .exceptions import UsageError
-from .partition_state import PartitionStates
-from .settings import CONFIG_FILES, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE, TRUST_FILE, Settings
-from .sink import OutputSink
+from resontinex.app.exceptions import UsageError
+from resontinex.app.engine.partition_state import PartitionStates
+from resontinex.app.settings import CONFIG_FILES, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE, TRUST_FILE, Settings
+from resontinex.app.engine.sink import OutputSink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

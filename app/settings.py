@@ -18,7 +18,7 @@ from resontinex.agents.overlays import SUFFIXES, overlay_dirs
 from resontinex.config import PACKAGED_DIR
 from resontinex.topics import wire_name
 
-from .exceptions import UsageError
+from resontinex.app.exceptions import UsageError
 
 DEFAULT_PORT = 9092
 DEFAULT_WEB_PORT = 6066

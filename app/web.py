@@ -4,7 +4,7 @@
 
 `/health` is the readiness check (503 until the worker is ready), `/health/live` the
 liveness check (200 while the process serves: an unexpected error ends the process, see
-`app.failfast`). Status pages give times as RFC 3339 strings.
+`app.engine.failfast`). Status pages give times as RFC 3339 strings.
 
 A tenant's statistics live on the worker that owns its partition; `/stats/trust` asks
 the other workers of the group (their canonical URLs, from Faust's assignment) for
@@ -30,9 +30,9 @@ from resontinex.schemas import ms_to_ts
 from resontinex.topics import partition_of
 
 from . import metrics
-from .runtime import Runtime
-from .wiring.budget import BudgetTables
-from .wiring.budget_status import budget_rows
+from resontinex.app.runtime import Runtime
+from resontinex.app.wiring.budget import BudgetTables
+from resontinex.app.wiring.budget_status import budget_rows
 
 log = logging.getLogger(__name__)
 PEER_TIMEOUT_S = 2.0

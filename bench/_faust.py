@@ -13,7 +13,7 @@ from pathlib import Path
 import faust
 
 from resontinex.app.faust_app import stream_app
-from resontinex.app.faust_compat import use_fetch_max_wait
+from resontinex.app.engine.faust_compat import use_fetch_max_wait
 from resontinex.app.logs import logging_config
 from resontinex.app.settings import Settings
 

@@ -87,7 +87,7 @@ TENANTS: Final = ("acme", "globex", "initech", "umbrella", "hooli", "stark")
 WORKFLOWS: Final = ("chat", "summarise", "code-review", "default")
 PROVIDERS: Final = (("akash", 1.45, 145.0, 89.0), ("vast", 1.2, 210.0, 82.0), ("lambda", 2.1, 120.0, 95.0))
 BASE_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-AUDIT_PATHS: Final = ("agents/audit", "app/audit_source.py", "app/audit_commands.py")
+AUDIT_PATHS: Final = ("agents/audit", "app/commands/audit_source.py", "app/commands/audit_commands.py")
 
 
 # --------------------------------------------------------------------------- the synthetic chain
@@ -192,7 +192,7 @@ def build_partition(p: int, n: int, key: Ed25519PrivateKey, every: int = CHECKPO
 def write_archive(path: Path, chains: dict[int, list[dict[str, Any]]]) -> int:
     """Write the chains as `resontinex audit archive` does (header, then one line per
     record, offset = seq); the file's size in bytes."""
-    from resontinex.app.audit_source import archive_header, archive_line
+    from resontinex.app.commands.audit_source import archive_header, archive_line
 
     parts = {str(p): {"from_offset": 0, "to_offset": len(recs) - 1, "start": None} for p, recs in chains.items()}
     with path.open("wb") as fh:
@@ -301,8 +301,8 @@ def run_rows(chains: dict[int, list[dict[str, Any]]], archive: Path, public_key:
              repeats: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Time the rows, interleaved (repeat 1 of every row, then repeat 2, ...), so that a
     change in the machine's load hits every row alike; each row's figures and checks."""
-    from resontinex.app.audit_commands import verify_log
-    from resontinex.app.audit_source import read_archive
+    from resontinex.app.commands.audit_commands import verify_log
+    from resontinex.app.commands.audit_source import read_archive
 
     total = sum(map(len, chains.values()))
     expected = {p: len(recs) for p, recs in chains.items()}
@@ -370,7 +370,7 @@ def breakdown(chains: dict[int, list[dict[str, Any]]], archive: Path, public_key
               sample: int) -> dict[str, Any]:
     """µs per record of the parts of hashing and verifying, on the same records (results
     are dropped as they come, so the loops do not grow the heap)."""
-    from resontinex.app.audit_source import read_archive
+    from resontinex.app.commands.audit_source import read_archive
 
     records = [rec for recs in chains.values() for rec in recs]
     n = len(records)
@@ -451,8 +451,8 @@ def tamper_index(records: Sequence[dict[str, Any]]) -> int:
 def tamper_checks(chains: dict[int, list[dict[str, Any]]], public_key: Ed25519PublicKey, tmp: Path) -> dict[str, Any]:
     """A changed record in a copy is caught; re-hashed onward, the signatures catch it;
     changed in an archive, `verify_log` catches it."""
-    from resontinex.app.audit_commands import verify_log
-    from resontinex.app.audit_source import read_archive
+    from resontinex.app.commands.audit_commands import verify_log
+    from resontinex.app.commands.audit_source import read_archive
 
     p = min(chains)
     original = chains[p]
@@ -527,7 +527,7 @@ def setup(args: argparse.Namespace, chains: dict[int, list[dict[str, Any]]], arc
                       "the bench's own inputs (the chains) frozen out of the collector (gc.freeze)",
             "hash_only_does": "dict copy without 'hash' + canonical JSON (agents.audit._record.digest) + SHA-256, "
                               "compared with 'hash'",
-            "verify_archive_does": "resontinex.app.audit_source.read_archive + resontinex.app.audit_commands.verify_log(public key, quiet)"}
+            "verify_archive_does": "resontinex.app.commands.audit_source.read_archive + resontinex.app.commands.audit_commands.verify_log(public key, quiet)"}
 
 
 def assemble(info: dict[str, Any], setup_: dict[str, Any], rows: dict[str, dict[str, Any]], checks: dict[str, Any],

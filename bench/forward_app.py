@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from resontinex.app.sink import OutputSink
+from resontinex.app.engine.sink import OutputSink
 
 from ._faust import bench_app, run_worker, source_topic
 

@@ -21,7 +21,7 @@ from mode import Service
 
 from resontinex.app.engine.record_source import Record, RecordSource
 from resontinex.app.settings import Settings
-from resontinex.app.sink import OutputSink
+from resontinex.app.engine.sink import OutputSink
 
 from ._faust import SOURCE_TOPIC, bench_app, run_worker
 

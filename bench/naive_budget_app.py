@@ -30,7 +30,7 @@ from faust.web import Request, Response, View
 
 from resontinex.agents.budget._rules import to_micros
 from resontinex.app.faust_app import stream_app
-from resontinex.app.faust_compat import use_fetch_max_wait
+from resontinex.app.engine.faust_compat import use_fetch_max_wait
 from resontinex.app.settings import Settings
 from resontinex.schemas import Cost, decode
 

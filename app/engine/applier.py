@@ -7,7 +7,7 @@ the same way (`resontinex.agents.effects` says why each step comes where it does
    flushed — before the first `await`, so the plan's reads are still current when its
    writes land (the gate and the outcomes agent share the router state);
 2. outputs, sent and acknowledged (crash point `<agent>.outputs_sent` after them);
-3. audit items, sealed onto each partition's chain (`app.audit_writer`), sent and
+3. audit items, sealed onto each partition's chain (`app.engine.audit_writer`), sent and
    acknowledged;
 4. late table writes, then the changelog flushed, so what the batch kept is durable
    before its input offsets are;
@@ -26,12 +26,12 @@ from typing import Any
 
 from resontinex.agents.effects import Count, Effects, Observation, TableWrite
 
-from .. import metrics
-from ..audit_writer import append_audit
-from ..continuity import FetchedEvent, FetchedMessage
-from ..crashpoints import crash_point
-from ..faust_compat import event_context
-from ..runtime import Runtime
+from resontinex.app import metrics
+from resontinex.app.engine.audit_writer import append_audit
+from resontinex.app.engine.continuity import FetchedEvent, FetchedMessage
+from resontinex.app.engine.crashpoints import crash_point
+from resontinex.app.engine.faust_compat import event_context
+from resontinex.app.runtime import Runtime
 
 __all__ = ["Applier", "event_at"]
 

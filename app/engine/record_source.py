@@ -7,7 +7,7 @@ consumer and handed to a handler as lists of `Record`, while Faust keeps everyth
 makes a worker one member of a group: the subscription, the assignment (co-partitioned with
 the tables' changelogs and standbys), table recovery, changelogs and the committed offsets.
 
-How, per partition of a hot topic assigned to this worker (see `app.faust_compat` for the
+How, per partition of a hot topic assigned to this worker (see `app.engine.faust_compat` for the
 private API it takes):
 
 1. Faust subscribes to the topic, but its own consumer pauses the partition in aiokafka at
@@ -28,7 +28,7 @@ private API it takes):
    A worker never handles a record twice: it restarts a partition it gets back after what
    it handled, even where its commit was refused.
 
-An unexpected error anywhere exits the process (`app.failfast`): the uncommitted records are
+An unexpected error anywhere exits the process (`app.engine.failfast`): the uncommitted records are
 redelivered to the next owner. Records are handled at least once across workers (after a
 crash) and exactly once by one worker: it never rereads what it handed out.
 """
@@ -44,9 +44,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import AppT
 from mode import Service
 
-from ..continuity import FetchedMessage
-from ..failfast import crash_only
-from ..faust_compat import commit_offsets, exclude_from_fetching, recovery_pending
+from resontinex.app.engine.continuity import FetchedMessage
+from resontinex.app.engine.failfast import crash_only
+from resontinex.app.engine.faust_compat import commit_offsets, exclude_from_fetching, recovery_pending
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import faust
 
-from .. import metrics
-from ..audit_writer import append_audit, audit_item
-from ..batching import drain_in_batches
-from ..runtime import Runtime
+from resontinex.app import metrics
+from resontinex.app.engine.audit_writer import append_audit, audit_item
+from resontinex.app.engine.batching import drain_in_batches
+from resontinex.app.runtime import Runtime
 from resontinex.schemas import Alert, InvalidEvent, decode_json, ms_to_ts
 
 FOREIGN_KINDS = frozenset({"quality_check_failed"})

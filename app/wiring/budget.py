@@ -8,13 +8,13 @@ dropped by `event_id`: the ids of the partition's last `dedupe_horizon` records 
 back from the topic when the partition is first seen.
 
 Per partition, `budget-progress` holds an offset below which every record was folded,
-so a gap Faust skipped around a rebalance is fetched and folded (`app.continuity`). It
+so a gap Faust skipped around a rebalance is fetched and folded (`app.engine.continuity`). It
 trails by one batch: a batch's progress is written after the *next* batch's changelog
 writes were flushed, so it never runs ahead of the spend it vouches for. While a worker
 runs, the next offset it expects comes from memory (exact); the table is read only for a
 partition it has just taken over.
 
-A record on another partition than its tenant's is forwarded there (`app.misrouted`).
+A record on another partition than its tenant's is forwarded there (`app.engine.misrouted`).
 `control` commands reset the tripwire (`agents.budget.plan_reset`) or import a router
 table (`app.wiring.router_import`); one lock serialises the two agents' batches, whose
 tripwire writes span awaits.
@@ -36,16 +36,16 @@ from resontinex.agents.budget import PERIODS, CostBatch, Period, period_start, p
 from resontinex.agents.effects import Effects, TableWrite
 from resontinex.schemas import Control, Cost, InvalidEvent, decode, decode_keyed
 
-from .. import metrics
-from ..batching import drain_in_batches
-from ..continuity import FetchedEvent, contiguous, fetch_range
-from ..deadletter import send_dead_letter
-from ..engine.applier import Applier
-from ..misrouted import Forwarder
-from ..recent import RecentMap
-from ..runtime import Runtime
-from .calendar_window import CalendarWindow
-from .hot import attach_hot
+from resontinex.app import metrics
+from resontinex.app.engine.batching import drain_in_batches
+from resontinex.app.engine.continuity import FetchedEvent, contiguous, fetch_range
+from resontinex.app.engine.deadletter import send_dead_letter
+from resontinex.app.engine.applier import Applier
+from resontinex.app.engine.misrouted import Forwarder
+from resontinex.app.engine.recent import RecentMap
+from resontinex.app.runtime import Runtime
+from resontinex.app.wiring.calendar_window import CalendarWindow
+from resontinex.app.wiring.hot import attach_hot
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def register(app: faust.App, rt: Runtime) -> BudgetTables:
         log.info("cost ids recovered", extra={"partition": partition, "ids": len(ids), "before_offset": start})
 
     async def in_order(batch: list, topic: str) -> tuple[list, dict[int, int | None]]:
-        """The batch without redeliveries and with skipped gaps fetched (`app.continuity`)."""
+        """The batch without redeliveries and with skipped gaps fetched (`app.engine.continuity`)."""
         next_offsets = {p: tables.next_offset(topic, p) for p in {e.message.partition for e in batch}}
         events, redelivered, refetched = await contiguous(batch, next_offsets, refetch)
         if redelivered:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .. import metrics
+from resontinex.app import metrics
 from resontinex.topics import partition_of
 
 from resontinex.agents.budget import ANY_TENANT, MICROS, STATUS_RANK, EnergyConfig, ScopedBudget, assess, iso, mark_key, period_end, period_start
 
-from .budget import BudgetTables
+from resontinex.app.wiring.budget import BudgetTables
 
 
 def budget_rows(energy: EnergyConfig, tables: BudgetTables, marks: Any, decided: Iterable[str], owned: set[int],

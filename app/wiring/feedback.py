@@ -15,14 +15,14 @@ from typing import Any
 import orjson
 
 from resontinex.agents import router as rt_
-from .. import metrics
-from ..audit_writer import audit_item
-from ..runtime import Runtime
+from resontinex.app import metrics
+from resontinex.app.engine.audit_writer import audit_item
+from resontinex.app.runtime import Runtime
 from resontinex.schemas import Outcome, ms_to_ts
 
 from resontinex.agents.gate import alert_event, load_router_state
 
-from .router_tables import store_router_state
+from resontinex.app.wiring.router_tables import store_router_state
 
 log = logging.getLogger(__name__)
 

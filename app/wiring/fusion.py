@@ -20,12 +20,12 @@ import faust
 import orjson
 from faust.exceptions import ConsumerNotStarted
 
-from .. import metrics
-from ..batching import drain_in_batches
-from ..deadletter import send_dead_letter
-from ..faust_compat import event_context
-from ..recent import RecentMap
-from ..runtime import Runtime
+from resontinex.app import metrics
+from resontinex.app.engine.batching import drain_in_batches
+from resontinex.app.engine.deadletter import send_dead_letter
+from resontinex.app.engine.faust_compat import event_context
+from resontinex.app.engine.recent import RecentMap
+from resontinex.app.runtime import Runtime
 from resontinex.schemas import InvalidEvent, TrajectoryResult, decode_json, decode_key
 
 from resontinex.agents.gate import awaiting_key, scored_request, timed_out_request

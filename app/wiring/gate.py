@@ -2,8 +2,8 @@
 
 Per batch (record batches straight from the consumer, `app.wiring.hot`): the
 records are put in offset order (redeliveries dropped, skipped gaps fetched:
-`app.continuity`), records on another partition than their key's are forwarded
-(`app.misrouted`), the pure core plans the batch over a view of this worker's tables and
+`app.engine.continuity`), records on another partition than their key's are forwarded
+(`app.engine.misrouted`), the pure core plans the batch over a view of this worker's tables and
 partition state, the partition state keeps what the plan remembered, and the applier
 carries out the plan's effects. Faust commits the input offsets only after the batch
 returns, so output is at-least-once; decision ids are deterministic, so a redelivered
@@ -25,19 +25,19 @@ from resontinex.agents.trust import CalibrationAdapter, CircuitBreaker
 from resontinex.schemas import SYSTEM_TENANT, ms_to_ts
 from resontinex.topics import partition_of
 
-from .. import metrics
-from ..continuity import FetchedEvent, contiguous, fetch_range
-from ..crashpoints import fault_point
-from ..engine.applier import Applier, event_at
-from ..faust_compat import event_context
-from ..group_watch import GroupWatch
-from ..misrouted import Forwarder
-from ..partition_state import PartitionState
-from ..recent import RecentMap
-from ..runtime import Runtime
-from .budget import BudgetTables
-from .hot import attach_hot
-from .router_import import import_router_table
+from resontinex.app import metrics
+from resontinex.app.engine.continuity import FetchedEvent, contiguous, fetch_range
+from resontinex.app.engine.crashpoints import fault_point
+from resontinex.app.engine.applier import Applier, event_at
+from resontinex.app.engine.faust_compat import event_context
+from resontinex.app.engine.group_watch import GroupWatch
+from resontinex.app.engine.misrouted import Forwarder
+from resontinex.app.engine.partition_state import PartitionState
+from resontinex.app.engine.recent import RecentMap
+from resontinex.app.runtime import Runtime
+from resontinex.app.wiring.budget import BudgetTables
+from resontinex.app.wiring.hot import attach_hot
+from resontinex.app.wiring.router_import import import_router_table
 
 __all__ = ["STATS_RETENTION_S", "TablesView", "register"]
 

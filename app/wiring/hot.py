@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 import faust
 
-from ..continuity import FetchedEvent
-from ..engine.record_source import OnRevoked, Record, RecordSource, StartOffset
-from ..runtime import Runtime
+from resontinex.app.engine.continuity import FetchedEvent
+from resontinex.app.engine.record_source import OnRevoked, Record, RecordSource, StartOffset
+from resontinex.app.runtime import Runtime
 
 __all__ = ["attach_hot"]
 

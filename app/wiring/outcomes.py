@@ -15,16 +15,16 @@ from collections import defaultdict
 import faust
 
 from resontinex.agents.trust import CalibrationAdapter
-from .. import metrics
-from ..audit_writer import append_audit
-from ..deadletter import send_dead_letter
-from ..faust_compat import event_context
-from ..misrouted import Forwarder
-from ..runtime import Runtime
+from resontinex.app import metrics
+from resontinex.app.engine.audit_writer import append_audit
+from resontinex.app.engine.deadletter import send_dead_letter
+from resontinex.app.engine.faust_compat import event_context
+from resontinex.app.engine.misrouted import Forwarder
+from resontinex.app.runtime import Runtime
 from resontinex.schemas import InvalidEvent, Outcome, decode, decode_key
 
-from .feedback import apply_outcomes
-from .hot import attach_hot
+from resontinex.app.wiring.feedback import apply_outcomes
+from resontinex.app.wiring.hot import attach_hot
 
 log = logging.getLogger(__name__)
 

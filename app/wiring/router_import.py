@@ -13,15 +13,15 @@ from typing import Any
 import orjson
 
 from resontinex.agents import router as rt_
-from .. import metrics
-from ..audit_writer import append_audit, audit_item
-from ..deadletter import send_dead_letter
-from ..runtime import Runtime
+from resontinex.app import metrics
+from resontinex.app.engine.audit_writer import append_audit, audit_item
+from resontinex.app.engine.deadletter import send_dead_letter
+from resontinex.app.runtime import Runtime
 from resontinex.schemas import Control, ms_to_ts
 
 from resontinex.agents.gate import alert_event, auditable_table, load_router_state
 
-from .router_tables import store_router_state
+from resontinex.app.wiring.router_tables import store_router_state
 
 IMPORTS_KEPT = 50
 

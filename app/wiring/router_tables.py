@@ -7,7 +7,7 @@ from typing import Any
 from resontinex.agents import router as rt_
 from resontinex.agents.gate import router_value
 
-from ..faust_compat import event_context
+from resontinex.app.engine.faust_compat import event_context
 
 
 def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied: list[str], event: Any,

@@ -21,12 +21,12 @@ import faust
 import orjson
 
 from resontinex.agents.gate import alert_event, derived_id
-from .. import metrics
-from ..batching import drain_in_batches
-from ..deadletter import send_dead_letter
-from ..misrouted import Forwarder
-from ..recent import RecentMap
-from ..runtime import Runtime
+from resontinex.app import metrics
+from resontinex.app.engine.batching import drain_in_batches
+from resontinex.app.engine.deadletter import send_dead_letter
+from resontinex.app.engine.misrouted import Forwarder
+from resontinex.app.engine.recent import RecentMap
+from resontinex.app.runtime import Runtime
 from resontinex.schemas import InvalidEvent, TrajectoryRequest, decode_keyed, ms_to_ts
 
 from resontinex.agents.trajectory import Analyzer, Scored, UnscorableText

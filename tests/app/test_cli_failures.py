@@ -15,7 +15,7 @@ import pytest
 from resontinex.agents.router import export_q_table, load_routing_config, make_policy
 from resontinex.app.broker import free_port
 from resontinex.app.cli import main
-from resontinex.app.connect import CONNECT_TIMEOUT_S
+from resontinex.app.engine.connect import CONNECT_TIMEOUT_S
 from tests.agents.budget_gate import report, write
 from tests.integration.harness import REPO, stop_process
 

@@ -24,13 +24,13 @@ from typing import Any
 import faust
 from mode import Service
 
-from resontinex.app.continuity import FetchedEvent
+from resontinex.app.engine.continuity import FetchedEvent
 from resontinex.app.engine.record_source import Record, RecordSource
 from resontinex.app.faust_app import stream_app
-from resontinex.app.faust_compat import event_context, use_fetch_max_wait, use_true_highwaters
+from resontinex.app.engine.faust_compat import event_context, use_fetch_max_wait, use_true_highwaters
 from resontinex.app.logs import logging_config
 from resontinex.app.settings import Settings
-from resontinex.app.sink import OutputSink
+from resontinex.app.engine.sink import OutputSink
 
 PARTITIONS = 4
 TABLE = "counts"

@@ -33,8 +33,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from resontinex.app.failfast import EXIT_CODE
-from resontinex.app.offsets import true_end_offsets
+from resontinex.app.engine.failfast import EXIT_CODE
+from resontinex.app.engine.offsets import true_end_offsets
 
 from .conftest import run
 from .harness import REPO, STOP_DEADLINE_S, produce, read_all, stop_process

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.app.test_router_eval_cli import logged_records, write_jsonl, write_policy
+from tests.app.commands.test_router_eval_cli import logged_records, write_jsonl, write_policy
 
 from .conftest import run
 from .harness import REPO, produce

@@ -13,7 +13,7 @@ from resontinex.agents.audit import verify
 from resontinex.agents.effects import AuditItem, Count, Effects, Observation, Output, TableWrite, audit_item
 from resontinex.app import metrics
 from resontinex.app.engine.applier import Applier
-from resontinex.app.partition_state import recover
+from resontinex.app.engine.partition_state import recover
 from resontinex.app.runtime import Runtime
 from resontinex.app.settings import Settings
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from resontinex.topics import partition_of_key
 
-from . import metrics
-from .sink import OutputSink
+from resontinex.app import metrics
+from resontinex.app.engine.sink import OutputSink
 
 log = logging.getLogger(__name__)
 

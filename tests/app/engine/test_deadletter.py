@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import orjson
 
-from resontinex.app.deadletter import MAX_ECHO_BYTES, dead_letter
+from resontinex.app.engine.deadletter import MAX_ECHO_BYTES, dead_letter
 from resontinex.schemas import DeadLetter
 
 

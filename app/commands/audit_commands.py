@@ -11,7 +11,7 @@
   differently (compared bit for bit). A decision's budget and routing parts depend on
   the stream's state at the time (spend so far, the router's learning), so they are not
   re-run.
-* `archive` copies records to a JSON Lines file (`app.audit_source`) that `verify`,
+* `archive` copies records to a JSON Lines file (`app.commands.audit_source`) that `verify`,
   `replay` and `reproduce` read with `--file`, with no Kafka at all. A range is extended
   to the next checkpoint, so its last records are signed.
 """
@@ -34,11 +34,11 @@ from resontinex.agents.audit import ChainHead, SigningKeyError, VerifyReport, ke
 from resontinex.agents.gate import most_restrictive
 from resontinex.agents.trust import ConfigError, config_from_mapping, evaluate_batch, explain_batch, rejudge
 
-from .audit_replay import flag_instant, parse_instant
-from .audit_source import AuditLog, archive_header, archive_line, progress, read_archive, read_kafka
-from .exceptions import UsageError
-from .runtime import Runtime
-from .settings import Settings
+from resontinex.app.commands.audit_replay import flag_instant, parse_instant
+from resontinex.app.commands.audit_source import AuditLog, archive_header, archive_line, progress, read_archive, read_kafka
+from resontinex.app.exceptions import UsageError
+from resontinex.app.runtime import Runtime
+from resontinex.app.settings import Settings
 
 PUBLIC_KEY_ENV = "RESONTINEX_AUDIT_PUBLIC_KEY_FILE"
 WORST_RISK = 1.0  # what the gate scores a request with no risk at (agents/gate/_plan.py)

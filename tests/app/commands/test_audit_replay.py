@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from resontinex.agents.audit import ChainHead, checkpoint_body, seal, seal_many
 from resontinex.agents.gate import alert_event, alert_id, break_glass, decision_event, decision_id, floor_alert
 from resontinex.agents.trust import default_config, evaluate_values
-from resontinex.app.audit_replay import COLUMNS, request_ids, run
-from resontinex.app.audit_source import AuditLog, archive_header, read_archive
-from resontinex.app.audit_writer import audit_item
+from resontinex.app.commands.audit_replay import COLUMNS, request_ids, run
+from resontinex.app.commands.audit_source import AuditLog, archive_header, read_archive
+from resontinex.app.engine.audit_writer import audit_item
 from resontinex.app.cli import parser
 from resontinex.app.exceptions import UsageError
 

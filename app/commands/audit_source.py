@@ -20,7 +20,7 @@ from typing import Any, Final
 import orjson
 from tqdm import tqdm
 
-from .exceptions import UsageError
+from resontinex.app.exceptions import UsageError
 
 ARCHIVE_FORMAT: Final = "resontinex-audit-archive"
 ARCHIVE_VERSION: Final = 1
@@ -77,7 +77,7 @@ def progress(desc: str, total: int | None = None, quiet: bool = False) -> tqdm:
 
 def read_kafka(bootstrap: str, topic: str, *, quiet: bool = False) -> AuditLog:
     """The whole topic, to the end it had when the read began."""
-    from .topic_reader import read_topic
+    from resontinex.app.commands.topic_reader import read_topic
 
     log = AuditLog(topic)
     with _no_gc(), progress(f"reading {topic}", quiet=quiet) as bar:

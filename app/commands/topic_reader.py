@@ -8,9 +8,9 @@ from typing import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from .connect import start_client
-from .exceptions import BrokerError, UsageError
-from .offsets import true_end_offsets
+from resontinex.app.engine.connect import start_client
+from resontinex.app.exceptions import BrokerError, UsageError
+from resontinex.app.engine.offsets import true_end_offsets
 
 _STALL_S = 30.0
 

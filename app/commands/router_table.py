@@ -20,10 +20,10 @@ import orjson
 from resontinex.agents import router
 from resontinex.agents.gate import auditable_table
 
-from .control import control_command, publish
-from .exceptions import UsageError
-from .settings import Settings
-from .topic_reader import read_topic
+from resontinex.app.control import control_command, publish
+from resontinex.app.exceptions import UsageError
+from resontinex.app.settings import Settings
+from resontinex.app.commands.topic_reader import read_topic
 
 CHANGELOG = "resontinex-router-state-changelog"  # <prefix><app id>-<table>-changelog (app.faust_app)
 

@@ -1,6 +1,6 @@
 """The one place that reaches into Faust's and aiokafka's private API.
 
-Each use is pinned by tests/app/test_faust_compat.py, so a Faust upgrade that moves it is
+Each use is pinned by tests/app/engine/test_faust_compat.py, so a Faust upgrade that moves it is
 noticed:
 
 * `event_context`: Faust tables take the changelog partition (and a windowed table its
@@ -42,7 +42,7 @@ def use_true_highwaters(bootstrap: str) -> None:
     """
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-    from .offsets import true_end_offsets
+    from resontinex.app.engine.offsets import true_end_offsets
 
     original = getattr(AIOKafkaConsumerThread._highwaters, "__wrapped__", AIOKafkaConsumerThread._highwaters)
 

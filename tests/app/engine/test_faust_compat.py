@@ -1,4 +1,4 @@
-"""Pins the Faust internals `app.faust_compat` relies on, so an upgrade that moves them fails here."""
+"""Pins the Faust internals `app.engine.faust_compat` relies on, so an upgrade that moves them fails here."""
 
 from types import SimpleNamespace
 
@@ -9,7 +9,7 @@ class _Event:  # Faust keeps a weak reference to the current event
     def __init__(self, message: SimpleNamespace) -> None:
         self.message = message
 
-from resontinex.app.faust_compat import event_context
+from resontinex.app.engine.faust_compat import event_context
 
 
 def test_event_context_is_what_tables_read_as_the_current_event():
@@ -35,7 +35,7 @@ def test_the_fetch_wait_reaches_the_consumer_faust_builds():
     from aiokafka import AIOKafkaConsumer
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-    from resontinex.app.faust_compat import use_fetch_max_wait
+    from resontinex.app.engine.faust_compat import use_fetch_max_wait
 
     use_fetch_max_wait(20)
     use_fetch_max_wait(20)  # wraps Faust's own method once, however often it is called
@@ -59,7 +59,7 @@ def test_the_listener_pauses_excluded_partitions_before_faust_sees_the_assignmen
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from faust.transport.drivers.aiokafka import ConsumerRebalanceListener
 
-    from resontinex.app.faust_compat import exclude_from_fetching, excluded_topics
+    from resontinex.app.engine.faust_compat import exclude_from_fetching, excluded_topics
 
     async def scenario():
         app = _faust_app("pin-exclude")
@@ -118,7 +118,7 @@ def test_the_livelock_check_skips_excluded_partitions():
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
     from faust.types import TP
 
-    from resontinex.app.faust_compat import exclude_from_fetching
+    from resontinex.app.engine.faust_compat import exclude_from_fetching
 
     app = _faust_app("pin-livelock")
     exclude_from_fetching(app, ["hot"])
@@ -138,7 +138,7 @@ def test_commits_go_through_faust_group_member():
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
     from faust.types import TP
 
-    from resontinex.app.faust_compat import commit_offsets
+    from resontinex.app.engine.faust_compat import commit_offsets
 
     got = []
 
@@ -165,7 +165,7 @@ def test_recovery_pending_reads_the_signal_of_a_recovery_not_yet_begun():
     from faust.app.base import App
     from faust.tables.recovery import Recovery
 
-    from resontinex.app.faust_compat import recovery_pending
+    from resontinex.app.engine.faust_compat import recovery_pending
 
     async def scenario():
         app = _faust_app("pin-recovery")

@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol
 
 from aiokafka.errors import KafkaError
 
-from .exceptions import BrokerError
+from resontinex.app.exceptions import BrokerError
 
 CONNECT_TIMEOUT_S: Final = 5.0
 """A broker that answers at all answers bootstrap in well under a second."""

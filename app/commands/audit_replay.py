@@ -47,8 +47,8 @@ from typing import IO, Any, Final
 
 import orjson
 
-from .audit_source import AuditLog, archive_line, progress
-from .exceptions import UsageError
+from resontinex.app.commands.audit_source import AuditLog, archive_line, progress
+from resontinex.app.exceptions import UsageError
 
 COLUMNS: Final = ("partition", "offset", "seq", "ts", "tenant", "kind", "event_id", "policy_version", "request_id",
                   "decision_id", "verb", "score", "tier", "alert_kind", "severity", "source_event_id", "hash")

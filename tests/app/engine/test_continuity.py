@@ -3,7 +3,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resontinex.app.continuity import FetchedEvent, FetchedMessage, contiguous
+from resontinex.app.engine.continuity import FetchedEvent, FetchedMessage, contiguous
 
 
 def _event(partition: int, offset: int) -> FetchedEvent:

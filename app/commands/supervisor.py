@@ -30,11 +30,11 @@ import orjson
 
 from resontinex.topics import REGISTRY
 
-from .admin import create_topics
-from .broker import EmbeddedBroker, port_free
-from .exceptions import UsageError
-from .rundir import fresh_run_dir
-from .settings import EMBEDDED_BROKER_ENV, Settings
+from resontinex.app.commands.admin import create_topics
+from resontinex.app.broker import EmbeddedBroker, port_free
+from resontinex.app.exceptions import UsageError
+from resontinex.app.rundir import fresh_run_dir
+from resontinex.app.settings import EMBEDDED_BROKER_ENV, Settings
 
 log = logging.getLogger(__name__)
 

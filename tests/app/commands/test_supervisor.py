@@ -9,7 +9,7 @@ import pytest
 
 from resontinex.app.exceptions import UsageError
 from resontinex.app.settings import Settings
-from resontinex.app.supervisor import _ready, _why, check_ports, worker_argv, worker_env
+from resontinex.app.commands.supervisor import _ready, _why, check_ports, worker_argv, worker_env
 
 
 def test_why_names_signals_including_unnamed_ones():

@@ -26,8 +26,8 @@ from resontinex.agents.audit import checkpoint_body, seal, seal_many
 from resontinex.agents.effects import audit_item
 from resontinex.schemas import SYSTEM_TENANT, ms_to_ts
 
-from .partition_state import PartitionState
-from .runtime import Runtime
+from resontinex.app.engine.partition_state import PartitionState
+from resontinex.app.runtime import Runtime
 
 
 async def append_audit(rt: Runtime, partition: int, items: list[dict[str, Any]]) -> None:

@@ -46,9 +46,9 @@ from resontinex.agents.budget_gate import (
 )
 from resontinex.schemas import Cost, InvalidEvent, decode, ms_to_ts, ts_to_ms
 
-from .exceptions import UsageError
-from .settings import Settings
-from .topic_reader import read_topic
+from resontinex.app.exceptions import UsageError
+from resontinex.app.settings import Settings
+from resontinex.app.commands.topic_reader import read_topic
 
 if TYPE_CHECKING:
     from aiokafka import ConsumerRecord

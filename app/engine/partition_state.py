@@ -9,7 +9,7 @@ first sight of p the worker reads its tail and recovers:
   instead of being decided (and audited) twice;
 * decision id → (tenant, raw score, what a routed decision chose), so an outcome can find
   the decision it reports on;
-* the input offset after the last one decided (see `app.continuity`);
+* the input offset after the last one decided (see `app.engine.continuity`);
 * how many records follow the last signed checkpoint, which configuration versions the
   chain has recorded (`config` records), and which alert ids it holds;
 * per budget and period, the highest level reached (from `state_change` records) and
@@ -28,8 +28,8 @@ from resontinex.agents.audit import ChainHead, head_after
 from resontinex.agents.budget import STATUS_RANK, Mark, mark_key
 from resontinex.schemas import ts_to_ms
 
-from .audit_tail import read_tail
-from .recent import RecentMap
+from resontinex.app.engine.audit_tail import read_tail
+from resontinex.app.engine.recent import RecentMap
 
 log = logging.getLogger(__name__)
 

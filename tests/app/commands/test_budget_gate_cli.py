@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from resontinex.app.budget_gate import parse_range
+from resontinex.app.commands.budget_gate import parse_range
 from resontinex.app.cli import main
 from resontinex.app.exceptions import UsageError
 from tests.agents.budget_gate import report, write

@@ -34,7 +34,7 @@ other kinds are ignored) or an outcome event (it has `decision_id`); blank lines
 skipped; a bad line is bad input naming the line number and the field. Otherwise
 (`--from-kafka`, the default): the `audit` and `outcomes` topics (with
 `RESONTINEX_TOPIC_PREFIX`) at `--bootstrap`, every partition read up to its true end
-when its read begins (`app.topic_reader`, by `app.offsets.true_end_offsets`: the embedded
+when its read begins (`app.commands.topic_reader`, by `app.offsets.true_end_offsets`: the embedded
 broker under-reports ListOffsets); there, a record that cannot be read is skipped,
 counted and logged (the topics are written by others), never fatal.
 
@@ -89,8 +89,8 @@ from resontinex.agents.router import (
 )
 from resontinex.schemas import InvalidEvent, Outcome, Psi, Routing, decode, ts_to_ms
 
-from .exceptions import UsageError
-from .settings import Settings
+from resontinex.app.exceptions import UsageError
+from resontinex.app.settings import Settings
 
 __all__ = ["FORMATS", "LogCollector", "add_parser", "read_file", "render", "run"]
 
@@ -438,7 +438,7 @@ async def _read_kafka(bootstrap: str, topics: tuple[str, str], collector: LogCol
     """The audit topic, then the outcomes topic, each read whole up to the end it had when
     its read began (`topic_reader.read_topic`, which trusts `true_end_offsets`, not
     ListOffsets alone), fed to `collector` in (partition, offset) order per topic."""
-    from .topic_reader import read_topic
+    from resontinex.app.commands.topic_reader import read_topic
 
     for topic, kind in zip(topics, ("audit", "outcome"), strict=True):
         got: list[tuple[int, int, bytes | None]] = []

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from .settings import Settings
+from resontinex.app.settings import Settings
 
 TENANTS = ("acme", "globex", "initech", "umbrella", "hooli")
 WORKFLOWS = ("refunds", "support", "codegen", "search")

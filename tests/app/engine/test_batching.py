@@ -1,6 +1,6 @@
 import asyncio
 
-from resontinex.app.batching import drain_in_batches
+from resontinex.app.engine.batching import drain_in_batches
 
 
 class _Event:

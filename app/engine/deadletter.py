@@ -11,7 +11,7 @@ from resontinex.agents.effects import MAX_ECHO_BYTES, dead_letter_id
 
 __all__ = ["MAX_ECHO_BYTES", "dead_letter", "dead_letter_id", "send_dead_letter"]
 
-from . import metrics
+from resontinex.app import metrics
 
 log = logging.getLogger(__name__)
 

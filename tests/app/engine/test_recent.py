@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resontinex.app.recent import RecentMap
+from resontinex.app.engine.recent import RecentMap
 
 
 @given(st.lists(st.text(max_size=3)), st.integers(1, 20))

@@ -10,9 +10,9 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from resontinex.topics import REGISTRY
 
-from .connect import start_client
-from .exceptions import BrokerError, TopicLayoutError
-from .settings import Settings
+from resontinex.app.engine.connect import start_client
+from resontinex.app.exceptions import BrokerError, TopicLayoutError
+from resontinex.app.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 from resontinex.agents.audit import ChainHead, seal_many
-from resontinex.app.partition_state import recover
+from resontinex.app.engine.partition_state import recover
 
 
 def _entry(i: int) -> dict:

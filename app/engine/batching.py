@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
-from .failfast import crash_only
+from resontinex.app.engine.failfast import crash_only
 
 Handler = Callable[[list[Any]], Awaitable[None]]
 

@@ -1,0 +1,1 @@
+"""The CLI commands' work (`resontinex.app.cli` parses and dispatches to them)."""
