@@ -10,9 +10,8 @@ in one documented order:
 2. `outputs`, sent and acknowledged;
 3. `audit` items, sealed onto their partition's chain, sent and acknowledged;
 4. `late_writes`: what may only be kept once the audit holds the batch (a route or a
-   waiting copy forgotten, a budget mark, a tripwire entry, window statistics), then the
-   changelog flushed;
-5. then the input offsets are acknowledged.
+   waiting copy forgotten, a budget mark, a tripwire entry, window statistics);
+5. then the input offsets are acknowledged (committed once the changelog is flushed).
 
 >>> e = Effects(outputs=(Output("decisions", 0, b"acme", b"{}"),), counts=(Count("DECISIONS", ("execute",)),))
 >>> e + Effects(outputs=(Output("alerts", 0, b"acme", b"{}"),))  # doctest: +ELLIPSIS

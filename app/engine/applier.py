@@ -9,9 +9,11 @@ the same way (`resontinex.agents.effects` says why each step comes where it does
 2. outputs, sent and acknowledged (crash point `<agent>.outputs_sent` after them);
 3. audit items, sealed onto each partition's chain (`app.engine.audit_writer`), sent and
    acknowledged;
-4. late table writes, then the changelog flushed, so what the batch kept is durable
-   before its input offsets are;
-5. metric counts. The caller acknowledges the input offsets once `apply` returns.
+4. late table writes;
+5. metric counts. The caller acknowledges the input offsets once `apply` returns, and they
+   are committed only after the changelog was flushed (`app.engine.record_source` flushes
+   Faust's producer before each commit), so what a batch kept is durable before its input
+   offsets are, without a flush per batch.
 
 Faust tables take the changelog partition (and a windowed table its window) from the
 current event; a write here runs under a stand-in event on the write's partition and
@@ -72,8 +74,6 @@ class Applier:
                 await append_audit(self.rt, partition, items)
             await sink.flush()
         self.write(effects.late_writes)
-        if effects.late_writes:
-            await self.flush_changelog()
         record(effects.counts, effects.observations)
 
     def write(self, writes: Iterable[TableWrite]) -> None:

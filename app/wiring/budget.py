@@ -211,6 +211,7 @@ def register(app: faust.App, rt: Runtime) -> BudgetTables:
                     await tables.commands[command.action](event, command)
             metrics.EVENTS.labels(control_topic).inc(len(events))
             await appliers[control_topic].apply(progress(control_topic, events))
+            await app.producer.flush()  # a Faust agent: its offsets may be committed as soon as it returns
         expect(control_topic, events)
 
     def forget(partitions: set[int]) -> None:
