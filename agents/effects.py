@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -29,7 +30,9 @@ import orjson
 
 from resontinex.schemas import ms_to_ts
 
-__all__ = ["AuditItem", "audit_item", "Count", "Effects", "Observation", "Output", "Record", "TableWrite", "dead_letter", "dead_letter_id"]
+log = logging.getLogger(__name__)
+
+__all__ = ["AuditItem", "audit_item", "Count", "Effects", "Observation", "Output", "Record", "TableWrite", "MAX_ECHO_BYTES", "dead_letter", "dead_letter_id", "rejected"]
 
 
 class Record(Protocol):
@@ -135,6 +138,14 @@ def dead_letter_id(record: Record) -> str:
     """Deterministic, so a redelivered bad record yields the same id; ≤ 128 chars whatever the topic name."""
     source = f"{record.topic}\x1f{record.partition}\x1f{record.offset}"
     return "dl-" + hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
+
+
+def rejected(record: Record, code: str, message: str, now_ms: int) -> tuple[Output, Count]:
+    """A core's answer to a record it cannot process: its dead letter, logged, and its count."""
+    log.warning("dead letter", extra={"event_id": dead_letter_id(record), "topic": record.topic,
+                                      "partition": record.partition, "offset": record.offset, "code": code,
+                                      "reason": message})
+    return dead_letter(record, code, message, now_ms), Count("DEAD_LETTERS", (record.topic, code))
 
 
 def dead_letter(record: Record, code: str, message: str, now_ms: int) -> Output:

@@ -12,11 +12,12 @@ from mode import Service
 
 from resontinex.agents.audit import SigningKeyError, load_signing_key
 
-from . import metrics, web
+from resontinex.app import metrics, web
 from resontinex.app.engine.audit_writer import checkpoint_due
-from resontinex.app.exceptions import UsageError
 from resontinex.app.engine.faust_compat import use_fetch_max_wait, use_true_highwaters
 from resontinex.app.engine.group_watch import GroupWatch
+from resontinex.app.engine.record_source import Lifecycle
+from resontinex.app.exceptions import UsageError
 from resontinex.app.runtime import Runtime
 from resontinex.app.settings import Settings
 
@@ -96,21 +97,16 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
         runtime.signing_key = load_signing_key()  # the core alone writes the audit chain
     except SigningKeyError as exc:
         raise UsageError(f"audit checkpoints: {exc}") from None
-    budgets = budget_agent.register(app, runtime)
+    lifecycle = Lifecycle(app, runtime.sink.flush)  # every agent's partitions are revoked through it
+    budgets = budget_agent.register(app, runtime, lifecycle)
     scorers = GroupWatch(settings.bootstrap, settings.topic_prefix + APP_IDS["trajectory"],
                          metrics.TRAJECTORY_GROUP_MEMBERS)
     app.task(scorers.run)
-    tables = gate_agent.register(app, runtime, budgets, scorers)
-    outcomes_agent.register(app, runtime, tables["trust-calibration"], tables["router-state"])
+    tables = gate_agent.register(app, runtime, budgets, scorers, lifecycle)
+    outcomes_agent.register(app, runtime, tables["trust-calibration"], tables["router-state"], lifecycle)
     fusion_agent.register(app, runtime, tables["awaiting-text"])
     alert_audit.register(app, runtime)
     web.register(app, runtime, tables, budgets)
-
-    @app.on_partitions_revoked.connect
-    async def _revoked(app: faust.App, revoked: set, **_: Any) -> None:
-        # nothing of ours for these partitions lands after the next owner reads their tail (the hot
-        # topics' sources also flush, and forget their partitions, once their batch in flight is done)
-        await runtime.sink.flush()
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:

@@ -5,7 +5,7 @@ of those not shown (errors always, and everything at DEBUG).
 
 >>> import logging, io
 >>> stream = io.StringIO(); h = logging.StreamHandler(stream); h.setFormatter(JsonFormatter())
->>> log = logging.getLogger("doc"); log.addHandler(h); log.propagate = False
+>>> log = logging.getLogger("doc"); log.addHandler(h); log.propagate = False; log.setLevel(logging.INFO)
 >>> log.warning("bad input", extra={"event_id": "e-1", "code": "not_json"})
 >>> import json; rec = json.loads(stream.getvalue()); (rec["msg"], rec["event_id"], rec["code"])
 ('bad input', 'e-1', 'not_json')

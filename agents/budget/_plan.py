@@ -31,9 +31,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from resontinex.agents.effects import AuditItem, Count, Effects, Output, Record, TableWrite, audit_item, rejected
 from resontinex.agents.events import alert_event
-from resontinex.agents.effects import (AuditItem, Count, Effects, Output, Record, TableWrite, audit_item, dead_letter,
-                                       dead_letter_id)
 from resontinex.schemas import Control, Cost, InvalidEvent, decode_keyed, ms_to_ts, ts_to_ms
 
 from ._config import EnergyConfig
@@ -192,11 +191,9 @@ def _entry(view: BudgetView, tenant: str) -> dict[str, Any]:
 
 def _dead_letter(record: Record, code: str, message: str, now_ms: int,
                  counts: Counter[tuple[str, tuple[str, ...]]]) -> Output:
-    counts[("DEAD_LETTERS", (record.topic, code))] += 1
-    log.warning("dead letter", extra={"event_id": dead_letter_id(record), "topic": record.topic,
-                                      "partition": record.partition, "offset": record.offset, "code": code,
-                                      "reason": message})
-    return dead_letter(record, code, message, now_ms)
+    letter, count = rejected(record, code, message, now_ms)
+    counts[(count.metric, count.labels)] += 1
+    return letter
 
 
 class _Tripwire:

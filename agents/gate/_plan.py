@@ -26,7 +26,7 @@ import orjson
 
 from resontinex.agents.budget import EnergyConfig, Mark
 from resontinex.agents.effects import (AuditItem, Count, Effects, Observation, Output, Record, TableWrite,
-                                       audit_item, dead_letter, dead_letter_id)
+                                       audit_item, rejected)
 from resontinex.agents.overlays import OverlaySet
 from resontinex.agents.router import RoutingConfig
 from resontinex.agents.trajectory import TrajectoryConfig
@@ -136,6 +136,7 @@ class _Out:
     late: list[TableWrite] = field(default_factory=list)
     counts: defaultdict[tuple[str, tuple[str, ...]], float] = field(default_factory=lambda: defaultdict(float))
     evaluation_s: float = 0.0
+    scores: tuple[float, ...] = ()  # the batch's evaluated trust scores (a cache hit may reuse another)
 
     def count(self, metric: str, *labels: str, amount: float = 1) -> None:
         self.counts[(metric, labels)] += amount
@@ -174,9 +175,8 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
     out.count("INSIGHT_CACHE", "miss", amount=cache.misses)
     out.count("ROUTES_REUSED", amount=routes.reused)
     out.count("ERRORS", "router_state", amount=routes.unreadable)
-    scores = tuple(d.decision["trust"]["score"] for d in decided)
     return GatePlan(
-        effects=out.effects((Observation("SCORES", scores),) if scores else ()),
+        effects=out.effects((Observation("SCORES", out.scores),) if out.scores else ()),
         remembered=tuple(
             Remembered(v.record.partition, v.request.event_id, d.decision["event_id"], v.tenant,
                        d.decision["trust"]["raw_score"], d.pending, v.record.timestamp)
@@ -235,11 +235,9 @@ def _valid_requests(batch: GateBatch, view: GateView, cfg: GateConfig, out: _Out
 
 
 def _dead_letter(record: Record, code: str, message: str, now_ms: int, out: _Out) -> None:
-    out.outputs.append(dead_letter(record, code, message, now_ms))
-    out.count("DEAD_LETTERS", record.topic, code)
-    log.warning("dead letter", extra={"event_id": dead_letter_id(record), "topic": record.topic,
-                                      "partition": record.partition, "offset": record.offset, "code": code,
-                                      "reason": message})
+    letter, count = rejected(record, code, message, now_ms)
+    out.outputs.append(letter)
+    out.count(count.metric, *count.labels)
 
 
 def _forward_texts(valid: list[_Valid], now: float, cfg: GateConfig, out: _Out) -> list[_Valid]:
@@ -387,7 +385,7 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
         out.count("TIERS", name, amount=count)
     out.count("FLOOR_VIOLATIONS", amount=sum(floors))
     out.count("ENTROPY_FLAGS", amount=sum(flags))
-    out.evaluation_s = evaluation_s
+    out.evaluation_s, out.scores = evaluation_s, tuple(score)
     return decided
 
 

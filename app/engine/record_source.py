@@ -48,6 +48,8 @@ from resontinex.app.engine.continuity import FetchedMessage
 from resontinex.app.engine.failfast import crash_only
 from resontinex.app.engine.faust_compat import commit_offsets, exclude_from_fetching, recovery_pending
 
+__all__ = ["Handler", "Lifecycle", "OnRevoked", "Record", "RecordSource", "StartOffset", "label"]
+
 log = logging.getLogger(__name__)
 
 Record = FetchedMessage
@@ -60,6 +62,26 @@ stands in for a Faust event where a table write needs one (`faust_compat.event_c
 Handler = Callable[[list[Record]], Awaitable[None]]
 StartOffset = Callable[[str, int], Awaitable["int | None"]]
 OnRevoked = Callable[[frozenset[TopicPartition]], Awaitable[None]]
+
+
+class Lifecycle:
+    """Where a worker's partitions are revoked, in one order for every agent: each record
+    source stops taking the partitions' records, finishes its batch in flight and commits;
+    then `flush` (the shared output sink); then each `forget` drops what the worker kept
+    for them (partition state, recovered ids). mode calls a signal's receivers in no set
+    order, so the sources do not each answer `on_partitions_revoked` themselves."""
+
+    def __init__(self, app: AppT, flush: Callable[[], Awaitable[None]]) -> None:
+        self.sources: list[RecordSource] = []
+        self.forget: list[Callable[[set[Any]], None]] = []
+        self._flush = flush
+        app.on_partitions_revoked.connect(self._revoked)  # type: ignore[arg-type]
+
+    async def _revoked(self, app: AppT, revoked: Collection[Any], **_: Any) -> None:
+        await asyncio.gather(*(source.revoke(revoked) for source in self.sources))
+        await self._flush()  # nothing of ours for these partitions lands after the next owner reads their tail
+        for forget in self.forget:
+            forget(set(revoked))
 
 _POLL_MS = 200  # how long one getmany waits for records before the reader looks again
 _FINAL_COMMIT_TIMEOUT_S = 10.0  # at shutdown: Faust's consumer may be going away
@@ -87,7 +109,7 @@ class RecordSource(Service):
                  fetch_max_wait_ms: int, start_offset: StartOffset | None = None,
                  on_revoked: OnRevoked | None = None, max_batch: int = 4000, linger_s: float = 0.02,
                  commit_interval_s: float | None = None, max_partition_fetch_bytes: int = 4 * 1024 * 1024,
-                 name: str = "record-source", **kwargs: Any) -> None:
+                 name: str = "record-source", lifecycle: Lifecycle | None = None, **kwargs: Any) -> None:
         if max_batch < 1 or linger_s < 0:
             raise ValueError(f"max_batch must be ≥ 1 and linger_s ≥ 0, got {max_batch}, {linger_s}")
         self.app = app
@@ -120,7 +142,10 @@ class RecordSource(Service):
             app.topics.add(app.topic(name_, key_serializer="raw", value_serializer="raw"))
         exclude_from_fetching(app, self.topics)
         # mode types receivers as taking any arguments; these take what each signal sends
-        app.on_partitions_revoked.connect(self._revoked_signal)  # type: ignore[arg-type]
+        if lifecycle is None:
+            app.on_partitions_revoked.connect(self._revoked_signal)  # type: ignore[arg-type]
+        else:  # revoked with the worker's other sources, before its shared state is forgotten
+            lifecycle.sources.append(self)
         app.on_partitions_assigned.connect(self._assigned_signal)  # type: ignore[arg-type]
         app.on_rebalance_complete.connect(self._recovered_signal)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self._shutdown_signal)  # type: ignore[arg-type]
@@ -136,6 +161,14 @@ class RecordSource(Service):
     def partitions(self) -> frozenset[TopicPartition]:
         """The partitions being fetched now."""
         return frozenset(self._owned)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end as the last fetch saw it (None before one, or when not fetched here):
+        Faust's own consumer never fetches these partitions, so it cannot say."""
+        if self._consumer is None or tp not in self._owned:
+            return None
+        end: int | None = self._consumer.highwater(tp)
+        return end
 
     # ------------------------------------------------------------------ service
 
@@ -162,8 +195,9 @@ class RecordSource(Service):
         self._owned.clear()
         async with self._handling:
             pass
-        for task in others:
-            await _cancel(task)
+        async with self._committing:  # a commit under way finishes before its loop is cancelled
+            for task in others:
+                await _cancel(task)
         if self._uncommitted and not self.app.consumer.should_stop:
             try:
                 await asyncio.wait_for(self._commit(), _FINAL_COMMIT_TIMEOUT_S)
@@ -220,6 +254,10 @@ class RecordSource(Service):
         return max(int(offset), handled)
 
     async def _revoked_signal(self, app: AppT, revoked: Collection[Any], **_: Any) -> None:
+        await self.revoke(revoked)
+
+    async def revoke(self, revoked: Collection[Any]) -> None:
+        """Stop taking `revoked`'s records, let the batch in flight finish, commit, then `on_revoked`."""
         hot = frozenset(TopicPartition(tp.topic, tp.partition) for tp in revoked if tp.topic in self.topics)
         self._assigned = None
         async with crash_only(self.name):
@@ -345,17 +383,21 @@ class RecordSource(Service):
         """Commit the handled offsets of `tps` (all by default) of the current generation."""
         async with self._committing:
             generation = self.app.consumer_generation_id
-            chosen = list(self._uncommitted) if tps is None else [tp for tp in tps if tp in self._uncommitted]
-            offsets = {}
-            for tp in chosen:
-                offset, handled_in = self._uncommitted.pop(tp)
-                if handled_in == generation:
-                    offsets[tp] = offset
+            chosen = {tp: self._uncommitted[tp] for tp in (self._uncommitted if tps is None else tps)
+                      if tp in self._uncommitted}
+            offsets = {tp: offset for tp, (offset, handled_in) in chosen.items() if handled_in == generation}
+            for tp, entry in chosen.items():
+                if entry[1] != generation:  # handled under an older generation: not ours to commit
+                    del self._uncommitted[tp]
             if not offsets:
                 return
             self._last_commit = time.monotonic()
             await self.app.producer.flush()  # the batches' table writes are in their changelogs first
-            if not await commit_offsets(self.app, offsets):
+            committed = await commit_offsets(self.app, offsets)
+            for tp in offsets:  # kept until now: a stop cancelling this commit leaves them for the final one
+                if self._uncommitted.get(tp) == chosen[tp]:
+                    del self._uncommitted[tp]
+            if not committed:
                 log.warning("commit refused (the group rebalanced); the next owner re-reads from the last one",
                             extra={"source": self.name, "offsets": {label(tp): o for tp, o in offsets.items()}})
 

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import faust
-from faust.exceptions import ConsumerNotStarted
-from faust.types import TP
+from aiokafka import TopicPartition
 
 from resontinex.agents.budget import PERIODS, CostBatch, Period, period_start, plan_costs, plan_reset, spend_table
 from resontinex.agents.effects import Effects, TableWrite
@@ -43,6 +42,7 @@ from resontinex.app.engine.deadletter import send_dead_letter
 from resontinex.app.engine.applier import Applier
 from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.recent import RecentMap
+from resontinex.app.engine.record_source import Lifecycle, RecordSource
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.calendar_window import CalendarWindow
 from resontinex.app.wiring.hot import attach_hot
@@ -64,16 +64,17 @@ class BudgetTables:
     costs_topic: str
     expected: dict[str, int] = field(default_factory=dict)
     """Progress key (topic/partition) → the next offset, for partitions this worker processed since it took them."""
+    costs_source: RecordSource | None = None
+    """Reads `costs` (Faust's consumer never fetches it, so only this source knows its end)."""
     commands: dict[str, Callable[[Any, Control], Awaitable[None]]] = field(default_factory=dict)
     """`control` actions other agents handle (by action name); `tripwire_reset` is the budget's."""
 
     def lag(self, partition: int) -> int | None:
         """Cost records of the partition not folded yet (the spend so far understates by
         them); None before the partition's first fetch, when it is unknown."""
-        try:
-            highwater = self.app.consumer.highwater(TP(self.costs_topic, partition))
-        except ConsumerNotStarted:
+        if self.costs_source is None:
             return None
+        highwater = self.costs_source.highwater(TopicPartition(self.costs_topic, partition))
         if highwater is None:
             return None
         return max(0, highwater - (self.next_offset(self.costs_topic, partition) or 0))
@@ -113,7 +114,7 @@ class CostsView:
         return value
 
 
-def register(app: faust.App, rt: Runtime) -> BudgetTables:
+def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
     """Declare the budget tables, the `costs` source and the `control` agent; return the tables."""
     s = rt.settings
     tables = BudgetTables(
@@ -224,10 +225,9 @@ def register(app: faust.App, rt: Runtime) -> BudgetTables:
     async def start_offset(topic: str, partition: int) -> int | None:
         return tables.next_offset(topic, partition)
 
-    async def revoked(tps: frozenset[Any]) -> None:
-        forget({tp.partition for tp in tps})
-
-    attach_hot(app, rt, costs_topic, "budget", handle, start_offset=start_offset, on_revoked=revoked)
+    lifecycle.forget.append(lambda tps: forget({tp.partition for tp in tps if tp.topic in (costs_topic, control_topic)}))
+    tables.costs_source = attach_hot(app, rt, costs_topic, "budget", handle, lifecycle=lifecycle,
+                                     start_offset=start_offset)
     _agent(app, rt, control_topic, "control", handle_control)
     return tables
 

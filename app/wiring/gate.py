@@ -33,6 +33,7 @@ from resontinex.app.engine.faust_compat import event_context
 from resontinex.app.engine.group_watch import GroupWatch
 from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.partition_state import PartitionState
+from resontinex.app.engine.record_source import Lifecycle
 from resontinex.app.engine.recent import RecentMap
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.budget import BudgetTables
@@ -112,7 +113,8 @@ class TablesView:
             self.cache.put(key, (expiry, decision))
 
 
-def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupWatch) -> dict[str, Any]:
+def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupWatch,
+             lifecycle: Lifecycle) -> dict[str, Any]:
     """Declare the gate's topic, tables and agent on `app`; return the tables by name.
     `scorers` watches the trajectory group: with no member, text-only requests are decided at once."""
     s = rt.settings
@@ -182,11 +184,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
     async def start_offset(topic: str, partition: int) -> int | None:
         return (await rt.states.get(partition)).next_offset  # after the last request the audit holds
 
-    async def revoked(tps: frozenset[Any]) -> None:
-        await rt.sink.flush()  # nothing of ours for these partitions lands after the next owner reads their tail
-        rt.states.drop({tp.partition for tp in tps})
-
-    attach_hot(app, rt, source_topic, "gate", handle, start_offset=start_offset, on_revoked=revoked)
+    lifecycle.forget.append(lambda tps: rt.states.drop({tp.partition for tp in tps if tp.topic == source_topic}))
+    attach_hot(app, rt, source_topic, "gate", handle, lifecycle=lifecycle, start_offset=start_offset)
     return tables
 
 

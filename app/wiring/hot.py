@@ -8,16 +8,17 @@ from collections.abc import Awaitable, Callable
 import faust
 
 from resontinex.app.engine.continuity import FetchedEvent
-from resontinex.app.engine.record_source import OnRevoked, Record, RecordSource, StartOffset
+from resontinex.app.engine.record_source import Lifecycle, Record, RecordSource, StartOffset
 from resontinex.app.runtime import Runtime
 
 __all__ = ["attach_hot"]
 
 
 def attach_hot(app: faust.App, rt: Runtime, topic: str, name: str,
-               handle: Callable[[list[FetchedEvent]], Awaitable[None]], *, start_offset: StartOffset | None = None,
-               on_revoked: OnRevoked | None = None) -> RecordSource:
-    """Feed `handle` the records of `topic` for the partitions Faust assigns this worker."""
+               handle: Callable[[list[FetchedEvent]], Awaitable[None]], *, lifecycle: Lifecycle,
+               start_offset: StartOffset | None = None) -> RecordSource:
+    """Feed `handle` the records of `topic` for the partitions Faust assigns this worker;
+    revoked through the worker's `lifecycle`."""
     s = rt.settings
 
     async def handle_records(records: list[Record]) -> None:
@@ -25,4 +26,4 @@ def attach_hot(app: faust.App, rt: Runtime, topic: str, name: str,
 
     return RecordSource.attach(app, [topic], handle_records, bootstrap=s.bootstrap,
                                fetch_max_wait_ms=s.fetch_max_wait_ms, start_offset=start_offset,
-                               on_revoked=on_revoked, max_batch=s.batch_max, linger_s=s.batch_linger_s, name=name)
+                               lifecycle=lifecycle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name=name)

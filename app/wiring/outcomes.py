@@ -20,6 +20,7 @@ from resontinex.app.engine.audit_writer import append_audit
 from resontinex.app.engine.deadletter import send_dead_letter
 from resontinex.app.engine.faust_compat import event_context
 from resontinex.app.engine.misrouted import Forwarder
+from resontinex.app.engine.record_source import Lifecycle
 from resontinex.app.runtime import Runtime
 from resontinex.schemas import InvalidEvent, Outcome, decode, decode_key
 
@@ -34,7 +35,8 @@ OUTCOME_LIMIT = 1e9
 REFIT_EVERY = 25
 
 
-def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, routers: faust.types.TableT) -> None:
+def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, routers: faust.types.TableT,
+             lifecycle: Lifecycle) -> None:
     s = rt.settings
     source_name, dead_letters = s.topic("outcomes"), s.topic("dead_letters")
     forwarder = Forwarder(rt.sink, s.partitions)
@@ -78,7 +80,7 @@ def register(app: faust.App, rt: Runtime, calibration: faust.types.TableT, route
             with event_context(samples[-1][0]):
                 calibration[tenant] = _refit(tenant, calibration.get(tenant), samples, rt)
 
-    attach_hot(app, rt, source_name, "outcomes", handle)
+    attach_hot(app, rt, source_name, "outcomes", handle, lifecycle=lifecycle)
 
 
 def _refit(tenant: str, entry: dict | None, samples, rt: Runtime) -> dict:
