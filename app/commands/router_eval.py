@@ -34,7 +34,7 @@ other kinds are ignored) or an outcome event (it has `decision_id`); blank lines
 skipped; a bad line is bad input naming the line number and the field. Otherwise
 (`--from-kafka`, the default): the `audit` and `outcomes` topics (with
 `RESONTINEX_TOPIC_PREFIX`) at `--bootstrap`, every partition read up to its true end
-when its read begins (`app.commands.topic_reader`, by `app.offsets.true_end_offsets`: the embedded
+when its read begins (`app.commands.topic_reader`, by `app.engine.offsets.true_end_offsets`: the embedded
 broker under-reports ListOffsets); there, a record that cannot be read is skipped,
 counted and logged (the topics are written by others), never fatal.
 

@@ -2,8 +2,10 @@
 
 Faust commits what its streams ack, and around a rebalance it acks (so commits)
 messages it skipped as belonging to an old generation; a restarted or rebalanced worker
-can then resume past records that nobody processed. The gate therefore keeps its own
-"next offset" per partition (recovered from the audit topic) and, per batch:
+could then resume past records that nobody processed. The hot topics now come from
+`app.engine.record_source`, which starts a partition at the agent's own next offset, but
+the agents still keep that "next offset" per partition (the gate's recovered from the
+audit topic, the budget's from its progress table) and, per batch, as a safety net:
 
 * drops events below it (already processed: a redelivery);
 * fetches and processes, first, any records between it and the batch's first event.

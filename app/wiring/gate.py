@@ -5,9 +5,10 @@ records are put in offset order (redeliveries dropped, skipped gaps fetched:
 `app.engine.continuity`), records on another partition than their key's are forwarded
 (`app.engine.misrouted`), the pure core plans the batch over a view of this worker's tables and
 partition state, the partition state keeps what the plan remembered, and the applier
-carries out the plan's effects. Faust commits the input offsets only after the batch
-returns, so output is at-least-once; decision ids are deterministic, so a redelivered
-request reproduces the same decision id.
+carries out the plan's effects. The record source commits the input offsets only after
+the batch returned, so output is at-least-once; a worker taking a partition over starts
+after the last request its audit tail holds, and decision ids are deterministic, so a
+redelivered request reproduces the same decision id.
 """
 
 from __future__ import annotations
