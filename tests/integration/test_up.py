@@ -23,7 +23,7 @@ from resontinex.app.broker import port_free
 from resontinex.topics import REGISTRY
 
 from .conftest import run
-from .harness import REPO, listen_ports, STOP_DEADLINE_S, alive, descendants, produce, read_all, stop_process
+from .harness import REPO, STOP_DEADLINE_S, alive, descendants, listen_ports, produce, read_all, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,9 @@ class Up(NamedTuple):
 
 def _start_up(tmp_path: Path, *flags: str, data_dir: Path | None = None, port: int | None = None,
               web_port: int | None = None, cwd: Path = REPO, env: dict[str, str] | None = None) -> Up:
-    port, web_port = port or listen_ports(), web_port or listen_ports(2)
+    if port is None or web_port is None:
+        base = listen_ports(3)  # one call: two calls could hand out overlapping ports
+        port, web_port = port or base, web_port or base + 1
     full_env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     full_env.update(PYTHONPATH=str(REPO), RESONTINEX_DATA_DIR=str(data_dir or tmp_path), **(env or {}))
     proc = subprocess.Popen(
@@ -175,7 +177,8 @@ def test_a_closed_terminal_sighup_stops_workers_and_broker(tmp_path):
 
 
 def test_a_second_up_in_the_same_folder_starts_on_fresh_state(tmp_path):
-    port, web_port = listen_ports(), listen_ports(2)
+    port = listen_ports(3)
+    web_port = port + 1
     for attempt in range(2):
         # the default data dir (.resontinex/ in the working directory), the same ports each time
         up = _start_up(tmp_path, "--roles", "core", port=port, web_port=web_port, cwd=tmp_path,
