@@ -32,7 +32,7 @@ from resontinex.schemas import ms_to_ts
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuditItem", "audit_item", "Count", "Effects", "Observation", "Output", "Record", "TableWrite", "MAX_ECHO_BYTES", "dead_letter", "dead_letter_id", "rejected"]
+__all__ = ["AuditItem", "auditable", "audit_item", "Count", "Effects", "Observation", "Output", "Record", "TableWrite", "MAX_ECHO_BYTES", "dead_letter", "dead_letter_id", "rejected"]
 
 
 class Record(Protocol):
@@ -77,6 +77,19 @@ class TableWrite:
     partition: int
     at: float = 0.0
     delete: bool = False
+
+
+def auditable(value: Any) -> bool:
+    """Whether the audit can hold `value`: RFC 8785 has no integers beyond ±(2^53 − 1).
+
+    >>> auditable({"n": 2**53 - 1}), auditable([2**53])
+    (True, False)
+    """
+    try:
+        orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        return False
+    return True
 
 
 def audit_item(event_id: str, kind: str, tenant: str, ts: str, policy_version: str,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from mode import Service
 
 from resontinex.agents.audit import SigningKeyError, load_signing_key
 
@@ -17,6 +16,7 @@ from resontinex.app.engine.audit_writer import checkpoint_due
 from resontinex.app.engine.faust_compat import use_fetch_max_wait, use_true_highwaters
 from resontinex.app.engine.group_watch import GroupWatch
 from resontinex.app.engine.record_source import Lifecycle
+from resontinex.app.engine.sink import SinkService
 from resontinex.app.exceptions import UsageError
 from resontinex.app.runtime import Runtime
 from resontinex.app.settings import Settings
@@ -24,20 +24,6 @@ from resontinex.app.settings import Settings
 log = logging.getLogger(__name__)
 
 APP_IDS = {"core": "resontinex", "trajectory": "resontinex-trajectory"}
-
-
-class _SinkService(Service):
-    """Starts the output producer with the app and stops it after the agents."""
-
-    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
-        self.runtime = runtime
-        super().__init__(**kwargs)
-
-    async def on_start(self) -> None:
-        await self.runtime.sink.start()
-
-    async def on_stop(self) -> None:
-        await self.runtime.sink.stop()
 
 
 def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, **web: Any) -> faust.App:
@@ -81,7 +67,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
         _register_trajectory(app, runtime)
     else:
         _register_core(app, runtime, settings)
-    app.add_dependency(_SinkService(runtime, loop=app.loop))
+    app.add_dependency(SinkService(runtime.sink, loop=app.loop))
     runtime.started_at = time.time()
     return app, runtime
 

@@ -14,35 +14,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import faust
-from mode import Service
 
 from resontinex.app.engine.record_source import Record, RecordSource
 from resontinex.app.settings import Settings
-from resontinex.app.engine.sink import OutputSink
+from resontinex.app.engine.sink import OutputSink, SinkService
 
 from ._faust import SOURCE_TOPIC, bench_app, run_worker
-
-
-class _Sink(Service):
-    def __init__(self, sink: OutputSink, **kwargs: Any) -> None:
-        self.sink = sink
-        super().__init__(**kwargs)
-
-    async def on_start(self) -> None:
-        await self.sink.start()
-
-    async def on_stop(self) -> None:
-        await self.sink.stop()
 
 
 def build(bootstrap: str, datadir: Path, output_topic: str) -> faust.App:
     settings = Settings.from_env()
     app = bench_app("bench-forward-records", bootstrap, datadir)
     sink = OutputSink(bootstrap, client_id="bench-forward-records-sink")
-    app.add_dependency(_Sink(sink, loop=app.loop))
+    app.add_dependency(SinkService(sink, loop=app.loop))
 
     async def forward(records: list[Record]) -> None:
         add = sink.add

@@ -26,7 +26,7 @@ import orjson
 
 from resontinex.agents.budget import EnergyConfig, Mark
 from resontinex.agents.effects import (AuditItem, Count, Effects, Observation, Output, Record, TableWrite,
-                                       audit_item, rejected)
+                                       audit_item, auditable, rejected)
 from resontinex.agents.overlays import OverlaySet
 from resontinex.agents.router import RoutingConfig
 from resontinex.agents.trajectory import TrajectoryConfig
@@ -435,10 +435,6 @@ def _fold_stats(valid: list[_Valid], decided: list[_Decided], view: GateView, ou
 
 
 def _auditable(raw: dict[str, Any]) -> None:
-    """Refuse a request the audit cannot hold: RFC 8785 has no integers beyond ±(2^53 − 1)."""
-    try:
-        orjson.dumps(raw, option=orjson.OPT_STRICT_INTEGER)
-    except orjson.JSONEncodeError:
-        raise InvalidEvent(
-            "out_of_range", "an integer beyond ±(2^53 − 1) cannot be written to the audit (RFC 8785)"
-        ) from None
+    """Refuse a request the audit cannot hold."""
+    if not auditable(raw):
+        raise InvalidEvent("out_of_range", "an integer beyond ±(2^53 − 1) cannot be written to the audit (RFC 8785)")

@@ -20,9 +20,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import orjson
 
 from resontinex.agents import router as rt_
+from resontinex.agents.effects import auditable
 from resontinex.agents.overlays import OverlayChoice, OverlaySet, select_overlay
 from resontinex.schemas import SYSTEM_TENANT, DecisionRequest, Routing
 
@@ -133,11 +133,9 @@ class RouteJudge:
 
 
 def auditable_table(document: Any) -> None:
-    """Refuse a router table the audit cannot hold: RFC 8785 has no integers beyond ±(2^53 − 1)."""
-    try:
-        orjson.dumps(document, option=orjson.OPT_STRICT_INTEGER)
-    except orjson.JSONEncodeError:
-        raise rt_.TableError("q_table", "an integer beyond ±(2^53 − 1) cannot be audited (RFC 8785)") from None
+    """Refuse a router table the audit cannot hold (`effects.auditable`)."""
+    if not auditable(document):
+        raise rt_.TableError("q_table", "an integer beyond ±(2^53 − 1) cannot be audited (RFC 8785)")
 
 
 def overlay_for(request: DecisionRequest, overlays: OverlaySet) -> dict[str, Any] | None:

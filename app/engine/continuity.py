@@ -24,6 +24,8 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from resontinex.app import metrics
+
 log = logging.getLogger(__name__)
 
 _STALL_TIMEOUT_S = 30.0  # without a single record fetched
@@ -110,3 +112,18 @@ async def contiguous(events: Sequence[Any], next_offsets: dict[int, int | None],
             out.append(event)
             expected = offset + 1
     return out, dropped, fetched
+
+
+async def in_order(events: Sequence[Any], next_offsets: dict[int, int | None], bootstrap: str,
+                   topic: str) -> list[Any]:
+    """`contiguous` with gaps fetched from `bootstrap`, the drops and fetches counted on `topic`."""
+
+    async def fetch(topic_: str, partition: int, start: int, end: int) -> list[FetchedEvent]:
+        return await fetch_range(bootstrap, topic_, partition, start, end)
+
+    out, redelivered, refetched = await contiguous(events, next_offsets, fetch)
+    if redelivered:
+        metrics.REDELIVERED.labels(topic).inc(redelivered)
+    if refetched:
+        metrics.REFETCHED.labels(topic).inc(refetched)
+    return out

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
+from typing import Any
+
 from aiokafka import AIOKafkaProducer
+from mode import Service
 
 _MAX_BATCH_BYTES = 1_000_000
 _NO_HEADERS: list[tuple[str, bytes]] = []  # aiokafka only reads it
@@ -79,3 +82,17 @@ class OutputSink:
                 ack.add_done_callback(self._inflight.discard)
         if self._inflight:
             await asyncio.gather(*self._inflight)
+
+
+class SinkService(Service):
+    """Starts an `OutputSink` with its app and stops it after the app's agents and sources."""
+
+    def __init__(self, sink: OutputSink, **kwargs: Any) -> None:
+        self.sink = sink
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        await self.sink.start()
+
+    async def on_stop(self) -> None:
+        await self.sink.stop()

@@ -37,7 +37,8 @@ from resontinex.schemas import Control, Cost, InvalidEvent, decode, decode_keyed
 
 from resontinex.app import metrics
 from resontinex.app.engine.batching import drain_in_batches
-from resontinex.app.engine.continuity import FetchedEvent, contiguous, fetch_range
+from resontinex.app.engine import continuity
+from resontinex.app.engine.continuity import FetchedEvent, fetch_range
 from resontinex.app.engine.deadletter import send_dead_letter
 from resontinex.app.engine.applier import Applier
 from resontinex.app.engine.misrouted import Forwarder
@@ -135,14 +136,11 @@ def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
     forwarder = Forwarder(rt.sink, s.partitions)
     lock = asyncio.Lock()
 
-    async def refetch(topic: str, partition: int, start: int, end: int) -> list:
-        return await fetch_range(s.bootstrap, topic, partition, start, end)
-
     async def load_ids(partition: int, start: int) -> None:
         if partition in view.ids:
             return
         ids = view.ids[partition] = RecentMap(s.dedupe_horizon)
-        for event in await refetch(costs_topic, partition, max(0, start - s.dedupe_horizon), start):
+        for event in await fetch_range(s.bootstrap, costs_topic, partition, max(0, start - s.dedupe_horizon), start):
             try:
                 ids.put(decode(Cost, event.message.value, max_bytes=s.max_message_bytes).event_id, True)
             except InvalidEvent:
@@ -152,12 +150,7 @@ def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
     async def in_order(batch: list, topic: str) -> tuple[list, dict[int, int | None]]:
         """The batch without redeliveries and with skipped gaps fetched (`app.engine.continuity`)."""
         next_offsets = {p: tables.next_offset(topic, p) for p in {e.message.partition for e in batch}}
-        events, redelivered, refetched = await contiguous(batch, next_offsets, refetch)
-        if redelivered:
-            metrics.REDELIVERED.labels(topic).inc(redelivered)
-        if refetched:
-            metrics.REFETCHED.labels(topic).inc(refetched)
-        return events, next_offsets
+        return await continuity.in_order(batch, next_offsets, s.bootstrap, topic), next_offsets
 
     def progress(topic: str, events: list) -> Effects:
         """The previous batch's progress (flushed twice once this batch's writes are); this one's trails."""

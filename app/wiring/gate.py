@@ -27,7 +27,7 @@ from resontinex.schemas import SYSTEM_TENANT, ms_to_ts
 from resontinex.topics import partition_of
 
 from resontinex.app import metrics
-from resontinex.app.engine.continuity import FetchedEvent, contiguous, fetch_range
+from resontinex.app.engine.continuity import FetchedEvent, in_order
 from resontinex.app.engine.crashpoints import fault_point
 from resontinex.app.engine.applier import Applier, event_at
 from resontinex.app.engine.faust_compat import event_context
@@ -138,18 +138,11 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
     worker = f"{s.advertised_host}:{app.conf.web_port}"
     fault = partial(fault_point, "gate.decode")
 
-    async def refetch(topic: str, partition: int, start: int, end: int) -> list[FetchedEvent]:
-        return await fetch_range(s.bootstrap, topic, partition, start, end)
-
     async def handle(batch: list[FetchedEvent]) -> None:
         started = time.perf_counter()
         view.states = {p: await rt.states.get(p) for p in {e.message.partition for e in batch}}
-        events, redelivered, refetched = await contiguous(
-            batch, {p: st.next_offset for p, st in view.states.items()}, refetch)
-        if redelivered:
-            metrics.REDELIVERED.labels(source_topic).inc(redelivered)
-        if refetched:
-            metrics.REFETCHED.labels(source_topic).inc(refetched)
+        events = await in_order(batch, {p: st.next_offset for p, st in view.states.items()}, s.bootstrap,
+                                source_topic)
         own = forwarder.keep_own(events)
         if len(own) < len(events):  # the plan counts the records it reads; these were forwarded
             metrics.EVENTS.labels(source_topic).inc(len(events) - len(own))

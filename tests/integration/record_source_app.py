@@ -19,10 +19,8 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import faust
-from mode import Service
 
 from resontinex.app.engine.continuity import FetchedEvent
 from resontinex.app.engine.record_source import Record, RecordSource
@@ -30,22 +28,10 @@ from resontinex.app.faust_app import stream_app
 from resontinex.app.engine.faust_compat import event_context, use_fetch_max_wait, use_true_highwaters
 from resontinex.app.logs import logging_config
 from resontinex.app.settings import Settings
-from resontinex.app.engine.sink import OutputSink
+from resontinex.app.engine.sink import OutputSink, SinkService
 
 PARTITIONS = 4
 TABLE = "counts"
-
-
-class _Sink(Service):
-    def __init__(self, sink: OutputSink, **kwargs: Any) -> None:
-        self.sink = sink
-        super().__init__(**kwargs)
-
-    async def on_start(self) -> None:
-        await self.sink.start()
-
-    async def on_stop(self) -> None:
-        await self.sink.stop()
 
 
 def build(bootstrap: str, datadir: Path, app_id: str, source_topic: str, output_topic: str,
@@ -56,7 +42,7 @@ def build(bootstrap: str, datadir: Path, app_id: str, source_topic: str, output_
     app = stream_app(app_id, bootstrap, datadir, partitions=PARTITIONS, web_enabled=False)
     counts = app.Table(TABLE, default=int, partitions=PARTITIONS)
     sink = OutputSink(bootstrap, client_id=f"{app_id}-sink")
-    app.add_dependency(_Sink(sink, loop=app.loop))
+    app.add_dependency(SinkService(sink, loop=app.loop))
 
     async def handle(records: list[Record]) -> None:
         per_partition: Counter[int] = Counter()

@@ -16,6 +16,7 @@ from resontinex.agents.budget._plan import FUTURE_TOLERANCE_S, CostBatch, plan_c
 from resontinex.agents.budget._periods import PERIODS, iso, period_start
 from resontinex.agents.effects import Count, Effects, TableWrite
 from resontinex.schemas import Alert, Control, ms_to_ts
+from tests.agents.gate.views import Rec
 
 PACKAGED = Path(__file__).resolve().parents[3] / "config" / "energy_governance.yaml"
 PV = "pv-test"
@@ -24,16 +25,6 @@ DAY = 86_400.0
 NOW = datetime(2026, 1, 10, 12, 30, tzinfo=timezone.utc).timestamp()
 D = period_start("day", NOW)  # today's window
 D1, D2, D3 = D - DAY, D - 2 * DAY, D - 3 * DAY
-
-
-@dataclass(frozen=True, slots=True)
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: float
 
 
 @dataclass
