@@ -32,7 +32,7 @@ from resontinex.schemas import ms_to_ts
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuditItem", "auditable", "audit_item", "Count", "Effects", "Observation", "Output", "Record", "TableWrite", "MAX_ECHO_BYTES", "dead_letter", "dead_letter_id", "rejected"]
+__all__ = ["AuditItem", "auditable", "audit_item", "Count", "Effects", "EffectsBuilder", "Observation", "Output", "Record", "TableWrite", "MAX_ECHO_BYTES", "dead_letter", "dead_letter_id", "rejected"]
 
 
 class Record(Protocol):
@@ -118,10 +118,11 @@ class Count:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """Values observed on the histogram `metric`."""
+    """Values observed on the histogram `metric` with `labels`."""
 
     metric: str
     values: tuple[float, ...]
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,44 @@ class Effects:
 
     def __bool__(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass(slots=True)
+class EffectsBuilder:
+    """What a core accumulates on its way to `Effects`: lists to append to, counts to add up.
+
+    >>> out = EffectsBuilder()
+    >>> out.count("EVENTS", "outcomes", amount=2); out.count("EVENTS", "outcomes")
+    >>> out.observe("ROUTER_REWARDS", 0.5, "p1")
+    >>> e = out.effects()
+    >>> e.counts, e.observations
+    ((Count(metric='EVENTS', labels=('outcomes',), amount=3.0),), (Observation(metric='ROUTER_REWARDS', values=(0.5,), labels=('p1',)),))
+    """
+
+    early: list[TableWrite] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+    audit: list[AuditItem] = field(default_factory=list)
+    late: list[TableWrite] = field(default_factory=list)
+    counts: dict[tuple[str, tuple[str, ...]], float] = field(default_factory=dict)
+    observed: dict[tuple[str, tuple[str, ...]], list[float]] = field(default_factory=dict)
+
+    def count(self, metric: str, *labels: str, amount: float = 1) -> None:
+        key = (metric, labels)
+        self.counts[key] = self.counts.get(key, 0.0) + amount
+
+    def observe(self, metric: str, value: float, *labels: str) -> None:
+        self.observed.setdefault((metric, labels), []).append(value)
+
+    def reject(self, record: Record, code: str, message: str, now_ms: int) -> None:
+        """`record`'s dead letter (`rejected`), counted."""
+        letter, count = rejected(record, code, message, now_ms)
+        self.outputs.append(letter)
+        self.count(count.metric, *count.labels)
+
+    def effects(self) -> Effects:
+        return Effects(tuple(self.early), tuple(self.outputs), tuple(self.audit), tuple(self.late),
+                       tuple(Count(m, labels, n) for (m, labels), n in self.counts.items() if n),
+                       tuple(Observation(m, tuple(v), labels) for (m, labels), v in self.observed.items() if v))
 
 
 # A dead letter carries the original bytes, but a 10 MB value would make a 13 MB dead

@@ -89,7 +89,7 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
                          metrics.TRAJECTORY_GROUP_MEMBERS)
     app.task(scorers.run)
     tables = gate_agent.register(app, runtime, budgets, scorers, lifecycle)
-    outcomes_agent.register(app, runtime, tables["trust-calibration"], tables["router-state"], lifecycle)
+    outcomes_agent.register(app, runtime, tables, lifecycle)
     fusion_agent.register(app, runtime, tables["awaiting-text"])
     alert_audit.register(app, runtime)
     web.register(app, runtime, tables, budgets)
@@ -126,5 +126,5 @@ def _register_trajectory(app: faust.App, runtime: Runtime) -> None:
                          f"{check['probe_perplexity']} on the probe sentence (a tokenizer that does not match the "
                          "model?)")
     metrics.TRAJECTORY_LOAD_SECONDS.set(analyzer.loaded.load_s)
-    trajectory_agent.register(app, runtime, analyzer)
+    trajectory_agent.register(app, runtime, analyzer, Lifecycle(app, runtime.sink.flush))
     web.register_trajectory(app, runtime, analyzer, check)

@@ -6,6 +6,7 @@ parts it is built from (`decide`, `budgeting`, `routing`, `text`, `stats`) are p
 functions over plain values; `resontinex.app.wiring.gate` wires it to Kafka and Faust.
 """
 
+from ._alert_audit import FOREIGN_KINDS, plan_alert_audit
 from ._budgeting import LAG_LIMIT, BudgetJudge, InsightCache, Judged
 from ._decide import (
     CIRCUIT_OPEN_REASON,
@@ -21,6 +22,7 @@ from ._decide import (
     most_restrictive,
     trust_reasons,
 )
+from ._fusion import AwaitingView, FusionBatch, plan_fusion, plan_sweep
 from ._plan import STATS_WINDOW_S, GateBatch, GateConfig, GatePlan, Remembered, plan_batch
 from ._routing import (APPLIED_KEPT, RouteJudge, Routed, auditable_table, load_router_state, overlay_for,
                        rejection_alerts, router_state_of, router_value)
@@ -31,12 +33,12 @@ from ._text import (HELD_BACK, awaiting_key, needs_text_score, scored_request, t
 from ._view import GateView
 
 __all__ = [
-    "APPLIED_KEPT", "CIRCUIT_OPEN_REASON", "HELD_BACK", "LAG_LIMIT", "STATS_WINDOW_S", "VERB_RANK",
-    "BudgetJudge", "GateBatch", "GateConfig", "GatePlan", "GateView", "InsightCache", "Judged", "Remembered",
+    "APPLIED_KEPT", "CIRCUIT_OPEN_REASON", "FOREIGN_KINDS", "HELD_BACK", "LAG_LIMIT", "STATS_WINDOW_S", "VERB_RANK",
+    "AwaitingView", "BudgetJudge", "FusionBatch", "GateBatch", "GateConfig", "GatePlan", "GateView", "InsightCache", "Judged", "Remembered",
     "RouteJudge", "Routed", "WindowStats",
     "alert_event", "alert_id", "auditable_table", "awaiting_key", "break_glass", "circuit_alert", "circuit_effects",
     "decision_event", "decision_id", "derived_id", "floor_alert", "load_router_state", "merge_stats",
-    "most_restrictive", "needs_text_score", "overlay_for", "plan_batch", "rejection_alerts", "rejection_effects",
+    "most_restrictive", "needs_text_score", "overlay_for", "plan_alert_audit", "plan_batch", "plan_fusion", "plan_sweep", "rejection_alerts", "rejection_effects",
     "router_state_of", "router_value", "scored_request", "text_reason", "timed_out_request", "trajectory_request",
     "trust_reasons", "unscored_request", "window_start",
 ]

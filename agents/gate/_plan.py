@@ -25,8 +25,8 @@ import numpy as np
 import orjson
 
 from resontinex.agents.budget import EnergyConfig, Mark
-from resontinex.agents.effects import (AuditItem, Count, Effects, Observation, Output, Record, TableWrite,
-                                       audit_item, auditable, rejected)
+from resontinex.agents.effects import (AuditItem, Effects, EffectsBuilder, Output, Record, TableWrite, audit_item,
+                                       auditable)
 from resontinex.agents.overlays import OverlaySet
 from resontinex.agents.router import RoutingConfig
 from resontinex.agents.trajectory import TrajectoryConfig
@@ -127,24 +127,10 @@ class _Valid:
 
 
 @dataclass(slots=True)
-class _Out:
+class _Out(EffectsBuilder):
     """What a batch accumulates on its way to a plan."""
 
-    early: list[TableWrite] = field(default_factory=list)
-    outputs: list[Output] = field(default_factory=list)
-    audit: list[AuditItem] = field(default_factory=list)
-    late: list[TableWrite] = field(default_factory=list)
-    counts: defaultdict[tuple[str, tuple[str, ...]], float] = field(default_factory=lambda: defaultdict(float))
     evaluation_s: float = 0.0
-    scores: tuple[float, ...] = ()  # the batch's evaluated trust scores (a cache hit may reuse another)
-
-    def count(self, metric: str, *labels: str, amount: float = 1) -> None:
-        self.counts[(metric, labels)] += amount
-
-    def effects(self, observations: tuple[Observation, ...] = ()) -> Effects:
-        counts = tuple(Count(m, labels, n) for (m, labels), n in self.counts.items() if n)
-        return Effects(tuple(self.early), tuple(self.outputs), tuple(self.audit), tuple(self.late), counts,
-                       observations)
 
 
 def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
@@ -176,7 +162,7 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
     out.count("ROUTES_REUSED", amount=routes.reused)
     out.count("ERRORS", "router_state", amount=routes.unreadable)
     return GatePlan(
-        effects=out.effects((Observation("SCORES", out.scores),) if out.scores else ()),
+        effects=out.effects(),
         remembered=tuple(
             Remembered(v.record.partition, v.request.event_id, d.decision["event_id"], v.tenant,
                        d.decision["trust"]["raw_score"], d.pending, v.record.timestamp)
@@ -203,12 +189,12 @@ def _valid_requests(batch: GateBatch, view: GateView, cfg: GateConfig, out: _Out
                                                 max_bytes=cfg.max_message_bytes)
             _auditable(raw)
         except InvalidEvent as exc:
-            _dead_letter(record, exc.code, exc.message, now_ms, out)
+            out.reject(record, exc.code, exc.message, now_ms)
             continue
         except Exception as exc:  # a bug on one event must not stop the stream
             log.exception("unexpected error decoding an event", extra={"offset": record.offset})
             out.count("ERRORS", "decode")
-            _dead_letter(record, "processing_error", f"{type(exc).__name__}: {exc}", now_ms, out)
+            out.reject(record, "processing_error", f"{type(exc).__name__}: {exc}", now_ms)
             failed += 1
             continue
         if request.trajectory is not None and not view.waiting(tenant, request.event_id):
@@ -232,12 +218,6 @@ def _valid_requests(batch: GateBatch, view: GateView, cfg: GateConfig, out: _Out
         kept[dedupe_key] = len(valid)
         valid.append(item)
     return valid, failed
-
-
-def _dead_letter(record: Record, code: str, message: str, now_ms: int, out: _Out) -> None:
-    letter, count = rejected(record, code, message, now_ms)
-    out.outputs.append(letter)
-    out.count(count.metric, *count.labels)
 
 
 def _forward_texts(valid: list[_Valid], now: float, cfg: GateConfig, out: _Out) -> list[_Valid]:
@@ -385,7 +365,9 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
         out.count("TIERS", name, amount=count)
     out.count("FLOOR_VIOLATIONS", amount=sum(floors))
     out.count("ENTROPY_FLAGS", amount=sum(flags))
-    out.evaluation_s, out.scores = evaluation_s, tuple(score)
+    out.evaluation_s = evaluation_s
+    if len(score):
+        out.observed[("SCORES", ())] = list(score)
     return decided
 
 

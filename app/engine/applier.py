@@ -93,4 +93,10 @@ def record(counts: Iterable[Count], observations: Iterable[Observation] = ()) ->
         metric = getattr(metrics, c.metric)
         (metric.labels(*c.labels) if c.labels else metric).inc(c.amount)
     for o in observations:
-        getattr(metrics, o.metric).observe_many(o.values)
+        metric = getattr(metrics, o.metric)
+        metric = metric.labels(*o.labels) if o.labels else metric
+        if hasattr(metric, "observe_many"):  # a BatchHistogram
+            metric.observe_many(o.values)
+        else:
+            for value in o.values:
+                metric.observe(value)

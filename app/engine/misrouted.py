@@ -49,8 +49,9 @@ class Forwarder:
 
     def keep_own(self, events: Iterable[Any]) -> list[Any]:
         """The events whose record sits on its key's partition; the rest are queued on the
-        sink for their key's partition (the caller's flush sends them). A record without a
-        key stays: its handler dead-letters it."""
+        sink for their key's partition (the caller's flush sends them) and counted as read
+        (`EVENTS`: the handler counts those it keeps). A record without a key stays: its
+        handler dead-letters it."""
         own = []
         for event in events:
             msg = event.message
@@ -61,6 +62,7 @@ class Forwarder:
             self._sink.add(msg.topic, target, msg.key, msg.value, timestamp_ms=round(msg.timestamp * 1000),
                            headers=_headers(msg.headers))
             metrics.MISROUTED.labels(msg.topic).inc()
+            metrics.EVENTS.labels(msg.topic).inc()
             self._warn_once(msg, target)
         return own
 

@@ -179,8 +179,6 @@ def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
         for p, first in firsts.items():
             await load_ids(p, first if next_offsets.get(p) is None else next_offsets[p])  # type: ignore[arg-type]
         own = forwarder.keep_own(events)
-        if len(own) < len(events):  # the plan counts the records it reads; these were forwarded
-            metrics.EVENTS.labels(costs_topic).inc(len(events) - len(own))
         async with lock:
             plan = plan_costs(CostBatch([e.message for e in own], time.time()), view, rt.energy,
                               max_message_bytes=s.max_message_bytes, policy_version=rt.policy_version)
@@ -194,7 +192,8 @@ def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
     async def handle_control(batch: list[faust.types.EventT]) -> None:
         events, _ = await in_order(batch, control_topic)
         async with lock:
-            for event in forwarder.keep_own(events):
+            own = forwarder.keep_own(events)
+            for event in own:
                 command = _decoded(Control, event.message, rt, dead_letters)
                 if command is None:
                     continue
@@ -203,7 +202,7 @@ def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
                         plan_reset(event.message, command, view, rt.energy, rt.policy_version))
                 else:
                     await tables.commands[command.action](event, command)
-            metrics.EVENTS.labels(control_topic).inc(len(events))
+            metrics.EVENTS.labels(control_topic).inc(len(own))
             await appliers[control_topic].apply(progress(control_topic, events))
             await app.producer.flush()  # a Faust agent: its offsets may be committed as soon as it returns
         expect(control_topic, events)

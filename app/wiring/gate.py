@@ -144,8 +144,6 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
         events = await in_order(batch, {p: st.next_offset for p, st in view.states.items()}, s.bootstrap,
                                 source_topic)
         own = forwarder.keep_own(events)
-        if len(own) < len(events):  # the plan counts the records it reads; these were forwarded
-            metrics.EVENTS.labels(source_topic).inc(len(events) - len(own))
         now = time.time()
         aged = breaker.record(now, events=0, errors=0)  # what left the window since the last batch
         plan = plan_batch(GateBatch([e.message for e in own], now, time.monotonic(), breaker.is_open,

@@ -401,7 +401,8 @@ def test_rules_use_only_exported_metrics(rules: list[dict[str, Any]]) -> None:
 
 def test_rule_selectors_use_labels_and_values_the_workers_export(rules: list[dict[str, Any]]) -> None:
     """`metric{label="value"}`: the label is one of the metric's, and where the metric has a
-    single label the value is one the code passes to `.labels(...)` (a typo matches nothing)."""
+    single label the value is one the code passes to `.labels(...)` or a core counts
+    (`count("METRIC", "value")`; a typo matches nothing)."""
     objects = _metric_objects()
     sources = "\n".join(path.read_text(encoding="utf-8")
                         for folder in ("app", "agents") for path in sorted((ROOT / folder).rglob("*.py")))
@@ -413,6 +414,7 @@ def test_rule_selectors_use_labels_and_values_the_workers_export(rules: list[dic
                 assert label in labelnames, f"{metric} has no label {label!r} ({rule['alert']})"
                 if op == "=" and len(labelnames) == 1:
                     values = set(re.findall(rf'\b{var}\.labels\(\s*(?:{label}\s*=\s*)?"([^"]+)"', sources))
+                    values |= set(re.findall(rf'\b[cC]ount\("{var}",\s*\(?"([^"]+)"', sources))  # a core's counts
                     assert value in values, f"{metric}{{{label}={value!r}}}: the code sets {sorted(values)}"
                     checked += 1
     assert checked >= 3
