@@ -33,6 +33,7 @@ from resontinex.app.engine.audit_writer import append_audit
 from resontinex.app.engine.continuity import FetchedEvent, FetchedMessage
 from resontinex.app.engine.crashpoints import crash_point
 from resontinex.app.engine.faust_compat import event_context
+from resontinex.app.engine.seams import Table
 from resontinex.app.runtime import Runtime
 
 __all__ = ["Applier", "event_at"]
@@ -48,7 +49,7 @@ class Applier:
     agent's input (Faust checks a table's writes against its source's partitions),
     `flush_changelog` awaits the table changelogs' producer."""
 
-    def __init__(self, rt: Runtime, name: str, source_topic: str, tables: Mapping[str, Any],
+    def __init__(self, rt: Runtime, name: str, source_topic: str, tables: Mapping[str, Table],
                  flush_changelog: Callable[[], Awaitable[None]]) -> None:
         self.rt, self.name, self.source_topic = rt, name, source_topic
         self.tables = tables

@@ -18,14 +18,16 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TypeVar
 
 from resontinex.topics import partition_of_key
 
 from resontinex.app import metrics
-from resontinex.app.engine.sink import OutputSink
+from resontinex.app.engine.seams import Event, Message, Sink
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
 
 CRC32 = "crc32 (librdkafka's default consistent_random)"
 OTHER = "another partitioner (random, or a custom one)"
@@ -43,11 +45,11 @@ def partitioner_guess(key: bytes, partition: int, partitions: int) -> str:
 class Forwarder:
     """Splits a batch into the records this partition owns and forwards the others."""
 
-    def __init__(self, sink: OutputSink, partitions: int) -> None:
+    def __init__(self, sink: Sink, partitions: int) -> None:
         self._sink, self._partitions = sink, partitions
         self._warned: set[tuple[str, str]] = set()
 
-    def keep_own(self, events: Iterable[Any]) -> list[Any]:
+    def keep_own(self, events: Iterable[E]) -> list[E]:
         """The events whose record sits on its key's partition; the rest are queued on the
         sink for their key's partition (the caller's flush sends them) and counted as read
         (`EVENTS`: the handler counts those it keeps). A record without a key stays: its
@@ -66,7 +68,7 @@ class Forwarder:
             self._warn_once(msg, target)
         return own
 
-    def _warn_once(self, msg: Any, target: int) -> None:
+    def _warn_once(self, msg: Message, target: int) -> None:
         guess = partitioner_guess(msg.key, msg.partition, self._partitions)
         if (msg.topic, guess) in self._warned:
             return

@@ -8,11 +8,12 @@ shell's views and parts to them and to the cores' views.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from resontinex.agents.effects import Record
 
-__all__ = ["Event", "Sink", "Table"]
+__all__ = ["Event", "Message", "Sink", "Table"]
 
 
 class Sink(Protocol):
@@ -34,8 +35,15 @@ class Table(Protocol):
     def __delitem__(self, key: str) -> None: ...
 
 
+class Message(Record, Protocol):
+    """An input record with its headers (what a forward copies)."""
+
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None: ...
+
+
 class Event(Protocol):
     """An input event as a handler takes it: its record under `message`."""
 
     @property
-    def message(self) -> Record: ...
+    def message(self) -> Message: ...

@@ -11,6 +11,7 @@ from resontinex.agents.gate import plan_alert_audit
 
 from resontinex.app.engine.applier import Applier
 from resontinex.app.engine.batching import drain_in_batches
+from resontinex.app.engine.seams import Event
 from resontinex.app.runtime import Runtime
 
 __all__ = ["register"]
@@ -22,7 +23,7 @@ def register(app: faust.App, rt: Runtime) -> None:
     source = app.topic(source_name, key_serializer="raw", value_serializer="raw", partitions=s.partitions)
     applier = Applier(rt, "alert-audit", source_name, {}, app.producer.flush)
 
-    async def handle(batch: list[faust.types.EventT]) -> None:
+    async def handle(batch: list[Event]) -> None:
         states = {p: await rt.states.get(p) for p in {e.message.partition for e in batch}}  # from the audit tail
         effects, added = plan_alert_audit([e.message for e in batch], lambda p, alert_id: alert_id in states[p].alerts,
                                           rt.policy_version, s.max_message_bytes)

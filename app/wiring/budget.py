@@ -44,6 +44,7 @@ from resontinex.app.engine.applier import Applier
 from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.recent import RecentMap
 from resontinex.app.engine.record_source import Lifecycle, RecordSource
+from resontinex.app.engine.seams import Event, Table
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.calendar_window import CalendarWindow
 from resontinex.app.wiring.hot import attach_hot
@@ -59,15 +60,15 @@ class BudgetTables:
     """The budget state a worker holds; the gate and the web views read it."""
 
     spend: dict[Period, Any]  # faust WindowWrapper per period
-    tripwire: faust.types.TableT
-    progress: faust.types.TableT
+    tripwire: Table
+    progress: Table
     app: faust.App
     costs_topic: str
     expected: dict[str, int] = field(default_factory=dict)
     """Progress key (topic/partition) → the next offset, for partitions this worker processed since it took them."""
     costs_source: RecordSource | None = None
     """Reads `costs` (Faust's consumer never fetches it, so only this source knows its end)."""
-    commands: dict[str, Callable[[Any, Control], Awaitable[None]]] = field(default_factory=dict)
+    commands: dict[str, Callable[[Event, Control], Awaitable[None]]] = field(default_factory=dict)
     """`control` actions other agents handle (by action name); `tripwire_reset` is the budget's."""
 
     def lag(self, partition: int) -> int | None:
@@ -189,7 +190,7 @@ def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
         metrics.BATCH_SIZE.labels("budget").observe(len(events))
         metrics.BATCH_SECONDS.labels("budget").observe(time.perf_counter() - started)
 
-    async def handle_control(batch: list[faust.types.EventT]) -> None:
+    async def handle_control(batch: list[Event]) -> None:
         events, _ = await in_order(batch, control_topic)
         async with lock:
             own = forwarder.keep_own(events)

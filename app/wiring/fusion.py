@@ -20,6 +20,7 @@ from resontinex.app import metrics
 from resontinex.app.engine.applier import Applier
 from resontinex.app.engine.batching import drain_in_batches
 from resontinex.app.engine.recent import RecentMap
+from resontinex.app.engine.seams import Event, Table
 from resontinex.app.runtime import Runtime
 
 __all__ = ["AwaitingTable", "register"]
@@ -31,7 +32,7 @@ TIMED_OUT_KEPT = 100_000
 class AwaitingTable:
     """`agents.gate.AwaitingView` over the `awaiting-text` table."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     def waiting_entry(self, key: str) -> dict[str, Any] | None:
@@ -39,7 +40,7 @@ class AwaitingTable:
         return entry
 
 
-def register(app: faust.App, rt: Runtime, awaiting: Any) -> None:
+def register(app: faust.App, rt: Runtime, awaiting: Table) -> None:
     s = rt.settings
     source_name = s.topic("trajectory_results")
     source = app.topic(source_name, key_serializer="raw", value_serializer="raw", partitions=s.partitions)
@@ -50,7 +51,7 @@ def register(app: faust.App, rt: Runtime, awaiting: Any) -> None:
     for status in ("scored", "timeout"):
         metrics.TEXTS_RETURNED.labels(status)  # at 0 from the start, so increase() sees the first one
 
-    async def handle(batch: list[faust.types.EventT]) -> None:
+    async def handle(batch: list[Event]) -> None:
         effects = plan_fusion(FusionBatch([e.message for e in batch], time.time()), view, rt.trajectory,
                               s.max_message_bytes)
         await applier.apply(effects)

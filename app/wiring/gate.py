@@ -50,7 +50,7 @@ INSIGHT_CACHE_ENTRIES = 10_000
 class TablesView:
     """`agents.gate.GateView` over this worker's tables and the batch's partition states."""
 
-    def __init__(self, tables: dict[str, Any], budgets: BudgetTables, source_topic: str) -> None:
+    def __init__(self, tables: Mapping[str, Table], budgets: BudgetTables, source_topic: str) -> None:
         self.tables, self.budgets, self.source_topic = tables, budgets, source_topic
         self.states: dict[int, PartitionState] = {}
         self.cache: RecentMap[tuple[float, dict[str, Any]]] = RecentMap(INSIGHT_CACHE_ENTRIES)

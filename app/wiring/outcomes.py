@@ -11,6 +11,7 @@ read and written with no `await` between, as the gate reads and writes it too.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -22,6 +23,7 @@ from resontinex.app.engine.continuity import FetchedEvent
 from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.partition_state import PartitionState
 from resontinex.app.engine.record_source import Lifecycle
+from resontinex.app.engine.seams import Table
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.hot import attach_hot
 
@@ -31,7 +33,7 @@ __all__ = ["StateView", "register"]
 class StateView:
     """`agents.outcomes.OutcomesView` over the tables and the batch's partition states."""
 
-    def __init__(self, tables: dict[str, Any]) -> None:
+    def __init__(self, tables: Mapping[str, Table]) -> None:
         self.tables = tables
         self.states: dict[int, PartitionState] = {}
 
@@ -48,7 +50,7 @@ class StateView:
         return value
 
 
-def register(app: faust.App, rt: Runtime, tables: dict[str, Any], lifecycle: Lifecycle) -> None:
+def register(app: faust.App, rt: Runtime, tables: Mapping[str, Table], lifecycle: Lifecycle) -> None:
     """Declare the outcomes agent on `app`; `tables` are the gate's (`router-state`, `trust-calibration`)."""
     s = rt.settings
     source_topic = s.topic("outcomes")

@@ -8,7 +8,6 @@ the table records it with the command's id, so a redelivered command is recognis
 
 from __future__ import annotations
 
-from typing import Any
 
 import orjson
 
@@ -22,11 +21,12 @@ from resontinex.schemas import Control, ms_to_ts
 from resontinex.agents.gate import alert_event, auditable_table, load_router_state
 
 from resontinex.app.wiring.router_tables import store_router_state
+from resontinex.app.engine.seams import Event, Table
 
 IMPORTS_KEPT = 50
 
 
-async def import_router_table(rt: Runtime, table: Any, event: Any, command: Control) -> None:
+async def import_router_table(rt: Runtime, table: Table, event: Event, command: Control) -> None:
     msg, tenant = event.message, command.tenant
     try:
         auditable_table(command.q_table)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from resontinex.agents import router as rt_
 from resontinex.agents.gate import router_value
 
 from resontinex.app.engine.faust_compat import event_context
+from resontinex.app.engine.seams import Event, Table
 
 
-def store_router_state(table: Any, tenant: str, state: rt_.RouterState, applied: list[str], event: Any,
+def store_router_state(table: Table, tenant: str, state: rt_.RouterState, applied: list[str], event: Event,
                        imports: list[str] | None = None) -> None:
     """Write the tenant's value: the state, the applied decision ids and the ids of the
     imports applied (kept as they were unless given)."""

@@ -26,6 +26,7 @@ from resontinex.app.engine.batching import drain_in_batches
 from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.recent import RecentMap
 from resontinex.app.engine.record_source import Lifecycle
+from resontinex.app.engine.seams import Event
 from resontinex.app.runtime import Runtime
 
 __all__ = ["register"]
@@ -54,7 +55,7 @@ def register(app: faust.App, rt: Runtime, analyzer: Analyzer, lifecycle: Lifecyc
         recent = seen.get(partition)
         return recent is not None and event_id in recent
 
-    async def handle(batch: list[faust.types.EventT]) -> None:
+    async def handle(batch: list[Event]) -> None:
         started = time.perf_counter()
         own = forwarder.keep_own(batch)
         effects, admitted = admit_requests([e.message for e in own], seen=was_seen, scorer=analyzer,

@@ -15,7 +15,6 @@ unexpected error in the handler ends the worker.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
