@@ -9,16 +9,16 @@ noticed:
   to the batch's last event of the key around the write.
 * `use_true_highwaters`, `use_fetch_max_wait`: the changelog recovery's end offsets and
   the consumer's fetch wait (the embedded broker, see their docstrings).
-* `exclude_from_fetching`, `commit_offsets`, `recovery_pending`: what
-  `app.engine.record_source` needs to take the hot topics' records from its own aiokafka
-  consumer while Faust keeps the group, the assignment and the tables.
+* `exclude_from_fetching`, `commit_offsets`, `recovery_pending`, `before_consumer_stops`:
+  what `app.engine.record_source` needs to take the hot topics' records from its own
+  aiokafka consumer while Faust keeps the group, the assignment and the tables.
 """
 
 from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Mapping
 
 from faust import streams
 from faust.types import TP, AppT, EventT
@@ -161,3 +161,19 @@ def recovery_pending(app: AppT) -> bool:
     until the recovery task picks it up, this flag tells that late signal apart.
     """
     return bool(app.tables.recovery.signal_recovery_start.is_set())  # type: ignore[attr-defined]
+
+
+def before_consumer_stops(app: AppT, stop: Callable[[], Awaitable[None]]) -> None:
+    """Await `stop` first when `app` stops, while its tables and its consumer still run.
+
+    `App.on_stop` stops the fetcher and the tables (`_stop_consumer`) before it sends
+    `on_before_shutdown`; a batch of our own still in flight then would write to stopped
+    tables. Patched on this app instance only.
+    """
+    original = app._stop_consumer  # type: ignore[attr-defined]
+
+    async def _stop_consumer() -> None:
+        await stop()
+        await original()
+
+    app._stop_consumer = _stop_consumer  # type: ignore[attr-defined]

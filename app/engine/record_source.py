@@ -46,7 +46,8 @@ from mode import Service
 
 from resontinex.app.engine.continuity import FetchedMessage
 from resontinex.app.engine.failfast import crash_only
-from resontinex.app.engine.faust_compat import commit_offsets, exclude_from_fetching, recovery_pending
+from resontinex.app.engine.faust_compat import (before_consumer_stops, commit_offsets, exclude_from_fetching,
+                                                recovery_pending)
 
 __all__ = ["Handler", "Lifecycle", "OnRevoked", "Record", "RecordSource", "StartOffset", "label"]
 
@@ -69,13 +70,21 @@ class Lifecycle:
     source stops taking the partitions' records, finishes its batch in flight and commits;
     then `flush` (the shared output sink); then each `forget` drops what the worker kept
     for them (partition state, recovered ids). mode calls a signal's receivers in no set
-    order, so the sources do not each answer `on_partitions_revoked` themselves."""
+    order, so the sources do not each answer `on_partitions_revoked` themselves.
+
+    When the app stops, the sources stop (batch in flight finished, offsets committed) and
+    the sink is flushed first, before Faust stops its tables and its consumer."""
 
     def __init__(self, app: AppT, flush: Callable[[], Awaitable[None]]) -> None:
         self.sources: list[RecordSource] = []
         self.forget: list[Callable[[set[Any]], None]] = []
         self._flush = flush
         app.on_partitions_revoked.connect(self._revoked)  # type: ignore[arg-type]
+        before_consumer_stops(app, self._stopping)
+
+    async def _stopping(self) -> None:
+        await asyncio.gather(*(source.stop() for source in self.sources))
+        await self._flush()
 
     async def _revoked(self, app: AppT, revoked: Collection[Any], **_: Any) -> None:
         await asyncio.gather(*(source.revoke(revoked) for source in self.sources))

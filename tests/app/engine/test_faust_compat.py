@@ -197,3 +197,13 @@ def test_revocation_and_shutdown_signals_come_while_the_group_member_can_still_c
     assert "self.on_partitions_revoked.send" in inspect.getsource(App._on_partitions_revoked)
     stop = inspect.getsource(App.on_stop)  # Service.stop runs on_stop before stopping the consumer service
     assert stop.index("self._stop_consumer()") < stop.index("self.on_before_shutdown.send()")
+
+
+def test_the_app_stops_its_tables_in_an_instance_method_called_first_when_it_stops():
+    import inspect
+
+    from faust.app.base import App
+
+    assert "await self.tables.stop()" in inspect.getsource(App._stop_consumer)  # what must come after our stop
+    assert inspect.getsource(App.on_stop).index("await self._stop_consumer()") < \
+        inspect.getsource(App.on_stop).index("self.on_before_shutdown")

@@ -1,4 +1,5 @@
-"""Revocation in one place: every source drains and commits, then the sink flushes, then agents forget."""
+"""Revocation in one place: every source drains and commits, then the sink flushes, then agents
+forget; at shutdown the sources stop and the sink flushes before Faust stops its tables."""
 
 from __future__ import annotations
 
@@ -20,8 +21,12 @@ class Signal:
 
 
 class App:
-    def __init__(self) -> None:
+    def __init__(self, journal: list[str] | None = None) -> None:
         self.on_partitions_revoked = Signal()
+        self.journal = journal if journal is not None else []
+
+    async def _stop_consumer(self) -> None:  # Faust's: stops the fetcher and the tables
+        self.journal.append("tables stopped")
 
 
 class Source:
@@ -31,6 +36,10 @@ class Source:
     async def revoke(self, revoked: Any) -> None:
         await asyncio.sleep(self.delay)  # a batch in flight
         self.journal.append(f"drained {self.name}")
+
+    async def stop(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.journal.append(f"stopped {self.name}")
 
 
 def test_state_is_forgotten_only_after_every_source_drained_and_the_sink_flushed() -> None:
@@ -46,3 +55,16 @@ def test_state_is_forgotten_only_after_every_source_drained_and_the_sink_flushed
     (receiver,) = app.on_partitions_revoked.receivers
     asyncio.run(receiver(app, {TopicPartition("decision-requests", 1), TopicPartition("costs", 1)}))
     assert journal == ["drained budget", "drained gate", "flush", "forget [1, 1]"]
+
+
+def test_at_shutdown_sources_stop_and_the_sink_flushes_before_faust_stops_its_tables() -> None:
+    journal: list[str] = []
+    app = App(journal)
+
+    async def flush() -> None:
+        journal.append("flush")
+
+    lifecycle = Lifecycle(app, flush)  # type: ignore[arg-type]
+    lifecycle.sources += [Source("gate", journal, 0.02), Source("budget", journal, 0.0)]  # type: ignore[list-item]
+    asyncio.run(app._stop_consumer())  # as App.on_stop calls it
+    assert journal == ["stopped budget", "stopped gate", "flush", "tables stopped"]
