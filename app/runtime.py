@@ -10,7 +10,7 @@ from typing import Any, Callable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from resontinex.agents import budget, router, trajectory
+from resontinex.agents import budget, coordination, router, trajectory
 from resontinex.agents.overlays import OverlaySet, Rejection, load_overlays, overlay_dirs
 from resontinex.agents.trust import ConfigError as TrustConfigError
 from resontinex.agents.trust import TrustConfig, load_config, policy_version_of
@@ -18,7 +18,8 @@ from resontinex.config import PACKAGED_DIR
 
 from resontinex.app.exceptions import UsageError
 from resontinex.app.engine.partition_state import PartitionStates
-from resontinex.app.settings import CONFIG_FILES, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE, TRUST_FILE, Settings
+from resontinex.app.settings import (CONFIG_FILES, COORDINATION_FILE, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE,
+                                     TRUST_FILE, Settings)
 from resontinex.app.engine.sink import OutputSink
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Runtime:
     energy: budget.EnergyConfig
     routing: router.RoutingConfig
     trajectory: trajectory.TrajectoryConfig
+    coordination: coordination.CoordinationConfig  # does not change decisions: not in policy_version
     overlays: OverlaySet
     overlay_rejections: tuple[Rejection, ...]
     policy_version: str
@@ -52,6 +54,7 @@ class Runtime:
         energy = _load(settings, ENERGY_FILE, budget.load_energy_config, budget.ConfigError)
         routing = _load(settings, ROUTING_FILE, router.load_routing_config, router.ConfigError)
         text_scoring = _load(settings, TRAJECTORY_FILE, trajectory.load_trajectory_config, trajectory.ConfigError)
+        teams = _load(settings, COORDINATION_FILE, coordination.load_coordination_config, coordination.ConfigError)
         overlays, rejections = load_overlays(overlay_dirs(settings.config_dir))  # a bad file is skipped, never fatal
         _report(settings, overlays, rejections)
         configuration = configuration_of(trust, energy, routing, overlays, text_scoring)
@@ -61,6 +64,7 @@ class Runtime:
             energy=energy,
             routing=routing,
             trajectory=text_scoring,
+            coordination=teams,
             overlays=overlays,
             overlay_rejections=rejections,
             policy_version=policy_version_of(configuration),

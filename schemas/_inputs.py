@@ -20,9 +20,11 @@ from ._base import (
 )
 
 __all__ = [
+    "MAX_TASK_CHARS",
     "MAX_TEXT_CHARS",
     "Constraints",
     "Control",
+    "CoordinationRequest",
     "Cost",
     "DecisionRequest",
     "Estimate",
@@ -259,3 +261,21 @@ class TrajectoryRequest(InputEvent):
     model: str | None = None
     request_id: str | None = None
     detail: bool = False
+
+
+MAX_TASK_CHARS = 20_000
+
+
+class CoordinationRequest(InputEvent):
+    """A task for a team of LLM agents to measure coordination on (topic
+    `coordination-requests`, §3.9). `model` defaults to `coordination.yaml`'s; `rounds`
+    applies to `debate`; `budget_usd` caps this run's spend."""
+
+    tenant: Name
+    task: Annotated[str, Field(min_length=1, max_length=MAX_TASK_CHARS)]
+    num_agents: Annotated[int, Field(ge=2, le=10)]
+    strategy: Literal["sequential", "parallel", "debate"]
+    rounds: Annotated[int, Field(ge=1, le=5)] = 2
+    model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    workflow: Name = "default"
+    budget_usd: Annotated[float, Field(gt=0)] | None = None

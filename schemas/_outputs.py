@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from ._base import (
     EventId,
@@ -19,9 +21,12 @@ from ._base import (
 )
 
 __all__ = [
+    "AgentResponse",
     "Alert",
     "AuditRecord",
     "BudgetSummary",
+    "CoordinationError",
+    "CoordinationResult",
     "DeadLetter",
     "DeadLetterError",
     "Decision",
@@ -249,3 +254,47 @@ class DeadLetter(OutputEvent):
     value_truncated: bool = False
     value_sha256: Sha256Hex | None = None
     error: DeadLetterError
+
+
+class AgentResponse(OutputPart):
+    """One agent's final answer in a coordination run: its hash, not its text."""
+
+    agent: Annotated[int, Field(ge=1)]
+    text_sha256: Sha256Hex
+    output_tokens: NonNegativeInt
+
+
+class CoordinationError(OutputPart):
+    code: Name
+    message: str
+
+
+class CoordinationResult(OutputEvent):
+    """γ, ω, consensus and costs of one coordination run (topic `coordination-results`, §3.9).
+
+    `gamma`, `omega`, `effective`, `emergence`, `coordinated_quality` and
+    `consensus_rate` are null when the run could not measure them (`status` `partial`
+    or `failed`, with `errors` saying why). Beyond the contract's fields: `agents`, and
+    `calls` (the API calls made, one `costs` event each).
+    """
+
+    request_event_id: EventId
+    tenant: Name
+    strategy: Literal["sequential", "parallel", "debate"]
+    model: str
+    agents: Annotated[int, Field(ge=2, le=10)]
+    gamma: NonNegativeFloat | None
+    omega: Annotated[float, Field(ge=-1, le=1)] | None
+    consensus_rate: Annotated[float, Field(ge=-1, le=1)] | None
+    coordinated_quality: UnitFloat | None
+    baseline_qualities: list[UnitFloat]
+    effective: bool | None
+    emergence: bool | None
+    responses: list[AgentResponse]
+    input_tokens: NonNegativeInt
+    output_tokens: NonNegativeInt
+    calls: NonNegativeInt
+    cost_usd: NonNegativeFloat
+    baseline_cached: bool
+    status: Literal["ok", "partial", "failed"]
+    errors: list[CoordinationError]

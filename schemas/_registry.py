@@ -18,8 +18,8 @@ from typing import Final
 
 from pydantic import BaseModel
 
-from ._inputs import Control, Cost, DecisionRequest, Outcome, Telemetry, TrajectoryRequest
-from ._outputs import Alert, AuditRecord, DeadLetter, Decision, TrajectoryResult
+from ._inputs import Control, CoordinationRequest, Cost, DecisionRequest, Outcome, Telemetry, TrajectoryRequest
+from ._outputs import Alert, AuditRecord, CoordinationResult, DeadLetter, Decision, TrajectoryResult
 
 __all__ = ["EVENT_TYPES", "SHIPPED_DIR", "export_json_schemas", "json_schema", "schema_file_name", "schema_text"]
 
@@ -30,10 +30,12 @@ EVENT_TYPES: Final[Mapping[str, type[BaseModel]]] = MappingProxyType(
         "cost": Cost,
         "telemetry": Telemetry,
         "trajectory-request": TrajectoryRequest,
+        "coordination-request": CoordinationRequest,
         "control": Control,
         "decision": Decision,
         "alert": Alert,
         "trajectory-result": TrajectoryResult,
+        "coordination-result": CoordinationResult,
         "audit-record": AuditRecord,
         "dead-letter": DeadLetter,
     }

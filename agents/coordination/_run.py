@@ -1,0 +1,235 @@
+"""One coordination run: the team's answer by a strategy, judged, against its members alone.
+
+`run_coordination` drives the calls through an injected `Model` (the shell's resilient
+Anthropic client; a test's stand-in) and an `Embed` function, so the strategies, the
+judge's retry, the budget cap and the errors are plain logic:
+
+- `sequential`: agent i sees the answers of agents 1 … i−1; the last answer is the team's;
+- `parallel`: independent answers, then a synthesis call;
+- `debate`: independent answers, `rounds` rounds in which each agent critiques the others
+  and revises its own, then a synthesis call.
+
+Baselines are each agent alone on the task, judged by the same judge; a cached set skips
+them. A judge reply that does not parse is asked once more, then the run is `partial`
+(`judge_unparseable`), never scored with a made-up value. A run stops calling once its
+spend reaches `budget_usd` (`budget_exhausted`). A run that stops on an error is `partial`
+when some agent answered, `failed` when none did. Call ids are deterministic
+within a run (`agent-2-r1`, `judge-team-1`, …): a re-run after a crash repeats them, so
+the cost events derived from them are not counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _prompts as prompts
+from ._judge import JUDGE_TOOL_NAME, judge_messages, judge_system, judge_tool, parse_judgement
+from ._metrics import consensus
+from .exceptions import JudgeError
+
+__all__ = ["Answer", "Call", "CallFailed", "Embed", "Model", "Reply", "RunReport", "RunRequest", "Spent",
+           "baseline_key", "run_coordination"]
+
+Strategy = Literal["sequential", "parallel", "debate"]
+Status = Literal["ok", "partial", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    call_id: str
+    model: str
+    system: str
+    messages: prompts.Messages
+    max_tokens: int
+    tool: dict[str, Any] | None = None
+    """The one tool the model must call (the judge's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    tool_input: Any = None
+    """The input of the forced tool call, as the model gave it."""
+    latency_ms: float = 0.0
+
+
+class CallFailed(Exception):
+    """A call that did not get an answer (after the client's retries); `code` for the result's errors."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+class Model(Protocol):
+    async def __call__(self, call: Call) -> Reply: ...
+
+
+Embed = Callable[[Sequence[str]], Awaitable[npt.NDArray[np.float64]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    task: str
+    agents: int
+    strategy: Strategy
+    model: str
+    rounds: int = 2
+    budget_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    agent: int
+    text: str
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    call_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    status: Status
+    errors: tuple[tuple[str, str], ...]
+    answers: tuple[Answer, ...]
+    final: str | None
+    coordinated_quality: float | None
+    baseline_qualities: tuple[float, ...]
+    baseline_cached: bool
+    consensus_rate: float | None
+    calls: tuple[Spent, ...]
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(c.cost_usd for c in self.calls)
+
+
+def baseline_key(task: str, agents: int, model: str) -> str:
+    """The baseline cache key: the task, the team size, the model and the prompts' version.
+
+    >>> baseline_key("t", 3, "m") == baseline_key("t", 3, "m") != baseline_key("t", 3, "other")
+    True
+    """
+    digest = hashlib.sha256(task.encode()).hexdigest()
+    return f"{digest}:{agents}:{model}:p{prompts.PROMPT_VERSION}"
+
+
+class _Stop(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+
+
+@dataclass
+class _Ledger:
+    model: Model
+    price: Callable[[str, int, int], float]
+    budget_usd: float | None
+    spent: list[Spent] = field(default_factory=list)
+
+    async def call(self, call: Call) -> Reply:
+        total = sum(s.cost_usd for s in self.spent)
+        if self.budget_usd is not None and total >= self.budget_usd:
+            raise _Stop("budget_exhausted", f"the run's budget_usd {self.budget_usd:g} is spent "
+                                            f"({total:.6f} USD); no more calls")
+        try:
+            reply = await self.model(call)
+        except CallFailed as exc:
+            raise _Stop(exc.code, exc.message) from None
+        self.spent.append(Spent(call.call_id, call.model, reply.input_tokens, reply.output_tokens,
+                                self.price(call.model, reply.input_tokens, reply.output_tokens), reply.latency_ms))
+        return reply
+
+    async def all(self, calls: Sequence[Call]) -> list[Reply]:
+        """The calls at once; every reply that came is counted before the first failure is raised."""
+        outcomes = await asyncio.gather(*(self.call(c) for c in calls), return_exceptions=True)
+        for o in outcomes:
+            if isinstance(o, BaseException):
+                raise o
+        return [o for o in outcomes if isinstance(o, Reply)]
+
+
+async def run_coordination(request: RunRequest, model: Model, embed: Embed, *, criteria: Sequence[str],
+                           max_tokens: int, judge_max_tokens: int, price: Callable[[str, int, int], float],
+                           cached_baselines: Sequence[float] | None = None) -> RunReport:
+    """Run the team, judge it, measure the baselines (unless cached) and the consensus."""
+    ledger = _Ledger(model, price, request.budget_usd)
+    answers: list[Answer] = []
+    final: str | None = None
+    quality: float | None = None
+    baselines: tuple[float, ...] = tuple(cached_baselines or ())
+    agreement: float | None = None
+    errors: list[tuple[str, str]] = []
+
+    async def judge(call_id: str, answer: str) -> float:
+        problem = ""
+        for attempt in (1, 2):
+            reply = await ledger.call(Call(f"{call_id}-{attempt}", request.model, judge_system(criteria),
+                                           judge_messages(request.task, answer), judge_max_tokens,
+                                           judge_tool(criteria)))
+            try:
+                return parse_judgement(reply.tool_input, criteria).quality
+            except JudgeError as exc:
+                problem = str(exc)
+        raise _Stop("judge_unparseable", f"the judge's reply did not parse twice ({JUDGE_TOOL_NAME}: {problem})")
+
+    try:
+        final = await _team(request, ledger, max_tokens, answers)
+        quality = await judge("judge-team", final)
+        if cached_baselines is None:
+            alone = await ledger.all([_alone_call(request, i, "baseline", max_tokens)
+                                      for i in range(1, request.agents + 1)])
+            baselines = tuple(await asyncio.gather(*(judge(f"judge-baseline-{i}", r.text)
+                                                     for i, r in enumerate(alone, start=1))))
+        agreement = consensus(await embed([a.text for a in answers]))
+    except _Stop as stop:
+        errors.append((stop.code, stop.message))
+    status: Status = "ok" if not errors else ("partial" if answers else "failed")
+    return RunReport(status, tuple(errors), tuple(answers), final, quality,
+                     baselines if len(baselines) == request.agents else (), cached_baselines is not None,
+                     agreement, tuple(ledger.spent))
+
+
+def _alone_call(request: RunRequest, agent: int, stage: str, max_tokens: int) -> Call:
+    system, messages = prompts.alone(request.task)
+    return Call(f"{stage}-{agent}", request.model, system, messages, max_tokens)
+
+
+async def _team(request: RunRequest, ledger: _Ledger, max_tokens: int, answers: list[Answer]) -> str:
+    """The team's final answer; `answers` holds each agent's latest answer as they come."""
+    n, task = request.agents, request.task
+    if request.strategy == "sequential":
+        for i in range(1, n + 1):
+            system, messages = prompts.sequential_turn(task, i, n, [a.text for a in answers])
+            reply = await ledger.call(Call(f"agent-{i}", request.model, system, messages, max_tokens))
+            answers.append(Answer(i, reply.text, reply.output_tokens))
+        return answers[-1].text
+    replies = await ledger.all([_alone_call(request, i, "agent", max_tokens) for i in range(1, n + 1)])
+    answers[:] = [Answer(i, r.text, r.output_tokens) for i, r in enumerate(replies, start=1)]
+    if request.strategy == "debate":
+        for round_ in range(1, request.rounds + 1):
+            calls = []
+            for a in answers:
+                others = [(b.agent, b.text) for b in answers if b.agent != a.agent]
+                system, messages = prompts.debate_turn(task, a.agent, n, a.text, others, round_)
+                calls.append(Call(f"agent-{a.agent}-r{round_}", request.model, system, messages, max_tokens))
+            replies = await ledger.all(calls)
+            answers[:] = [Answer(a.agent, r.text, r.output_tokens) for a, r in zip(answers, replies, strict=True)]
+    system, messages = prompts.synthesis(task, [a.text for a in answers])
+    return (await ledger.call(Call("synthesis", request.model, system, messages, max_tokens))).text
