@@ -130,7 +130,8 @@ class BudgetJudge:
 class InsightCache:
     """Identical requests (same tenant, workflow, signals, estimate and the rest, apart from
     `event_id` and `ts`) inside the TTL get the earlier decision's verdict, as long as the
-    budget status (and its period) and the tripwire downgrade have not changed since.
+    trust verdict (the tenant's calibration may have been fitted since), the budget status
+    (and its period) and the tripwire downgrade have not changed since.
     Break-glass requests and over-budget defers (whose `retry_after_s` backs off) are never
     answered from it. The entries live in memory per worker (`GateView.cached`); `puts`
     holds this batch's new ones, which later requests of the batch see."""
@@ -151,7 +152,8 @@ class InsightCache:
         if budget.get("status") == "blocked":
             return decision
         earlier_budget = (hit[1]["budget"] or {}) if hit is not None else {}
-        same = all(earlier_budget.get(k) == budget.get(k) for k in ("status", "scope", "period_start", "downgraded"))
+        same = all(earlier_budget.get(k) == budget.get(k) for k in ("status", "scope", "period_start", "downgraded")) \
+            and hit is not None and hit[1]["trust"] == decision["trust"]
         if hit is not None and hit[0] > self.now and same:
             earlier = hit[1]
             self.hits += 1

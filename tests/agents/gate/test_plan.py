@@ -540,6 +540,21 @@ def test_an_entry_kept_from_an_earlier_batch_is_reused() -> None:
     assert expired.codes() == [] and expired.count("INSIGHT_CACHE", "miss") == 1
 
 
+def test_a_calibration_fitted_since_is_not_hidden_by_the_insight_cache() -> None:
+    import numpy as np
+
+    (key, expiry, decision), = run(recs(body("r-1", signals=PASS))).plan.cache  # decided before any calibration
+    adapter = CalibrationAdapter()
+    assert adapter.fit(np.linspace(0.0, 1.0, 200), np.linspace(0.0, 1.0, 200) > 0.95).fitted
+    calibrated_cfg = dataclasses.replace(CFG, trust=dataclasses.replace(CFG.trust, decide_on="calibrated"))
+    view = DictView(cache={key: (expiry, decision)}, calibrations={"acme": adapter})
+    p = run(recs(body("r-2", signals=PASS)), view, calibrated_cfg, monotonic=expiry - 1)
+    assert p.codes() != ["insight_cache"] and p.count("INSIGHT_CACHE", "miss") == 1
+    assert p.decision["trust"]["decided_on"] == "calibrated" and p.decision["verb"] == "abort"
+    (audited,) = p.audit("decision")  # the audit's explanation and the decision agree
+    assert audited["record"]["explanation"]["verb"] == p.decision["verb"]
+
+
 def test_an_open_circuit_does_not_use_the_insight_cache() -> None:
     (key, expiry, decision), = run(recs(body("r-1"))).plan.cache
     p = run(recs(body("r-2"), body("r-3")), DictView(cache={key: (expiry, decision)}), circuit_open=True)
