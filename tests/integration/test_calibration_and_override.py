@@ -74,7 +74,8 @@ def test_break_glass_override_executes_and_is_audited(broker, tmp_path):
             _request("bg-2", "ops", 0.95, 0.05, 0.05, override={"operator_id": "oncall-7", "reason": "not needed"}),
             _request("bg-3", "ops", 0.05, 0.95, 0.9, override={"operator_id": " ", "reason": "blank operator"}),
         ]))
-        decisions = {d["request_id"]: d for *_, d in run(read_all(broker.bootstrap, "decisions", expect=3))}
+        decisions = {d["request_id"]: d for *_, d in run(read_all(broker.bootstrap, "decisions", expect=2))}
+        dead = run(read_all(broker.bootstrap, "dead-letters", expect=1, settle_s=0.5))
         audit = run(read_all(broker.bootstrap, "audit", settle_s=1))
     finally:
         worker.stop()
@@ -87,6 +88,7 @@ def test_break_glass_override_executes_and_is_audited(broker, tmp_path):
     assert overrides["bg-1"]["original_decision"] == "abort" and overrides["bg-1"]["reason"] == "incident 4711"
     assert overrides["bg-2"]["applied"] is False
     assert "bg-3" not in decisions  # a blank operator id is invalid input: a dead letter
+    assert [(rec["source_topic"], rec["error"]["code"]) for *_, rec in dead] == [("decision-requests", "invalid_value")]
 
 
 def test_with_decide_on_calibrated_the_calibrated_score_sets_the_verb_and_reproduces(broker, tmp_path):
