@@ -173,7 +173,9 @@ def before_consumer_stops(app: AppT, stop: Callable[[], Awaitable[None]]) -> Non
     original = app._stop_consumer  # type: ignore[attr-defined]
 
     async def _stop_consumer() -> None:
-        await stop()
-        await original()
+        try:
+            await stop()
+        finally:  # Faust's own shutdown goes on whatever ours met
+            await original()
 
     app._stop_consumer = _stop_consumer  # type: ignore[attr-defined]
