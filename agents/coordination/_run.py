@@ -11,9 +11,12 @@ judge's retry, the budget cap and the errors are plain logic:
 
 Baselines are each agent alone on the task, judged by the same judge; a cached set skips
 them. A judge reply that does not parse is asked once more, then the run is `partial`
-(`judge_unparseable`), never scored with a made-up value. A run stops calling once its
-spend reaches `budget_usd` (`budget_exhausted`). A run that stops on an error is `partial`
-when some agent answered, `failed` when none did. Call ids are deterministic
+(`judge_unparseable`), never scored with a made-up value. With `budget_usd`, a call is
+made only while its worst case still fits in the budget (`budget_exhausted` otherwise), so
+a run never spends more than it. A run that stops on an error is `partial` when an agent's
+answer was kept, `failed` when none was: a round of parallel calls is kept whole or not
+at all, so a failure in the opening round of `parallel` or `debate` fails the run (its
+calls that answered are still counted and charged). Call ids are deterministic
 within a run (`agent-2-r1`, `judge-team-1`, …): a re-run after a crash repeats them, so
 the cost events derived from them are not counted twice.
 """
@@ -22,9 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +40,10 @@ from .exceptions import JudgeError
 
 __all__ = ["Answer", "Call", "CallFailed", "Embed", "Model", "Reply", "RunReport", "RunRequest", "Spent",
            "baseline_key", "run_coordination"]
+
+T = TypeVar("T")
+CHARS_PER_TOKEN = 3.0
+"""Characters of prompt per token at most (English runs about 4): a call's worst case for the budget."""
 
 Strategy = Literal["sequential", "parallel", "debate"]
 Status = Literal["ok", "partial", "failed"]
@@ -138,31 +146,53 @@ class _Stop(Exception):
 
 @dataclass
 class _Ledger:
+    """Every call of a run goes through here: spend counted, the budget never exceeded.
+
+    A call may start only if its worst case (its prompt at `CHARS_PER_TOKEN`, all of its
+    `max_tokens` out) fits in what the budget has left after the spend so far and the worst
+    cases of the calls still in flight, so parallel calls cannot overshoot it together."""
+
     model: Model
     price: Callable[[str, int, int], float]
     budget_usd: float | None
     spent: list[Spent] = field(default_factory=list)
+    reserved: float = 0.0
+
+    def worst_case(self, call: Call) -> float:
+        chars = len(call.system) + sum(len(m["content"]) for m in call.messages)
+        return self.price(call.model, math.ceil(chars / CHARS_PER_TOKEN), call.max_tokens)
 
     async def call(self, call: Call) -> Reply:
+        worst = self.worst_case(call) if self.budget_usd is not None else 0.0
         total = sum(s.cost_usd for s in self.spent)
-        if self.budget_usd is not None and total >= self.budget_usd:
-            raise _Stop("budget_exhausted", f"the run's budget_usd {self.budget_usd:g} is spent "
-                                            f"({total:.6f} USD); no more calls")
+        if self.budget_usd is not None and total + self.reserved + worst > self.budget_usd:
+            raise _Stop("budget_exhausted", f"the run's budget_usd {self.budget_usd:g} has {total:.6f} USD spent "
+                                            f"and {self.reserved:.6f} USD in flight: {call.call_id} (up to "
+                                            f"{worst:.6f} USD) is not made")
+        self.reserved += worst
         try:
             reply = await self.model(call)
         except CallFailed as exc:
             raise _Stop(exc.code, exc.message) from None
+        finally:
+            self.reserved -= worst
         self.spent.append(Spent(call.call_id, call.model, reply.input_tokens, reply.output_tokens,
                                 self.price(call.model, reply.input_tokens, reply.output_tokens), reply.latency_ms))
         return reply
 
     async def all(self, calls: Sequence[Call]) -> list[Reply]:
-        """The calls at once; every reply that came is counted before the first failure is raised."""
-        outcomes = await asyncio.gather(*(self.call(c) for c in calls), return_exceptions=True)
-        for o in outcomes:
-            if isinstance(o, BaseException):
-                raise o
-        return [o for o in outcomes if isinstance(o, Reply)]
+        """The calls at once (`_settled`)."""
+        return await _settled([self.call(c) for c in calls])
+
+
+async def _settled(awaitables: Sequence[Awaitable[T]]) -> list[T]:
+    """The results of `awaitables` run at once; the first failure is raised only once every
+    one has finished, so each call that was made is counted and none runs on unseen."""
+    outcomes = await asyncio.gather(*awaitables, return_exceptions=True)
+    for o in outcomes:
+        if isinstance(o, BaseException):
+            raise o
+    return list(outcomes)  # type: ignore[arg-type]
 
 
 async def run_coordination(request: RunRequest, model: Model, embed: Embed, *, criteria: Sequence[str],
@@ -195,9 +225,12 @@ async def run_coordination(request: RunRequest, model: Model, embed: Embed, *, c
         if cached_baselines is None:
             alone = await ledger.all([_alone_call(request, i, "baseline", max_tokens)
                                       for i in range(1, request.agents + 1)])
-            baselines = tuple(await asyncio.gather(*(judge(f"judge-baseline-{i}", r.text)
-                                                     for i, r in enumerate(alone, start=1))))
-        agreement = consensus(await embed([a.text for a in answers]))
+            baselines = tuple(await _settled([judge(f"judge-baseline-{i}", r.text)
+                                              for i, r in enumerate(alone, start=1)]))
+        try:
+            agreement = consensus(await embed([a.text for a in answers]))
+        except Exception as exc:  # the model's answers are kept; the run says what it could not measure
+            raise _Stop("embedding_failed", f"{type(exc).__name__}: {exc}") from None
     except _Stop as stop:
         errors.append((stop.code, stop.message))
     status: Status = "ok" if not errors else ("partial" if answers else "failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +39,12 @@ class Scripted:
 
     async def __call__(self, call: Call) -> Reply:
         self.calls.append(call)
+        if call.call_id in self.broken:  # at once, while the calls beside it still run
+            raise CallFailed(self.broken[call.call_id], "scripted failure")
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)
         await asyncio.sleep(0.01)
         self.running -= 1
-        if call.call_id in self.broken:
-            raise CallFailed(self.broken[call.call_id], "scripted failure")
         if call.tool is None:
             return Reply(f"{call.call_id} answer", 100, 20, latency_ms=5.0)
         if call.call_id in self.garbled:
@@ -128,13 +129,52 @@ def test_a_failed_team_call_fails_the_run_and_a_failed_baseline_makes_it_partial
     assert report.status == "partial" and report.baseline_qualities == () and report.coordinated_quality == 0.84
 
 
-def test_the_budget_stops_the_run_once_spent() -> None:
-    per_call = CFG.cost_usd(CFG.model, 100, 20)
+def worst_case(call: Call) -> float:
+    """A call's cost with its prompt at 3 characters a token and all of `max_tokens` out."""
+    chars = len(call.system) + sum(len(m["content"]) for m in call.messages)
+    return CFG.cost_usd(call.model, math.ceil(chars / 3), call.max_tokens)
+
+
+def test_a_call_is_made_only_while_its_worst_case_fits_in_what_the_budget_has_left() -> None:
+    unlimited = Scripted(alone=(0.5, 0.5, 0.5))
+    run(unlimited, "sequential", agents=3)
+    first, second, third = unlimited.calls[:3]
+    spent_one = CFG.cost_usd(CFG.model, 100, 20)  # what a scripted call costs
+    budget = spent_one + worst_case(second) + 1e-9  # the second call fits, the third cannot
+    assert 2 * spent_one + worst_case(third) > budget
     model = Scripted()
-    report = run(model, "sequential", agents=3, budget_usd=per_call * 1.5)
-    assert ids(model) == ["agent-1", "agent-2"]
+    report = run(model, "sequential", agents=3, budget_usd=budget)
+    assert ids(model) == ["agent-1", "agent-2"] and report.cost_usd <= budget
     assert report.status == "partial" and report.errors[0][0] == "budget_exhausted" and report.final is None
     assert [a.agent for a in report.answers] == [1, 2]
+
+
+def test_parallel_calls_together_never_overshoot_the_budget() -> None:
+    probe = Scripted(alone=(0.5,) * 5)
+    run(probe, "parallel", agents=5)
+    budget = 2.5 * worst_case(probe.calls[0])  # room for two opening answers in flight, not five
+    model = Scripted()
+    report = run(model, "parallel", agents=5, budget_usd=budget)
+    assert len(model.calls) == 2 and report.cost_usd <= budget
+    assert report.status == "failed" and report.errors[0][0] == "budget_exhausted"
+    assert [c.call_id for c in report.calls] == ["agent-1", "agent-2"]  # made, so charged
+
+
+def test_every_call_made_is_counted_when_a_baseline_judge_fails() -> None:
+    model = Scripted(alone=(0.5, 0.5, 0.5), broken={"judge-baseline-1-1": "api_error"})
+    report = run(model, "parallel", agents=3)
+    assert report.status == "partial" and len(report.calls) == len(model.calls) - 1  # all but the failed one
+
+
+def test_an_embedding_failure_keeps_the_run_partial_with_its_answers() -> None:
+    async def broken(texts: Sequence[str]) -> np.ndarray:
+        raise RuntimeError("model not loaded")
+
+    req = RunRequest("t", 2, "parallel", CFG.model)
+    report = asyncio.run(run_coordination(req, Scripted(), broken, criteria=CRITERIA, max_tokens=256,
+                                          judge_max_tokens=128, price=CFG.cost_usd))
+    assert report.status == "partial" and report.errors == (("embedding_failed", "RuntimeError: model not loaded"),)
+    assert report.coordinated_quality == 0.84 and report.consensus_rate is None
 
 
 def test_cached_baselines_make_no_baseline_calls() -> None:
