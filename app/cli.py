@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from resontinex.agents.audit import KINDS as AUDIT_KINDS
 
-from .commands import budget_gate, router_eval
+from .commands import budget_gate, coordination_run, router_eval
 from resontinex.app.exceptions import ResontinexError, UsageError
 from resontinex.app.logs import FORMATS, LEVELS, logging_config
 from resontinex.app.settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
@@ -111,6 +111,16 @@ def parser() -> argparse.ArgumentParser:
     import_.add_argument("--file", required=True, help="a table written by `router export`")
     import_.add_argument("--operator", required=True, help="who imports (recorded in the audit)")
     import_.add_argument("--reason", required=True, help="why (recorded in the audit)")
+
+    coordination = sub.add_parser("coordination", help="teams of LLM agents measured: γ, ω, consensus, cost")
+    coordination_sub = coordination.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _kafka_flags(coordination_run.add_parser(coordination_sub))
+
+    standin = sub.add_parser("standin", help="a local Anthropic Messages-API stand-in (deterministic answers, "
+                                             "injectable faults) for development: set ANTHROPIC_BASE_URL to its URL")
+    standin.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    standin.add_argument("--port", type=int, default=8765, help="the port to listen on (0: any free one)")
+    standin.add_argument("--latency-ms", type=float, default=0.0, help="every answer waits this long")
 
     _audit_parsers(sub)
     return root
@@ -222,6 +232,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             return router_eval.run(args)
         if args.command == "router":
             return _router_table(args)
+        if args.command == "coordination":
+            return coordination_run.run(_settings(args), args)
+        if args.command == "standin":
+            from resontinex.app.standin import serve
+
+            serve(args.host, args.port, args.latency_ms)
+            return 0
         if args.command == "audit":
             from .commands import audit_commands
 
@@ -257,8 +274,11 @@ def _up(args: argparse.Namespace) -> int:
     roles = _roles(args.roles, runtime.trajectory.model)
     on_ready = None
     if args.demo:
-        from resontinex.app.commands.demo import run_demo
+        from resontinex.app.commands.demo import run_demo, use_standin_unless_configured
 
+        url = use_standin_unless_configured()
+        if url is not None:
+            log.warning("demo: no ANTHROPIC_API_KEY: coordination runs go to the local Messages-API stand-in at %s", url)
         on_ready = run_demo
     return run_up(settings, roles, args.port, args.web_port, on_ready, log_level=args.log_level,
                   log_format=args.log_format)

@@ -75,6 +75,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
 def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None:
     from resontinex.app.wiring import alert_audit
     from resontinex.app.wiring import budget as budget_agent
+    from resontinex.app.wiring import coordination as coordination_agent
     from resontinex.app.wiring import fusion as fusion_agent
     from resontinex.app.wiring import gate as gate_agent
     from resontinex.app.wiring import outcomes as outcomes_agent
@@ -92,7 +93,8 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
     outcomes_agent.register(app, runtime, tables, lifecycle)
     fusion_agent.register(app, runtime, tables["awaiting-text"])
     alert_audit.register(app, runtime)
-    web.register(app, runtime, tables, budgets)
+    teams = coordination_agent.register(app, runtime, budgets, tables["budget-marks"], lifecycle)
+    web.register(app, runtime, tables, budgets, teams)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:

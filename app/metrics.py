@@ -142,6 +142,23 @@ TRAJECTORY_DEVICE = Gauge("resontinex_trajectory_model_info", "The model served,
                           ["model", "device", "dtype"], registry=REGISTRY)
 TRAJECTORY_LOAD_SECONDS = Gauge("resontinex_trajectory_model_load_seconds", "Time the model took to load",
                                 registry=REGISTRY)
+COORDINATION_CALLS = Counter("resontinex_coordination_calls", "Messages API calls by model and outcome (ok, or the error code)",
+                             ["model", "outcome"], registry=REGISTRY)
+COORDINATION_TOKENS = Counter("resontinex_coordination_tokens", "Tokens of Messages API calls by model and direction",
+                              ["model", "direction"], registry=REGISTRY)
+COORDINATION_CALL_SECONDS = Histogram("resontinex_coordination_call_seconds", "Latency of a Messages API call, retries included",
+                                      ["model"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=REGISTRY)
+COORDINATION_RETRIES = Counter("resontinex_coordination_retries", "Messages API attempts retried, by model and cause",
+                               ["model", "cause"], registry=REGISTRY)
+COORDINATION_BREAKER = Gauge("resontinex_coordination_breaker_state", "Circuit breaker per model: 0 closed, 1 half-open, 2 open",
+                             ["model"], registry=REGISTRY)
+COORDINATION_BASELINE_CACHE = Counter("resontinex_coordination_baseline_cache", "Runs whose baselines came from the cache (hit) or were measured (miss)",
+                                      ["result"], registry=REGISTRY)
+COORDINATION_RUNS = Counter("resontinex_coordination_runs", "Coordination runs answered, by strategy and status",
+                            ["strategy", "status"], registry=REGISTRY)
+COORDINATION_IN_FLIGHT = Gauge("resontinex_coordination_runs_in_flight", "Coordination runs in progress", registry=REGISTRY)
+COORDINATION_GAMMA = Histogram("resontinex_coordination_gamma", "γ of measured runs (team quality over the members' mean alone)",
+                               buckets=(0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0), registry=REGISTRY)
 ROUTER_SUCCESS = Gauge("resontinex_router_success_rate", "Share of routed outcomes that succeeded", ["tenant"], registry=REGISTRY)
 
 

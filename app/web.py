@@ -1,5 +1,5 @@
 """Web endpoints of a worker: /health, /health/live, /metrics, /stats/trust[/{tenant}],
-/budget/status, /router/status (CONTRACT §6) on the core role; /health, /health/live,
+/budget/status, /router/status (CONTRACT §6), /coordination/status on the core role; /health, /health/live,
 /metrics and /trajectory/health on the trajectory role.
 
 `/health` is the readiness check (503 until the worker is ready), `/health/live` the
@@ -24,6 +24,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from resontinex.agents.coordination import STATE_TABLE
 from resontinex.agents.gate import STATS_WINDOW_S, load_router_state
 from resontinex.agents.router import router_status
 from resontinex.schemas import ms_to_ts
@@ -33,12 +34,13 @@ from . import metrics
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.budget import BudgetTables
 from resontinex.app.wiring.budget_status import budget_rows
+from resontinex.app.wiring.coordination import Coordination
 
 log = logging.getLogger(__name__)
 PEER_TIMEOUT_S = 2.0
 
 
-def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: BudgetTables) -> None:
+def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: BudgetTables, teams: Coordination) -> None:
     stats = tables["trust-stats"]
 
     def local_routers() -> dict[str, Any]:
@@ -118,6 +120,20 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
                 for peer in await _from_peers(app, tables["router-state"].name, "/router/status?local=1", "tenants"):
                     tenants.update(peer)
             return self.json({"tenants": tenants})
+
+
+    @app.page("/coordination/status")
+    class CoordinationStatus(View):
+        async def get(self, request: Request) -> Response:
+            """Per tenant: runs, γ mean, drift, spend this hour (whole group); this worker's
+            breaker per model, runs in flight and embedding model."""
+            owned = {tp.partition for tp in _assignment(app) if tp.topic == rt.settings.topic("coordination_requests")}
+            body = teams.status(owned, rt.settings.partitions, time.time())
+            if request.query.get("local") != "1":
+                for peer in await _from_peers(app, teams.tables[STATE_TABLE].name, "/coordination/status?local=1",
+                                              "tenants"):
+                    body["tenants"].update(peer)
+            return self.json(body)
 
 
 def _assignment(app: faust.App) -> set:

@@ -2,7 +2,7 @@
 
     >>> from resontinex import topics
     >>> len(topics.REGISTRY), topics.get("audit").retention_ms
-    (11, -1)
+    (13, -1)
     >>> topics.wire_name("alerts", prefix="prod.")
     'prod.alerts'
 

@@ -11,6 +11,8 @@ breaker (`_breaker`), quality drift and ineffective coordination per tenant and 
 from ._config import (CoordinationConfig, JudgeSettings, Price, RateLimit, Retries, coordination_config_from,
                       load_coordination_config)
 from ._judge import JUDGE_TOOL_NAME, Judgement, judge_tool, parse_judgement
+from ._plan import (BASELINES_TABLE, STATE_TABLE, Admitted, TenantState, admit_request, breaker_effects,
+                    budget_status, plan_run, refusal, refused_report, run_request)
 from ._prompts import PROMPT_VERSION
 from ._result import PROVIDER, cost_events, result_event, result_id
 from ._run import (Answer, Call, CallFailed, Embed, Model, Reply, RunReport, RunRequest, Spent, baseline_key,
@@ -21,10 +23,11 @@ from ._metrics import CoordinationMetrics, consensus, coordination_metrics, gamm
 from .exceptions import ConfigError, CoordinationError, JudgeError
 
 __all__ = [
-    "JUDGE_TOOL_NAME", "PROMPT_VERSION", "PROVIDER",
-    "Answer", "Call", "CallFailed", "CoordinationConfig", "Embed", "JudgeSettings", "Judgement", "Model", "Price",
-    "RateLimit", "Reply", "Retries", "RunReport", "RunRequest", "Spent",
-    "baseline_key", "coordination_config_from", "cost_events", "judge_tool", "load_coordination_config",
+    "BASELINES_TABLE", "JUDGE_TOOL_NAME", "PROMPT_VERSION", "PROVIDER", "STATE_TABLE",
+    "Admitted", "Answer", "Call", "CallFailed", "CoordinationConfig", "Embed", "JudgeSettings", "Judgement", "Model", "Price",
+    "RateLimit", "Reply", "Retries", "RunReport", "RunRequest", "Spent", "TenantState",
+    "admit_request", "baseline_key", "breaker_effects", "budget_status", "plan_run", "refusal", "refused_report",
+    "run_request", "coordination_config_from", "cost_events", "judge_tool", "load_coordination_config",
     "parse_judgement", "result_event", "result_id", "run_coordination",
     "BreakerSettings", "BreakerState", "ConfigError", "CoordinationError", "CoordinationMetrics", "DriftSettings",
     "JudgeError", "ModelBreaker", "RunHistory", "Signal", "Transition",

@@ -42,6 +42,7 @@ __all__ = ["Answer", "Call", "CallFailed", "Embed", "Model", "Reply", "RunReport
            "baseline_key", "run_coordination"]
 
 T = TypeVar("T")
+CONSENSUS_UNAVAILABLE = "consensus_unavailable"
 CHARS_PER_TOKEN = 3.0
 """Characters of prompt per token at most (English runs about 4): a call's worst case for the budget."""
 
@@ -195,10 +196,13 @@ async def _settled(awaitables: Sequence[Awaitable[T]]) -> list[T]:
     return list(outcomes)  # type: ignore[arg-type]
 
 
-async def run_coordination(request: RunRequest, model: Model, embed: Embed, *, criteria: Sequence[str],
+async def run_coordination(request: RunRequest, model: Model, embed: Embed | None, *, criteria: Sequence[str],
                            max_tokens: int, judge_max_tokens: int, price: Callable[[str, int, int], float],
                            cached_baselines: Sequence[float] | None = None) -> RunReport:
-    """Run the team, judge it, measure the baselines (unless cached) and the consensus."""
+    """Run the team, judge it, measure the baselines (unless cached) and the consensus.
+
+    Without `embed` (no embedding model installed) the run can still be `ok`: its errors
+    then say `consensus_unavailable` and `consensus_rate` is None."""
     ledger = _Ledger(model, price, request.budget_usd)
     answers: list[Answer] = []
     final: str | None = None
@@ -227,13 +231,16 @@ async def run_coordination(request: RunRequest, model: Model, embed: Embed, *, c
                                       for i in range(1, request.agents + 1)])
             baselines = tuple(await _settled([judge(f"judge-baseline-{i}", r.text)
                                               for i, r in enumerate(alone, start=1)]))
-        try:
-            agreement = consensus(await embed([a.text for a in answers]))
-        except Exception as exc:  # the model's answers are kept; the run says what it could not measure
-            raise _Stop("embedding_failed", f"{type(exc).__name__}: {exc}") from None
+        if embed is not None:
+            try:
+                agreement = consensus(await embed([a.text for a in answers]))
+            except Exception as exc:  # the model's answers are kept; the run says what it could not measure
+                raise _Stop("embedding_failed", f"{type(exc).__name__}: {exc}") from None
     except _Stop as stop:
         errors.append((stop.code, stop.message))
     status: Status = "ok" if not errors else ("partial" if answers else "failed")
+    if embed is None and status == "ok":
+        errors.append((CONSENSUS_UNAVAILABLE, "no sentence-embedding model here: consensus_rate is not measured"))
     return RunReport(status, tuple(errors), tuple(answers), final, quality,
                      baselines if len(baselines) == request.agents else (), cached_baselines is not None,
                      agreement, tuple(ledger.spent))

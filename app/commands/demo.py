@@ -3,16 +3,22 @@
 Publishes decision requests for a handful of tenants (signal mixes from fluent to
 shaky, a few invalid events and producer retries, and about 1 in 200 carrying generated
 text instead of a risk, for the trajectory role to score) and the cost of most of them, then
-prints one line of figures a second read back from the output topics. With the packaged
+prints one line of figures a second read back from the output topics. Every few seconds
+a team of three LLM agents gets a task (`coordination-requests`); without an Anthropic
+API key, `up --demo` points the workers at the local Messages-API stand-in, so the line's
+`teams[…]` figures come from its deterministic answers. With the packaged
 "*" budget of $100 a day, the tenants drift from ok towards review within minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import itertools
 import os
 import random
 import sys
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -100,9 +106,70 @@ def make_bad(rng: random.Random, seq: int) -> tuple[str, bytes]:
     ))
 
 
+TASKS = (
+    "Explain why the sky is blue to a ten-year-old.",
+    "Propose three tests for a function that merges two sorted lists.",
+    "Summarise the trade-offs of retrying failed API calls with exponential backoff.",
+    "Draft a polite reply declining a meeting invitation.",
+)
+STRATEGIES = ("sequential", "parallel", "debate")
+TEAM_EVERY_S = 5.0
+
+
+def make_team_request(seq: int) -> tuple[str, dict[str, Any]]:
+    """A coordination request (CONTRACT §3.9): the tasks and strategies in turn, 3 agents.
+
+    >>> make_team_request(1)[1]["strategy"], make_team_request(2)[1]["strategy"]
+    ('parallel', 'debate')
+    """
+    tenant = TENANTS[seq % len(TENANTS)]
+    return tenant, {"event_id": f"demo-team-{seq}-{os.getpid()}", "tenant": tenant, "task": TASKS[seq % len(TASKS)],
+                    "num_agents": 3, "strategy": STRATEGIES[seq % len(STRATEGIES)], "rounds": 1,
+                    "workflow": "codegen", "budget_usd": 0.5}
+
+
+def use_standin_unless_configured(latency_ms: float = 50.0) -> str | None:
+    """Without an Anthropic API key or base URL in the environment, start the local
+    Messages-API stand-in on a thread of this process and point `$ANTHROPIC_BASE_URL` (which
+    the workers inherit) at it; its URL, or None when the environment names an API."""
+    from resontinex.app.clients.messages import API_KEY_ENV, API_KEY_FILE_ENV, BASE_URL_ENV
+    from resontinex.app.standin import StandIn
+
+    if any(os.environ.get(name) for name in (API_KEY_ENV, API_KEY_FILE_ENV, BASE_URL_ENV)):
+        return None
+    started: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+    def serve() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            started.set_result(loop.run_until_complete(StandIn(latency_ms=latency_ms).start()))
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        loop.run_forever()  # a daemon thread: it ends with the process
+
+    threading.Thread(target=serve, name="messages-standin", daemon=True).start()
+    url = started.result(timeout=30)
+    os.environ[BASE_URL_ENV] = url
+    return url
+
+
 async def run_demo(settings: Settings) -> None:
     rate = float(os.environ.get("RESONTINEX_DEMO_RATE", "400"))
-    await asyncio.gather(_publish(settings, rate), _show(settings))
+    await asyncio.gather(_publish(settings, rate), _publish_teams(settings), _show(settings))
+
+
+async def _publish_teams(settings: Settings) -> None:
+    """A coordination request every `TEAM_EVERY_S` seconds."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
+    await producer.start()
+    try:
+        for seq in itertools.count(1):
+            key, value = make_team_request(seq)
+            await producer.send(settings.topic("coordination_requests"), orjson.dumps(value), key=key.encode())
+            await asyncio.sleep(TEAM_EVERY_S)
+    finally:
+        await producer.stop()
 
 
 async def _publish(settings: Settings, rate: float) -> None:
@@ -132,7 +199,7 @@ async def _publish(settings: Settings, rate: float) -> None:
 
 
 async def _show(settings: Settings) -> None:
-    names = {settings.topic(t): t for t in ("decisions", "alerts", "dead_letters")}
+    names = {settings.topic(t): t for t in ("decisions", "alerts", "dead_letters", "coordination_results")}
     consumer = AIOKafkaConsumer(*names, bootstrap_servers=settings.bootstrap, group_id=None,
                                 auto_offset_reset="latest", enable_auto_commit=False)
     await consumer.start()
@@ -140,6 +207,7 @@ async def _show(settings: Settings) -> None:
     tiers: Counter[str] = Counter()
     budgets: Counter[str] = Counter()
     totals: Counter[str] = Counter()
+    teams = _Teams()
     last, last_decisions = time.monotonic(), 0
     try:
         while True:
@@ -153,11 +221,14 @@ async def _show(settings: Settings) -> None:
                         verbs[d["verb"]] += 1
                         tiers[d["trust"]["tier"]] += 1
                         budgets[(d["budget"] or {}).get("status", "none")] += 1
+                if kind == "coordination_results":
+                    for m in messages:
+                        teams.add(orjson.loads(m.value))
             now = time.monotonic()
             if now - last >= 1.0:
                 rate = (totals["decisions"] - last_decisions) / (now - last)
                 last, last_decisions = now, totals["decisions"]
-                print(_line(rate, totals, verbs, tiers, budgets), flush=True, file=sys.stdout)
+                print(_line(rate, totals, verbs, tiers, budgets) + teams.line(), flush=True, file=sys.stdout)
     finally:
         await consumer.stop()
 
@@ -168,3 +239,30 @@ def _line(rate: float, totals: Counter[str], verbs: Counter[str], tiers: Counter
     b = " ".join(f"{k}={budgets[k]}" for k in ("ok", "review", "braked", "blocked", "downgraded"))
     return (f"decisions/s={rate:7.1f}  decisions={totals['decisions']}  alerts={totals['alerts']}  "
             f"dead_letters={totals['dead_letters']}  verbs[{v}]  tiers[{t}]  budget[{b}]")
+
+
+class _Teams:
+    """The coordination results seen so far, for the live line."""
+
+    def __init__(self) -> None:
+        self.statuses: Counter[str] = Counter()
+        self.gammas: list[float] = []
+        self.cost_usd = 0.0
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.statuses[result["status"]] += 1
+        self.cost_usd += result["cost_usd"]
+        if result["gamma"] is not None:
+            self.gammas.append(result["gamma"])
+
+    def line(self) -> str:
+        """
+        >>> t = _Teams(); t.add({"status": "ok", "cost_usd": 0.01, "gamma": 1.1}); t.line()
+        '  teams[runs=1 ok=1 partial=0 failed=0 γ_mean=1.100 cost=$0.0100]'
+        """
+        if not self.statuses:
+            return ""
+        gamma = f"{sum(self.gammas) / len(self.gammas):.3f}" if self.gammas else "-"
+        s = self.statuses
+        return (f"  teams[runs={sum(s.values())} ok={s['ok']} partial={s['partial']} failed={s['failed']} "
+                f"γ_mean={gamma} cost=${self.cost_usd:.4f}]")

