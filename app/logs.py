@@ -23,8 +23,9 @@ import orjson
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 FORMATS = ("auto", "console", "json")
 
-# Their INFO lines narrate start-up service by service (~130 lines a worker).
-_CHATTY = ("faust", "mode", "aiokafka")
+# Their INFO lines narrate start-up service by service (~130 lines a worker), or each HTTP
+# request the anthropic SDK makes (its HTTP client logs as httpx2).
+_CHATTY = ("faust", "mode", "aiokafka", "httpx", "httpx2", "anthropic")
 
 _MAX_KINDS = 10_000
 

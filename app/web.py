@@ -73,6 +73,8 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
         async def get(self, request: Request) -> Response:
             local_budgets()  # refreshes the per-budget gauges
             local_routers()
+            if teams.client is not None:
+                teams.client.refresh_gauges()
             # aiohttp refuses a charset inside content_type, so the header is set whole
             return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

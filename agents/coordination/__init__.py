@@ -15,8 +15,8 @@ from ._plan import (BASELINES_TABLE, STATE_TABLE, Admitted, TenantState, admit_r
                     budget_status, plan_run, refusal, refused_report, run_request)
 from ._prompts import PROMPT_VERSION
 from ._result import PROVIDER, cost_events, result_event, result_id
-from ._run import (Answer, Call, CallFailed, Embed, Model, Reply, RunReport, RunRequest, Spent, baseline_key,
-                   run_coordination)
+from ._run import (Answer, Call, CallFailed, Embed, Model, Reply, RunReport, RunRequest, SharedCap, Spent,
+                   baseline_key, run_coordination)
 from ._breaker import BreakerSettings, BreakerState, ModelBreaker, Transition
 from ._drift import DriftSettings, RunHistory, Signal
 from ._metrics import CoordinationMetrics, consensus, coordination_metrics, gamma, omega
@@ -25,7 +25,7 @@ from .exceptions import ConfigError, CoordinationError, JudgeError
 __all__ = [
     "BASELINES_TABLE", "JUDGE_TOOL_NAME", "PROMPT_VERSION", "PROVIDER", "STATE_TABLE",
     "Admitted", "Answer", "Call", "CallFailed", "CoordinationConfig", "Embed", "JudgeSettings", "Judgement", "Model", "Price",
-    "RateLimit", "Reply", "Retries", "RunReport", "RunRequest", "Spent", "TenantState",
+    "RateLimit", "Reply", "Retries", "RunReport", "RunRequest", "SharedCap", "Spent", "TenantState",
     "admit_request", "baseline_key", "breaker_effects", "budget_status", "plan_run", "refusal", "refused_report",
     "run_request", "coordination_config_from", "cost_events", "judge_tool", "load_coordination_config",
     "parse_judgement", "result_event", "result_id", "run_coordination",

@@ -64,8 +64,12 @@ class ModelBreaker:
         return self.state_at(now) != "open"
 
     def succeeded(self, now: float) -> tuple[ModelBreaker, Transition | None]:
+        """A call answered. While open, it is a reply to a call made before the breaker
+        opened: it proves nothing and does not count towards closing it."""
         if self.opened_at is None:
             return replace(self, failures=0), None
+        if self.state_at(now) == "open":
+            return self, None
         successes = self.successes + 1
         if successes >= self.settings.successes:
             return ModelBreaker(self.settings), "closed"

@@ -38,6 +38,7 @@ __all__ = ["BASELINES_TABLE", "STATE_TABLE", "Admitted", "TenantState", "admit_r
 BASELINES_TABLE = "coordination-baselines"
 STATE_TABLE = "coordination-tenants"
 HOUR_S = 3600.0
+ANSWERED_KEPT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,9 @@ class TenantState:
     gamma_sum: float = 0.0
     gamma_runs: int = 0
     history: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    answered: tuple[str, ...] = ()
+    """The last `ANSWERED_KEPT` request ids answered: a request redelivered after its result
+    went out (a crash before its offset was committed) is not run, nor counted, again."""
 
     def spent_this_hour(self, now: float) -> float:
         return self.hour_usd if self.hour_start == now - now % HOUR_S else 0.0
@@ -67,17 +71,20 @@ class TenantState:
 
     def as_dict(self) -> dict[str, Any]:
         return {"hour_start": self.hour_start, "hour_usd": self.hour_usd, "runs": self.runs,
-                "gamma_sum": self.gamma_sum, "gamma_runs": self.gamma_runs, "history": dict(self.history)}
+                "gamma_sum": self.gamma_sum, "gamma_runs": self.gamma_runs, "history": dict(self.history),
+                "answered": list(self.answered)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> TenantState:
-        return cls(**d) if d else cls()
+        if not d:
+            return cls()
+        return cls(**{**d, "answered": tuple(d.get("answered", ()))})
 
 
-def admit_request(record: Record, *, seen: Callable[[int, str], bool], max_message_bytes: int,
+def admit_request(record: Record, *, seen: Callable[[int, str, str], bool], max_message_bytes: int,
                   now: float) -> tuple[Effects, Admitted | None]:
-    """The request in `record`, or its dead letter; a request `seen(partition, event_id)`
-    already is dropped (counted)."""
+    """The request in `record`, or its dead letter; a request `seen(partition, tenant,
+    event_id)` already is dropped (counted)."""
     out = EffectsBuilder()
     out.count("EVENTS", record.topic)
     try:
@@ -85,18 +92,16 @@ def admit_request(record: Record, *, seen: Callable[[int, str], bool], max_messa
     except InvalidEvent as exc:
         out.reject(record, exc.code, exc.message, round(now * 1000))
         return out.effects(), None
-    if seen(record.partition, request.event_id):
+    if seen(record.partition, request.tenant, request.event_id):
         out.count("DUPLICATES", record.topic)
         return out.effects(), None
     return out.effects(), Admitted(record, request)
 
 
-def run_request(request: CoordinationRequest, cfg: CoordinationConfig, *, hour_left_usd: float) -> RunRequest:
-    """What to run: the configured model unless the request names one; the run's budget is
-    the request's `budget_usd` within what the tenant's hourly cap has left."""
-    budget = min(request.budget_usd, hour_left_usd) if request.budget_usd is not None else hour_left_usd
+def run_request(request: CoordinationRequest, cfg: CoordinationConfig) -> RunRequest:
+    """What to run: the configured model unless the request names one."""
     return RunRequest(request.task, request.num_agents, request.strategy, request.model or cfg.model,
-                      request.rounds, budget)
+                      request.rounds, request.budget_usd)
 
 
 def refusal(run: RunRequest, *, breaker_open: bool, budget_status: str | None, hour_left_usd: float,
@@ -149,16 +154,20 @@ def plan_run(admitted: Admitted, run: RunRequest, report: RunReport, state: Tena
     out = EffectsBuilder()
     result = result_event(run, report, tenant=request.tenant, request_event_id=request.event_id, ts=ts)
     out.outputs.append(Output("coordination_results", p, key, orjson.dumps(result)))
+    # spent now, whatever the request's own ts says: the budget charges the period of a cost's ts
     for cost in cost_events(report, tenant=request.tenant, workflow=request.workflow,
-                            request_event_id=request.event_id, ts=ts):
+                            request_event_id=request.event_id, ts=ms_to_ts(round(now * 1000))):
         out.outputs.append(Output("costs", p, key, orjson.dumps(cost)))
+    if request.event_id in state.answered:  # a repeat after a crash: its figures were counted
+        return out.effects(), state
     out.count("COORDINATION_RUNS", run.strategy, report.status)
     if report.calls or report.status != "failed":
         out.count("COORDINATION_BASELINE_CACHE", "hit" if report.baseline_cached else "miss")
     if report.baseline_qualities and not report.baseline_cached:
         out.late.append(TableWrite(BASELINES_TABLE, baseline_key,
                                    {"qualities": list(report.baseline_qualities), "at": now}, p, now))
-    state = replace(state.charged(report.cost_usd, now), runs=state.runs + 1)
+    state = replace(state.charged(report.cost_usd, now), runs=state.runs + 1,
+                    answered=(*state.answered, request.event_id)[-ANSWERED_KEPT:])
     g = result["gamma"]
     if g is not None and report.coordinated_quality is not None:
         out.observe("COORDINATION_GAMMA", g)
@@ -188,9 +197,11 @@ def breaker_effects(model: str, transition: Transition, breaker: ModelBreaker, *
                    "then a trial call")
     else:
         message = f"model {model}: {s.successes} trial calls succeeded; calls go out again"
-    alert = alert_event(id_source=f"coordination|{model}|{breaker.opened_at}|{now}", kind=f"circuit_{transition}",
+    alert = alert_event(id_source=f"coordination|{model}|{now}", kind=f"circuit_{transition}",
                         tenant=SYSTEM_TENANT, severity="critical" if transition == "open" else "info",
-                        message=message, details={"component": "coordination", "model": model, **breaker.as_dict()},
+                        message=message, details={"component": "coordination", "model": model,
+                                                  "failures": s.failures, "open_s": s.open_s,
+                                                  "successes": s.successes},
                         source_event_id=None, ts=ts)
     out = EffectsBuilder()
     _alert(out, alert, system_partition, SYSTEM_TENANT.encode(), policy_version, audit_partition=partition)

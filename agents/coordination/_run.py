@@ -38,7 +38,7 @@ from ._judge import JUDGE_TOOL_NAME, judge_messages, judge_system, judge_tool, p
 from ._metrics import consensus
 from .exceptions import JudgeError
 
-__all__ = ["Answer", "Call", "CallFailed", "Embed", "Model", "Reply", "RunReport", "RunRequest", "Spent",
+__all__ = ["Answer", "Call", "CallFailed", "Embed", "Model", "Reply", "RunReport", "RunRequest", "SharedCap", "Spent",
            "baseline_key", "run_coordination"]
 
 T = TypeVar("T")
@@ -130,19 +130,51 @@ class RunReport:
         return sum(c.cost_usd for c in self.calls)
 
 
-def baseline_key(task: str, agents: int, model: str) -> str:
-    """The baseline cache key: the task, the team size, the model and the prompts' version.
+def baseline_key(task: str, agents: int, model: str, criteria: Sequence[str]) -> str:
+    """The baseline cache key: the task, the team size, the model, the prompts' version and
+    the judge's criteria (other criteria give other scores).
 
-    >>> baseline_key("t", 3, "m") == baseline_key("t", 3, "m") != baseline_key("t", 3, "other")
+    >>> k = baseline_key("t", 3, "m", ("correctness",))
+    >>> k == baseline_key("t", 3, "m", ("correctness",)) != baseline_key("t", 3, "other", ("correctness",))
     True
     """
     digest = hashlib.sha256(task.encode()).hexdigest()
-    return f"{digest}:{agents}:{model}:p{prompts.PROMPT_VERSION}"
+    judged = hashlib.sha256("\x1f".join(criteria).encode()).hexdigest()[:12]
+    return f"{digest}:{agents}:{model}:p{prompts.PROMPT_VERSION}:j{judged}"
 
 
 class _Stop(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code, self.message = code, message
+
+
+@dataclass
+class SharedCap:
+    """A cap several runs draw on at once (a tenant's hourly cap): `left` when they started,
+    and what they have spent and hold in flight since. A call goes out only while its worst
+    case fits, so runs together never pass it.
+
+    >>> cap = SharedCap(1.0); cap.fits(0.6), cap.hold(0.6), cap.fits(0.6)
+    (True, None, False)
+    """
+
+    left: float
+    spent: float = 0.0
+    reserved: float = 0.0
+
+    @property
+    def available(self) -> float:
+        return self.left - self.spent - self.reserved
+
+    def fits(self, usd: float) -> bool:
+        return usd <= self.available
+
+    def hold(self, usd: float) -> None:
+        self.reserved += usd
+
+    def release(self, usd: float, spent: float = 0.0) -> None:
+        self.reserved -= usd
+        self.spent += spent
 
 
 @dataclass
@@ -156,6 +188,7 @@ class _Ledger:
     model: Model
     price: Callable[[str, int, int], float]
     budget_usd: float | None
+    shared: SharedCap | None = None
     spent: list[Spent] = field(default_factory=list)
     reserved: float = 0.0
 
@@ -164,21 +197,31 @@ class _Ledger:
         return self.price(call.model, math.ceil(chars / CHARS_PER_TOKEN), call.max_tokens)
 
     async def call(self, call: Call) -> Reply:
-        worst = self.worst_case(call) if self.budget_usd is not None else 0.0
+        capped = self.budget_usd is not None or self.shared is not None
+        worst = self.worst_case(call) if capped else 0.0
         total = sum(s.cost_usd for s in self.spent)
         if self.budget_usd is not None and total + self.reserved + worst > self.budget_usd:
             raise _Stop("budget_exhausted", f"the run's budget_usd {self.budget_usd:g} has {total:.6f} USD spent "
                                             f"and {self.reserved:.6f} USD in flight: {call.call_id} (up to "
                                             f"{worst:.6f} USD) is not made")
+        if self.shared is not None and not self.shared.fits(worst):
+            raise _Stop("hourly_cap_reached", f"the tenant's hourly cap has {max(self.shared.available, 0.0):.6f} "
+                                              f"USD left: {call.call_id} (up to {worst:.6f} USD) is not made")
         self.reserved += worst
+        if self.shared is not None:
+            self.shared.hold(worst)
+        cost = 0.0
         try:
             reply = await self.model(call)
+            cost = self.price(call.model, reply.input_tokens, reply.output_tokens)
         except CallFailed as exc:
             raise _Stop(exc.code, exc.message) from None
         finally:
             self.reserved -= worst
-        self.spent.append(Spent(call.call_id, call.model, reply.input_tokens, reply.output_tokens,
-                                self.price(call.model, reply.input_tokens, reply.output_tokens), reply.latency_ms))
+            if self.shared is not None:
+                self.shared.release(worst, cost)
+        self.spent.append(Spent(call.call_id, call.model, reply.input_tokens, reply.output_tokens, cost,
+                                reply.latency_ms))
         return reply
 
     async def all(self, calls: Sequence[Call]) -> list[Reply]:
@@ -198,12 +241,14 @@ async def _settled(awaitables: Sequence[Awaitable[T]]) -> list[T]:
 
 async def run_coordination(request: RunRequest, model: Model, embed: Embed | None, *, criteria: Sequence[str],
                            max_tokens: int, judge_max_tokens: int, price: Callable[[str, int, int], float],
-                           cached_baselines: Sequence[float] | None = None) -> RunReport:
+                           cached_baselines: Sequence[float] | None = None,
+                           shared_cap: SharedCap | None = None) -> RunReport:
     """Run the team, judge it, measure the baselines (unless cached) and the consensus.
 
     Without `embed` (no embedding model installed) the run can still be `ok`: its errors
-    then say `consensus_unavailable` and `consensus_rate` is None."""
-    ledger = _Ledger(model, price, request.budget_usd)
+    then say `consensus_unavailable` and `consensus_rate` is None. `shared_cap` is a cap
+    this run shares with others running at once (`hourly_cap_reached` when it is spent)."""
+    ledger = _Ledger(model, price, request.budget_usd, shared_cap)
     answers: list[Answer] = []
     final: str | None = None
     quality: float | None = None

@@ -5,7 +5,7 @@
 off, so every attempt is seen here) it keeps seed 003's guarantees:
 
 - a token bucket per API key (`aiolimiter`): at most `requests_per_minute`, in bursts of
-  up to `burst`, every attempt included;
+  up to `burst`, every attempt included (per process: see `MessagesClient`);
 - retries (`tenacity`) only on 429, 5xx, timeouts and connection errors, with exponential
   backoff and full jitter, never sooner than the server's `retry-after`; never on 400,
   401, 403 or another client error (the same request would fail the same way);
@@ -78,8 +78,9 @@ class _Retry(Exception):
 
 
 class MessagesClient:
-    """One per API key (its token bucket is the key's); `base_url` None means the SDK's
-    default (or `$ANTHROPIC_BASE_URL`, which the SDK reads itself)."""
+    """One per API key in a process: the token bucket is the key's in this process (workers
+    sharing a key each keep their own: give each its share of the key's limit).
+    `base_url` None means the SDK's default (or `$ANTHROPIC_BASE_URL`, which the SDK reads)."""
 
     def __init__(self, cfg: CoordinationConfig, *, api_key: str, base_url: str | None = None,
                  on_transition: OnTransition | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -98,6 +99,11 @@ class MessagesClient:
 
     def breaker_state(self, model: str) -> BreakerState:
         return self.breakers.get(model, ModelBreaker(self.cfg.breaker)).state_at(self.clock())
+
+    def refresh_gauges(self) -> None:
+        """The breaker gauge of every model called, as of now (open turns half-open with time alone)."""
+        for model in self.breakers:
+            metrics.COORDINATION_BREAKER.labels(model).set(_BREAKER_GAUGE[self.breaker_state(model)])
 
     def allows(self, model: str) -> bool:
         """Whether a call to `model` may go out now (its breaker is not open)."""
@@ -144,9 +150,9 @@ class MessagesClient:
         return Reply(reply.text, reply.input_tokens, reply.output_tokens, reply.tool_input, round(seconds * 1000, 3))
 
     async def _attempt(self, call: Call) -> Reply:
-        if not self.allows(call.model):
-            raise CallFailed("circuit_open", f"the circuit breaker of model {call.model} is open: no call made")
         await self.limiter.acquire()
+        if not self.allows(call.model):  # asked after the wait in the bucket, which it may have opened meanwhile
+            raise CallFailed("circuit_open", f"the circuit breaker of model {call.model} is open: no call made")
         kwargs: dict[str, Any] = {"model": call.model, "max_tokens": call.max_tokens, "system": call.system,
                                   "messages": [dict(m) for m in call.messages]}
         if call.tool is not None:
@@ -167,6 +173,8 @@ class MessagesClient:
         except anthropic.APIConnectionError as exc:
             self._failed(call.model)
             raise _Retry("connection_error", self._scrub(f"{type(exc).__name__}: {exc}"), None) from None
+        except anthropic.APIError as exc:  # an answer the SDK could not read: asking again gets the same
+            raise CallFailed("bad_response", self._scrub(f"{type(exc).__name__}: {exc}"[:500])) from None
         self._succeeded(call.model)
         text = "".join(b.text for b in message.content if b.type == "text")
         tool_input = next((b.input for b in message.content if b.type == "tool_use"), None)

@@ -12,6 +12,8 @@ noticed:
 * `exclude_from_fetching`, `commit_offsets`, `recovery_pending`, `before_consumer_stops`:
   what `app.engine.record_source` needs to take the hot topics' records from its own
   aiokafka consumer while Faust keeps the group, the assignment and the tables.
+* `untrack`: a message a long task holds (a coordination run, minutes) leaves the set of
+  messages Faust waits to see acknowledged before it lets a rebalance go on.
 """
 
 from __future__ import annotations
@@ -179,3 +181,9 @@ def before_consumer_stops(app: AppT, stop: Callable[[], Awaitable[None]]) -> Non
             await original()
 
     app._stop_consumer = _stop_consumer  # type: ignore[attr-defined]
+
+
+def untrack(app: AppT, message: Any) -> None:
+    """Faust no longer waits for `message` at a rebalance (`Consumer.wait_empty`). It is
+    still committed only once acknowledged; unacknowledged, the next owner gets it again."""
+    app.consumer._unacked_messages.discard(message)  # type: ignore[attr-defined]

@@ -1,10 +1,11 @@
 """Acknowledging events that finish out of order, in offset order per partition.
 
 An agent that works on several events of a partition at once (each a long API call)
-finishes them in any order, but Faust commits acknowledged offsets assuming no gap
-before them: an event acknowledged while an earlier one is still running could have
-the earlier one's offset committed with it, and a crash would then lose it. Here an
-event is acknowledged only once every earlier event of its partition was.
+finishes them in any order. Faust's commit looks for a gap before the acknowledged
+offsets only against an offset it committed itself (none yet, or offset 0, and it does
+not look), so an event acknowledged while an earlier one still runs could have the
+earlier one's offset committed with it, and a crash would then lose it. Here an event is
+acknowledged only once every earlier event of its partition was.
 
 >>> class Ev:
 ...     def __init__(self, offset): self.message, self.acked = type("M", (), {"partition": 0, "offset": offset})(), False
@@ -43,10 +44,6 @@ class InOrderAcks:
                 break
         while queue and queue[0][1]:
             queue.popleft()[0].ack()
-
-    def running(self, partition: int) -> int:
-        queue = self._open.get(partition)
-        return sum(not done for _, done in queue) if queue else 0
 
     def forget(self, partitions: Iterable[int]) -> None:
         for p in partitions:

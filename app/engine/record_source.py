@@ -78,11 +78,14 @@ class Lifecycle:
     def __init__(self, app: AppT, flush: Callable[[], Awaitable[None]]) -> None:
         self.sources: list[RecordSource] = []
         self.forget: list[Callable[[set[Any]], None]] = []
+        self.stopping: list[Callable[[], Awaitable[None]]] = []
+        """Awaited first when the app stops (agents whose tasks outlive a batch end them here)."""
         self._flush = flush
         app.on_partitions_revoked.connect(self._revoked)  # type: ignore[arg-type]
         before_consumer_stops(app, self._stopping)
 
     async def _stopping(self) -> None:
+        await asyncio.gather(*(stop() for stop in self.stopping))
         await asyncio.gather(*(source.stop() for source in self.sources))
         await self._flush()
 

@@ -19,9 +19,18 @@ it. Per request:
    (`app.engine.inorder`): a crash re-runs what had no result out, under the same result
    and cost ids, so consumers and the budget drop the repeats.
 
-A partition revoked while its runs are in flight: they finish and publish their result
-and costs (the next owner's repeat has the same ids) but leave the tables and the audit
-chain, which are the next owner's now, alone.
+Faust does not wait for these events at a rebalance (`faust_compat.untrack`: a run can
+take minutes, a rebalance allows seconds). A partition revoked while its runs are in
+flight: they finish and publish their result, costs and alerts (the next owner runs the
+request again under the same ids, so both the API calls and a repeated result are paid
+for once more, but counted once) and leave the tables and the audit chain, which are the
+next owner's now, alone. A crashed worker's runs leave nothing: their calls were paid
+but are not on `costs` (a run's costs go out with its result).
+
+The tenant's hourly cap is shared by its runs in flight (`agents.coordination.SharedCap`):
+a call goes out only while its worst case fits in what the cap has left after every
+run's spend and calls in flight. The baseline cache is read and written on the request's
+partition, so a task's baselines are shared by the tenants of a partition.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from resontinex.app import metrics
 from resontinex.app.clients.messages import BASE_URL_ENV, MessagesClient, load_api_key
 from resontinex.app.engine.applier import Applier
 from resontinex.app.engine.failfast import crash_only
+from resontinex.app.engine.faust_compat import untrack
 from resontinex.app.engine.inorder import InOrderAcks
 from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.recent import RecentMap
@@ -60,8 +70,8 @@ __all__ = ["Coordination", "register"]
 log = logging.getLogger(__name__)
 
 RECENT_IDS = 100_000
-"""Request ids remembered per partition for dropping repeats (in memory: after a restart a
-repeat runs again, under the same result and cost ids)."""
+"""Request ids remembered per partition for dropping repeats while the worker runs; after a
+restart the tenant state's `answered` ids (the last 1,000 per tenant) drop them."""
 UNCONFIGURED = ("api_unconfigured", "no Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY_FILE), or "
                                    "ANTHROPIC_BASE_URL for a local stand-in")
 LOCAL_KEY = "local-stand-in"
@@ -113,21 +123,48 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
     acks = InOrderAcks()
     seen: dict[int, RecentMap[bool]] = {}
     running: set[tuple[int, str]] = set()
+    caps: dict[str, tuple[co.SharedCap, int]] = {}  # tenant → its hourly cap while it has runs, and how many
     slots = asyncio.Semaphore(cfg.concurrent_runs)
     finishing = asyncio.Lock()
+    tasks: set[asyncio.Task[None]] = set()
     embed = _LazyEmbed(state)
     system_partition = partition_of(SYSTEM_TENANT, s.partitions)
     for result in ("hit", "miss"):
         metrics.COORDINATION_BASELINE_CACHE.labels(result)
 
-    def was_seen(partition: int, event_id: str) -> bool:
-        """Answered here already, or running now."""
-        recent = seen.get(partition)
-        return (partition, event_id) in running or (recent is not None and event_id in recent)
+    def tenant_state(tenant: str) -> co.TenantState:
+        return co.TenantState.from_dict(tables[co.STATE_TABLE].get(tenant))
 
-    def hour_left(tenant: str, now: float) -> float:
-        st = co.TenantState.from_dict(tables[co.STATE_TABLE].get(tenant))
-        return cfg.tenant_hourly_cap_usd - st.spent_this_hour(now)
+    def was_seen(partition: int, tenant: str, event_id: str) -> bool:
+        """Running now, answered here already, or answered before a crash (the tenant state keeps the ids)."""
+        recent = seen.get(partition)
+        return ((partition, event_id) in running or (recent is not None and event_id in recent)
+                or event_id in tenant_state(tenant).answered)
+
+    def take_cap(tenant: str, now: float) -> co.SharedCap:
+        cap, runs = caps.get(tenant) or (co.SharedCap(cfg.tenant_hourly_cap_usd
+                                                      - tenant_state(tenant).spent_this_hour(now)), 0)
+        caps[tenant] = (cap, runs + 1)
+        return cap
+
+    def give_cap(tenant: str, charged_usd: float) -> None:
+        """A run of `tenant` ended; what it spent is in the tenant state now (or was never spent)."""
+        cap, runs = caps[tenant]
+        cap.left -= charged_usd
+        cap.spent -= charged_usd
+        if runs > 1:
+            caps[tenant] = (cap, runs - 1)
+        else:
+            del caps[tenant]
+
+    def budget_state(request: co.Admitted, partition_marks: Any, now: float) -> str | None:
+        def mark(key: str) -> Mark:
+            held = partition_marks.get(key)
+            stored = marks.get(key) if held is None else None
+            return held or (Mark(stored["level"], stored["blocked_since"]) if stored else Mark())
+
+        return co.budget_status(rt.energy, request.request.tenant, request.request.workflow, spent=budgets.spent,
+                                mark=mark, now=now)
 
     async def run_one(event: Event) -> None:
         record = event.message
@@ -139,21 +176,14 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
             return
         request = admitted.request
         running.add((p, request.event_id))
+        cap = take_cap(request.tenant, now)
+        charged = 0.0
         try:
-            left = hour_left(request.tenant, now)
-            run = co.run_request(request, cfg, hour_left_usd=left)
-            partition_state = await rt.states.get(p)  # the budget marks the gate's audit tail holds
-
-            def mark(key: str) -> Mark:
-                held = partition_state.marks.get(key)
-                stored = marks.get(key) if held is None else None
-                return held or (Mark(stored["level"], stored["blocked_since"]) if stored else Mark())
-
-            status = co.budget_status(rt.energy, request.tenant, request.workflow, spent=budgets.spent, mark=mark,
-                                      now=now)
+            run = co.run_request(request, cfg)
+            status = budget_state(admitted, (await rt.states.get(p)).marks, now)  # marks: the gate's audit tail
             refused = co.refusal(run, breaker_open=not client.allows(run.model), budget_status=status,
-                                 hour_left_usd=left, cfg=cfg) if client is not None else UNCONFIGURED
-            key = co.baseline_key(run.task, run.agents, run.model)
+                                 hour_left_usd=cap.available, cfg=cfg) if client is not None else UNCONFIGURED
+            key = co.baseline_key(run.task, run.agents, run.model, cfg.judge.criteria)
             if refused is not None:
                 report = co.refused_report(*refused)
             else:
@@ -162,24 +192,29 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
                 report = await co.run_coordination(
                     run, client, await embed(), criteria=cfg.judge.criteria, max_tokens=cfg.max_tokens,
                     judge_max_tokens=cfg.judge.max_tokens, price=cfg.cost_usd,
-                    cached_baselines=cached["qualities"] if cached else None)
+                    cached_baselines=cached["qualities"] if cached else None, shared_cap=cap)
             async with finishing:
                 now = time.time()
-                tenant_state = co.TenantState.from_dict(tables[co.STATE_TABLE].get(request.tenant))
-                planned, _ = co.plan_run(admitted, run, report, tenant_state, cfg=cfg, baseline_key=key,
-                                         policy_version=rt.policy_version, now=now)
+                planned, after = co.plan_run(admitted, run, report, tenant_state(request.tenant), cfg=cfg,
+                                             baseline_key=key, policy_version=rt.policy_version, now=now)
                 effects += planned
                 effects += _transitions(pending_transitions, p, system_partition, rt.policy_version, now)
-                if state.epochs.get(p, 0) != epoch:  # revoked meanwhile: only what the next owner repeats
-                    effects = Effects(outputs=tuple(o for o in effects.outputs if o.topic in ("coordination_results",
-                                                                                              "costs")))
+                if state.epochs.get(p, 0) != epoch:
+                    # revoked meanwhile: the tables and the audit chain are the next owner's now; it runs the
+                    # request again, under the same result, cost and alert ids
+                    effects = Effects(outputs=effects.outputs, counts=effects.counts)
                 await applier.apply(effects)
-            seen.setdefault(p, RecentMap(RECENT_IDS)).put(request.event_id, True)
+                await app.producer.flush()  # the tenant state (answered ids) is durable before the offset
+                charged = report.cost_usd
+            if state.epochs.get(p, 0) == epoch:
+                seen.setdefault(p, RecentMap(RECENT_IDS)).put(request.event_id, True)
             log.info("coordination run", extra={"event_id": request.event_id, "tenant": request.tenant,
                                                 "strategy": run.strategy, "status": report.status,
-                                                "calls": len(report.calls), "cost_usd": report.cost_usd})
+                                                "calls": len(report.calls), "cost_usd": report.cost_usd,
+                                                "gamma": after.gamma_runs and after.gamma_sum / after.gamma_runs})
         finally:
             running.discard((p, request.event_id))
+            give_cap(request.tenant, charged)
 
     async def task(event: Event) -> None:
         state.in_flight += 1
@@ -195,16 +230,14 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
 
     @app.agent(source, name="coordination")
     async def coordination(stream: Any) -> None:
-        tasks: set[asyncio.Task[None]] = set()
         async for event in stream.noack().events():
-            own = forwarder.keep_own([event])
-            if not own:
+            untrack(app, event.message)  # a rebalance must not wait minutes for the runs in flight
+            acks.started(event)
+            if not forwarder.keep_own([event]):
                 await rt.sink.flush()  # forwarded to its key's partition before the offset is acknowledged
-                acks.started(event)
                 acks.done(event)
                 continue
             await slots.acquire()
-            acks.started(event)
             t = asyncio.ensure_future(task(event))
             tasks.add(t)
             t.add_done_callback(tasks.discard)
@@ -216,7 +249,16 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
             seen.pop(p, None)
         acks.forget(lost)
 
+    async def stop() -> None:
+        """Runs in flight end unanswered (their requests are not acknowledged: the next owner runs them)."""
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if client is not None:
+            await client.aclose()
+
     lifecycle.forget.append(forget)
+    lifecycle.stopping.append(stop)
     return state
 
 
@@ -262,9 +304,18 @@ class _LazyEmbed:
     def _load(self) -> Any:
         from resontinex.app.clients.embedding import EmbeddingUnavailable, SentenceEmbedder
         try:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # its bar would land in the worker's log as warnings
+        except ImportError:
+            pass  # SentenceEmbedder.load says what is missing
+        try:
             embedder = SentenceEmbedder.load()
         except EmbeddingUnavailable as exc:
             log.warning("coordination: consensus is not measured: %s", exc)
+            return None
+        except Exception:  # a broken install must not stop the runs: they go on without consensus
+            log.exception("coordination: the embedding model failed to load; consensus is not measured")
             return None
         self.state.embedder = embedder.name
         return embedder

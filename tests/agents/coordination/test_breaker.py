@@ -48,3 +48,15 @@ def test_settings_are_checked() -> None:
         BreakerSettings(open_s=0)
     b, change = failed(ModelBreaker(BreakerSettings(failures=1, open_s=1.0, successes=1)), 1)
     assert change == ["open"] and b.succeeded(1.0) == (ModelBreaker(b.settings), "closed")
+
+
+def test_a_reply_to_a_call_made_before_it_opened_does_not_close_it() -> None:
+    b = ModelBreaker()
+    for t in range(5):
+        b, _ = b.failed(float(t))
+    for t in (4.1, 4.2):  # calls that were in flight when it opened answer late
+        b, change = b.succeeded(t)
+        assert change is None and b.state_at(t) == "open"
+    b, change = b.succeeded(40.0)
+    b, change = b.succeeded(41.0)
+    assert change == "closed"

@@ -27,7 +27,7 @@ def record(offset: int = 0, **fields: object) -> Rec:
 
 
 def admitted(**fields: object) -> Admitted:
-    _, a = admit_request(record(**fields), seen=lambda p, i: False, max_message_bytes=1 << 20, now=NOW)
+    _, a = admit_request(record(**fields), seen=lambda p, t, i: False, max_message_bytes=1 << 20, now=NOW)
     assert a is not None
     return a
 
@@ -42,7 +42,7 @@ def report(team: float | None = 0.84, alone: tuple[float, ...] = (0.6, 0.8), cac
 
 def plan(rep: RunReport, state: TenantState = TenantState(), **fields: object):
     a = admitted(**fields)
-    run = run_request(a.request, CFG, hour_left_usd=10.0)
+    run = run_request(a.request, CFG)
     return plan_run(a, run, rep, state, cfg=CFG, baseline_key="k", policy_version="v1", now=NOW)
 
 
@@ -51,18 +51,18 @@ def outputs(effects, topic: str) -> list[dict]:
 
 
 def test_a_bad_request_is_a_dead_letter_and_a_repeat_is_dropped() -> None:
-    effects, a = admit_request(record(num_agents=1), seen=lambda p, i: False, max_message_bytes=1 << 20, now=NOW)
+    effects, a = admit_request(record(num_agents=1), seen=lambda p, t, i: False, max_message_bytes=1 << 20, now=NOW)
     assert a is None and [o.topic for o in effects.outputs] == ["dead_letters"]
-    effects, a = admit_request(record(), seen=lambda p, i: (p, i) == (1, "cq-0"), max_message_bytes=1 << 20, now=NOW)
+    effects, a = admit_request(record(), seen=lambda p, t, i: (p, t, i) == (1, "acme", "cq-0"),
+                               max_message_bytes=1 << 20, now=NOW)
     assert a is None and not effects.outputs and ("DUPLICATES", (TOPIC,)) in [(c.metric, c.labels) for c in effects.counts]
 
 
-def test_the_run_budget_is_the_request_cap_within_the_hourly_cap() -> None:
+def test_the_run_takes_the_request_budget_and_the_configured_model_unless_named() -> None:
     req = decode(CoordinationRequest, record(budget_usd=2.0).value)
-    assert run_request(req, CFG, hour_left_usd=10.0).budget_usd == 2.0
-    assert run_request(req, CFG, hour_left_usd=0.5).budget_usd == 0.5
-    assert run_request(decode(CoordinationRequest, record().value), CFG, hour_left_usd=3.0).budget_usd == 3.0
-    assert run_request(req, CFG, hour_left_usd=1.0).model == CFG.model
+    assert (run_request(req, CFG).budget_usd, run_request(req, CFG).model) == (2.0, CFG.model)
+    named = decode(CoordinationRequest, record(model="claude-opus-4-1").value)
+    assert (run_request(named, CFG).budget_usd, run_request(named, CFG).model) == (None, "claude-opus-4-1")
 
 
 @pytest.mark.parametrize(("kwargs", "code"), [
@@ -115,6 +115,21 @@ def test_a_measured_run_gives_result_costs_baselines_and_state() -> None:
     assert writes[STATE_TABLE].key == "acme" and state.runs == 1 and state.gamma_runs == 1
     assert state.spent_this_hour(NOW) == pytest.approx(0.00045)
     assert all(o.partition == 1 and o.key == b"acme" for o in effects.outputs)
+
+
+def test_costs_carry_the_time_they_were_spent_not_the_request_ts() -> None:
+    effects, _ = plan(report(), ts="2020-01-01T00:00:00.000Z")  # a past period would dodge today's brake
+    [result] = outputs(effects, "coordination_results")
+    assert result["ts"] == "2020-01-01T00:00:00.000Z"
+    assert {c["ts"] for c in outputs(effects, "costs")} == {"2023-11-14T22:13:20.000Z"}  # NOW
+
+
+def test_a_request_answered_before_a_crash_is_not_counted_again() -> None:
+    effects, state = plan(report())
+    again, after = plan(report(), state)
+    assert after == state and not again.late_writes and not again.audit
+    assert len(outputs(again, "coordination_results")) == 1  # the same result id again: consumers drop it
+    assert outputs(again, "costs") == outputs(effects, "costs")  # the same ids: the budget counts them once
 
 
 def test_cached_baselines_are_not_written_again_and_count_as_hits() -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from resontinex.agents.coordination import (Call, CallFailed, Reply, RunReport, RunRequest, coordination_config_from,
+from resontinex.agents.coordination import (Call, CallFailed, Reply, RunReport, RunRequest, SharedCap,
+                                            coordination_config_from,
                                             cost_events, result_event, run_coordination)
 from resontinex.schemas import Cost, CoordinationResult
 
@@ -195,3 +196,26 @@ def test_cost_events_sum_to_the_run_cost_with_ids_unique_and_repeatable() -> Non
     again = cost_events(run(Scripted(), "debate", agents=2, rounds=1), tenant="acme", workflow="default",
                         request_event_id="c-1", ts="2026-01-01T00:00:00Z")
     assert [e["event_id"] for e in again] == [e["event_id"] for e in events]
+
+
+def test_runs_sharing_a_cap_together_never_pass_it() -> None:
+    cap = SharedCap(0.004)  # a few calls' worth: the runs stop before it, whatever their order
+
+    async def both() -> list[RunReport]:
+        reqs = [RunRequest(f"Task {i}.", 3, "parallel", CFG.model) for i in range(2)]
+        return list(await asyncio.gather(*(run_coordination(r, Scripted(alone=(0.6, 0.8, 0.7)), embed,
+                                                            criteria=CRITERIA, max_tokens=256, judge_max_tokens=128,
+                                                            price=CFG.cost_usd, shared_cap=cap) for r in reqs)))
+
+    reports = asyncio.run(both())
+    assert sum(r.cost_usd for r in reports) <= 0.004
+    assert cap.spent == pytest.approx(sum(r.cost_usd for r in reports)) and cap.reserved == pytest.approx(0.0)
+    assert any(code == "hourly_cap_reached" for r in reports for code, _ in r.errors)
+
+
+def test_without_an_embedding_model_the_run_is_ok_and_says_consensus_is_unavailable() -> None:
+    req = RunRequest("Explain TCP slow start.", 2, "parallel", CFG.model)
+    report = asyncio.run(run_coordination(req, Scripted(), None, criteria=CRITERIA, max_tokens=256,
+                                          judge_max_tokens=128, price=CFG.cost_usd))
+    assert report.status == "ok" and report.consensus_rate is None
+    assert [code for code, _ in report.errors] == ["consensus_unavailable"]

@@ -207,3 +207,16 @@ def test_the_app_stops_its_tables_in_an_instance_method_called_first_when_it_sto
     assert "await self.tables.stop()" in inspect.getsource(App._stop_consumer)  # what must come after our stop
     assert inspect.getsource(App.on_stop).index("await self._stop_consumer()") < \
         inspect.getsource(App.on_stop).index("self.on_before_shutdown")
+
+
+def test_a_rebalance_waits_only_for_the_messages_faust_tracks_and_an_ack_needs_no_tracking():
+    import inspect
+
+    from faust.app.base import App
+    from faust.transport.consumer import Consumer
+
+    assert "self._unacked_messages" in inspect.getsource(Consumer.wait_empty)
+    assert "self._unacked_messages.add(message)" in inspect.getsource(Consumer.track_message)
+    ack = inspect.getsource(Consumer.ack)  # an untracked message is still acknowledged and committed
+    assert "self._unacked_messages.discard(message)" in ack and "acked_for_tp.append(offset)" in ack
+    assert "consumer.wait_empty()" in inspect.getsource(App._consumer_wait_empty)
