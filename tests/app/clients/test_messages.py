@@ -175,3 +175,19 @@ def test_the_key_comes_from_the_environment_or_a_file(tmp_path) -> None:
     with pytest.raises(UsageError):
         load_api_key({"ANTHROPIC_API_KEY_FILE": str(tmp_path / "missing")})
     assert str(f) in str(empty.value)
+
+
+def test_a_run_through_the_sdk_whose_judge_twice_does_not_parse_is_partial() -> None:
+    from resontinex.agents.coordination import RunRequest, run_coordination
+
+    async def test(url: str) -> None:
+        cfg = config()
+        client = MessagesClient(cfg, api_key=KEY, base_url=url)
+        await configure(url, {"malformed_judge": 2})
+        report = await run_coordination(RunRequest("Name a prime.", 2, "parallel", MODEL), client, None,
+                                        criteria=cfg.judge.criteria, max_tokens=64, judge_max_tokens=64,
+                                        price=cfg.cost_usd)
+        assert report.status == "partial" and report.errors[0][0] == "judge_unparseable"
+        assert report.coordinated_quality is None and len(report.answers) == 2
+        assert [c.call_id for c in report.calls][-2:] == ["judge-team-1", "judge-team-2"]  # asked once more
+    with_server(test)
