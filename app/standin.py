@@ -27,7 +27,9 @@ import json
 import math
 import re
 import signal
+import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -36,7 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["StandIn", "serve"]
+__all__ = ["StandIn", "ThreadedStandIn", "serve"]
 
 _CHARS_PER_TOKEN = 4
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -454,3 +456,39 @@ async def _serve_until_signalled(host: str, port: int, latency_ms: float) -> Non
 def serve(host: str, port: int, latency_ms: float) -> None:
     """Run a stand-in on host:port until SIGINT or SIGTERM, after printing its URL on one line."""
     asyncio.run(_serve_until_signalled(host, port, latency_ms))
+
+
+class ThreadedStandIn:
+    """A stand-in on a thread of its own, for a caller with no event loop to share (a test
+    or benchmark driving worker processes, `up --demo`), with the control endpoints as calls.
+
+    >>> with ThreadedStandIn() as standin:
+    ...     standin.control("config", {"latency_ms": 5})["latency_ms"], standin.control("log")
+    (5.0, [])
+    """
+
+    def __init__(self, *, latency_ms: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._server = StandIn(latency_ms=latency_ms)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="messages-standin", daemon=True)
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self._server.start(host, port), self._loop).result(30)
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """`GET /_standin/<path>`, or a POST of `body`; the decoded answer."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.url}/_standin/{path}", data=data,
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> ThreadedStandIn:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -13,12 +13,10 @@ API key, `up --demo` points the workers at the local Messages-API stand-in, so t
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import os
 import random
 import sys
-import threading
 import time
 from collections import Counter
 from typing import Any
@@ -134,23 +132,11 @@ def use_standin_unless_configured(latency_ms: float = 50.0) -> str | None:
     Messages-API stand-in on a thread of this process and point `$ANTHROPIC_BASE_URL` (which
     the workers inherit) at it; its URL, or None when the environment names an API."""
     from resontinex.app.clients.messages import API_KEY_ENV, API_KEY_FILE_ENV, BASE_URL_ENV
-    from resontinex.app.standin import StandIn
+    from resontinex.app.standin import ThreadedStandIn
 
     if any(os.environ.get(name) for name in (API_KEY_ENV, API_KEY_FILE_ENV, BASE_URL_ENV)):
         return None
-    started: concurrent.futures.Future[str] = concurrent.futures.Future()
-
-    def serve() -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            started.set_result(loop.run_until_complete(StandIn(latency_ms=latency_ms).start()))
-        except BaseException as exc:
-            started.set_exception(exc)
-            return
-        loop.run_forever()  # a daemon thread: it ends with the process
-
-    threading.Thread(target=serve, name="messages-standin", daemon=True).start()
-    url = started.result(timeout=30)
+    url = ThreadedStandIn(latency_ms=latency_ms).url  # a daemon thread: it ends with the process
     os.environ[BASE_URL_ENV] = url
     return url
 

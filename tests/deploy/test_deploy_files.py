@@ -548,8 +548,9 @@ def test_k8s_trajectory_deployment_gets_a_gpu_and_time_to_load_its_model(
     assert doc["metadata"]["name"] == "resontinex-trajectory"
     pod, core_pod = doc["spec"]["template"]["spec"], core["spec"]["template"]["spec"]
     (container,), (core_container,) = pod["containers"], core_pod["containers"]
-    # Same config and environment as core: the ConfigMap holds trajectory.yaml too.
-    assert container["env"] == core_container["env"]
+    # Same config and environment as core (the ConfigMap holds trajectory.yaml too), less the
+    # Messages API key: only the core role calls the API.
+    assert container["env"] == [e for e in core_container["env"] if e["name"] != "ANTHROPIC_API_KEY"]
     assert container["volumeMounts"] == core_container["volumeMounts"]
     assert pod["volumes"] == core_pod["volumes"]
     assert pod["securityContext"] == core_pod["securityContext"]

@@ -10,18 +10,15 @@ a 429 storm opens the model's breaker (alerted, audited) and a request is refuse
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import orjson
 import pytest
 
-from resontinex.app.standin import StandIn
+from resontinex.app.standin import ThreadedStandIn
 from resontinex.schemas import Alert, Cost, CoordinationResult
 
 from .conftest import run
@@ -44,34 +41,10 @@ budgets:
 """
 
 
-class Server:
-    """The stand-in on a thread of its own (the worker is another process)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.server = StandIn()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.url = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-
-    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}/_standin/{path}", data=data,
-                                     headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
 @pytest.fixture
-def standin() -> Iterator[Server]:
-    server = Server()
-    try:
+def standin() -> Iterator[ThreadedStandIn]:
+    with ThreadedStandIn() as server:  # the worker is another process
         yield server
-    finally:
-        server.stop()
 
 
 def _request(event_id: str, tenant: str, task: str, agents: int, strategy: str, **extra: Any) -> tuple[bytes, bytes]:
