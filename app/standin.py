@@ -472,18 +472,27 @@ class ThreadedStandIn:
         self._server = StandIn(latency_ms=latency_ms)
         self._thread = threading.Thread(target=self._loop.run_forever, name="messages-standin", daemon=True)
         self._thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self._server.start(host, port), self._loop).result(30)
+        try:
+            self.url = asyncio.run_coroutine_threadsafe(self._server.start(host, port), self._loop).result(30)
+        except BaseException:
+            self._halt()
+            raise
 
     def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """`GET /_standin/<path>`, or a POST of `body`; the decoded answer."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"{self.url}/_standin/{path}", data=data,
                                      headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(30)
+        try:
+            asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(30)
+        finally:
+            self._halt()
+
+    def _halt(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 

@@ -31,7 +31,8 @@ baselines cached, 5 calls in 3 stages (the team and its judge are what is measur
    call's delay after publishing, the calls' steady rate (from the stand-in's log, after
    the burst) against rpm/60, the mean call time in the worker (its
    `resontinex_coordination_call_seconds` histogram: the bucket's wait plus the latency),
-   the runs in flight (sampled), and the tail from the last call to the last result.
+   the runs in flight (sampled), the tail from the last call to the last result, and the
+   CPU cores the worker, the broker and this process (stand-in included) used.
 2. cache: k tasks, each published twice in sequence (the repeat after the first's
    result), same tenant, 3 agents `parallel`. Calls of the first run and of the repeat,
    from the results and the stand-in's log; the cut of the whole run's calls and of the
@@ -48,8 +49,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import math
 import os
 import platform
 import re
@@ -64,7 +63,10 @@ from typing import Any, Callable, Sequence
 
 import orjson
 
-from .run import REPO, RESULTS, _check_alive, _consumer, _fmt, _gone, _session, balanced_tenants, log, mark_finished, publish, ratio
+from resontinex.app.standin import ThreadedStandIn
+
+from .run import (REPO, RESULTS, Procs, _check_alive, _consumer, _fmt, _gone, _session, balanced_tenants, cpu_use, log,
+                  mark_finished, publish, ratio)
 
 SCHEMA = 1
 REPORT_KEYS = ("schema", "meta", "config", "bounds", "phases", "ratios", "targets", "notes")
@@ -375,6 +377,9 @@ def table(report: dict[str, Any]) -> str:
              f"limit {c['rpm'] / 60:g}/s ({_fmt(r.get('steady_call_rate_vs_limit'), '×', 2)}); "
              f"mean call {_fmt(tp.get('call_seconds_mean'), ' s', 3)}, runs in flight mean "
              f"{_fmt(tp.get('in_flight_mean'), '', 1)}"),
+            ("CPU cores: worker / broker / bench", " / ".join(_fmt((tp.get("cpu_cores") or {}).get(k), "", 2)
+                                                           for k in ("worker", "broker", "bench")),
+             f"over the phase, of {report['meta'].get('cpus')} (the bench process holds the stand-in)"),
             ("where the time went", f"{_fmt(tp.get('first_call_after_s'), ' s', 2)} + "
              f"{_fmt(tp.get('calls_span_s'), ' s', 2)} + {_fmt(tp.get('tail_s'), ' s', 2)}",
              "publish → first call, first → last call, last call → last result"),
@@ -419,40 +424,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 # --------------------------------------------------------------------------- measurement
-
-
-class StandInThread:
-    """The Messages-API stand-in on an event loop of its own thread (the worker is another process)."""
-
-    def __init__(self, latency_ms: float) -> None:
-        from resontinex.app.standin import StandIn
-
-        self.loop = asyncio.new_event_loop()
-        self.server = StandIn(latency_ms=latency_ms)
-        self.thread = threading.Thread(target=self.loop.run_forever, name="standin", daemon=True)
-        self.thread.start()
-        try:
-            self.url = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-        except BaseException:
-            self._halt()
-            raise
-
-    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}/_standin/{path}", data=data,
-                                     headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read())
-
-    def stop(self) -> None:
-        try:
-            asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        finally:
-            self._halt()
-
-    def _halt(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def _get(port: int, path: str, timeout: float = 5.0) -> str | None:
@@ -571,8 +542,8 @@ async def _warm_up(ex: Exchange, latency_ms: float) -> dict[str, Any]:
     return {"elapsed_s": round(got["warm-1"][0] - t0, 3), "calls": got["warm-1"][1]["calls"]}
 
 
-async def _throughput(ex: Exchange, standin: StandInThread, port: int, args: argparse.Namespace,
-                      bounds: dict[str, Any]) -> dict[str, Any]:
+async def _throughput(ex: Exchange, standin: ThreadedStandIn, port: int, args: argparse.Namespace,
+                      bounds: dict[str, Any], watch: Procs) -> dict[str, Any]:
     n, tenants = args.n, balanced_tenants()
     items = [request(f"tp-{i}", tenants[i % len(tenants)], task_text("throughput", i)) for i in range(n)]
     ids = [f"tp-{i}" for i in range(n)]
@@ -582,10 +553,12 @@ async def _throughput(ex: Exchange, standin: StandInThread, port: int, args: arg
     log(f"throughput: publishing {n} requests ({AGENTS} agents, {STRATEGY}); rate bound "
         f"≈ {bounds['rate_bound_s']:.1f}s, concurrency bound ≈ {bounds['concurrency_bound_s']:.1f}s")
     with Sampler(port) as sampler:
+        cpu0 = watch.snapshot()
         t0 = await ex.send(items)
         sent = time.monotonic()
         got = await ex.wait(ids, timeout_s=timeout_s, label="throughput")
     end = max(t for t, _ in got.values())
+    cpu = cpu_use(cpu0, watch.snapshot(), time.monotonic() - t0)
     after = _get(port, "/metrics") or ""
     _require_ok(got, "throughput")
     entries = standin.control("log")
@@ -616,6 +589,7 @@ async def _throughput(ex: Exchange, standin: StandInThread, port: int, args: arg
         "first_result_s": round(finish[0], 3), "median_result_s": round(finish[len(finish) // 2], 3),
         "in_flight_mean": round(sum(sampler.samples) / len(sampler.samples), 2) if sampler.samples else None,
         "in_flight_max": max(sampler.samples) if sampler.samples else None, "in_flight_samples": len(sampler.samples),
+        "cpu_cores": cpu,
         **metrics,
     }
     if out["call_seconds_mean"] is not None:
@@ -626,7 +600,7 @@ async def _throughput(ex: Exchange, standin: StandInThread, port: int, args: arg
     return out
 
 
-async def _cache(ex: Exchange, standin: StandInThread, port: int, args: argparse.Namespace) -> dict[str, Any]:
+async def _cache(ex: Exchange, standin: ThreadedStandIn, port: int, args: argparse.Namespace) -> dict[str, Any]:
     tenants = balanced_tenants()
     standin.control("reset", {"latency_ms": args.latency_ms})
     before = _get(port, "/metrics") or ""
@@ -681,9 +655,9 @@ async def _cache(ex: Exchange, standin: StandInThread, port: int, args: argparse
     }
 
 
-async def _measure(bootstrap: str, standin: StandInThread, port: int, alive: Callable[[], str | None],
+async def _measure(bootstrap: str, standin: ThreadedStandIn, port: int, alive: Callable[[], str | None],
                    args: argparse.Namespace, bounds: dict[str, Any], phases: dict[str, Any],
-                   current: list[str]) -> None:
+                   current: list[str], watch: Procs) -> None:
     """The phases in order, each one's figures into `phases` as it finishes; `current[0]`
     names the phase under way (for the report, should one fail)."""
     refill_s = args.burst / (args.rpm / 60.0) + REFILL_MARGIN_S
@@ -694,7 +668,7 @@ async def _measure(bootstrap: str, standin: StandInThread, port: int, alive: Cal
         log(f"warm-up: {phases['warm_up']['elapsed_s']:.2f}s; waiting {refill_s:.1f}s for the bucket to refill")
         await asyncio.sleep(refill_s)
         current[0] = "throughput"
-        phases["throughput"] = await _throughput(ex, standin, port, args, bounds)
+        phases["throughput"] = await _throughput(ex, standin, port, args, bounds, watch)
         if args.k:
             await asyncio.sleep(refill_s)
             current[0] = "cache"
@@ -751,7 +725,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     try:
         with _session("coordination") as (broker, tmp, procs):
-            standin = StandInThread(args.latency_ms)
+            standin = ThreadedStandIn(latency_ms=args.latency_ms)
             try:
                 cdir = tmp / "config"
                 cdir.mkdir()
@@ -766,7 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 info["worker_ready_s"] = round(time.monotonic() - spawned, 2)
                 alive = _gone([(worker.proc, worker.log_path)])
                 asyncio.run(_measure(broker.bootstrap, standin, worker.web_port, alive, args, bounds, phases,
-                                     current))
+                                     current, Procs({"broker": broker.pid, "worker": worker.proc.pid})))
                 _check_alive(alive)
             finally:
                 standin.stop()

@@ -12,8 +12,8 @@ noticed:
 * `exclude_from_fetching`, `commit_offsets`, `recovery_pending`, `before_consumer_stops`:
   what `app.engine.record_source` needs to take the hot topics' records from its own
   aiokafka consumer while Faust keeps the group, the assignment and the tables.
-* `untrack`: a message a long task holds (a coordination run, minutes) leaves the set of
-  messages Faust waits to see acknowledged before it lets a rebalance go on.
+* `rewind_uncommitted`: after a rebalance, a partition of a topic its agent commits itself
+  that has no commit yet is read again from its beginning.
 """
 
 from __future__ import annotations
@@ -183,7 +183,28 @@ def before_consumer_stops(app: AppT, stop: Callable[[], Awaitable[None]]) -> Non
     app._stop_consumer = _stop_consumer  # type: ignore[attr-defined]
 
 
-def untrack(app: AppT, message: Any) -> None:
-    """Faust no longer waits for `message` at a rebalance (`Consumer.wait_empty`). It is
-    still committed only once acknowledged; unacknowledged, the next owner gets it again."""
-    app.consumer._unacked_messages.discard(message)  # type: ignore[attr-defined]
+
+async def rewind_uncommitted(app: AppT, topic: str) -> list[int]:
+    """Seek each assigned partition of `topic` that has no committed offset to its beginning;
+    the partitions sought.
+
+    Call it on `app.on_rebalance_complete`, which Faust sends just before it seeks every
+    partition to its committed offset. aiokafka's `seek_to_committed` skips a partition
+    whose commit is missing (or 0) and leaves it where the fetcher stands, which can be past
+    an event Faust fetched in the generation that just ended and skipped: that event would
+    never be processed.
+    """
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    consumer = thread._ensure_consumer()
+    assigned = [tp for tp in consumer.assignment() if tp.topic == topic]
+
+    async def rewind() -> list[int]:
+        sought = []
+        for tp in assigned:
+            if not await consumer.committed(tp):
+                await consumer.seek_to_beginning(tp)
+                sought.append(tp.partition)
+        return sought
+
+    sought: list[int] = await thread.call_thread(rewind)
+    return sought

@@ -1,50 +1,48 @@
-"""Acknowledging events that finish out of order, in offset order per partition.
+"""Committing the offsets of events that finish out of order, in offset order per partition.
 
 An agent that works on several events of a partition at once (each a long API call)
-finishes them in any order. Faust's commit looks for a gap before the acknowledged
-offsets only against an offset it committed itself (none yet, or offset 0, and it does
-not look), so an event acknowledged while an earlier one still runs could have the
-earlier one's offset committed with it, and a crash would then lose it. Here an event is
-acknowledged only once every earlier event of its partition was.
+finishes them in any order; an offset may be committed only once every event before it
+finished, or a crash would lose the ones still running. `InOrderCommits` says, as each
+event finishes, how far its partition may now be committed.
 
->>> class Ev:
-...     def __init__(self, offset): self.message, self.acked = type("M", (), {"partition": 0, "offset": offset})(), False
-...     def ack(self): self.acked = True
->>> acks, a, b = InOrderAcks(), Ev(1), Ev(2)
->>> acks.started(a); acks.started(b); acks.done(b); (a.acked, b.acked)
-(False, False)
->>> acks.done(a); (a.acked, b.acked)
-(True, True)
+>>> commits = InOrderCommits()
+>>> commits.started(0, 7); commits.started(0, 8)
+>>> commits.done(0, 8) is None, commits.done(0, 7)
+(True, 9)
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
 
-__all__ = ["InOrderAcks"]
+__all__ = ["InOrderCommits"]
 
 
-class InOrderAcks:
+class InOrderCommits:
     def __init__(self) -> None:
-        self._open: dict[int, deque[list[Any]]] = {}  # partition → [event, done] in arrival order
+        self._open: dict[int, deque[int]] = {}  # partition → offsets started, in order
+        self._done: dict[int, set[int]] = {}
 
-    def started(self, event: Any) -> None:
-        self._open.setdefault(event.message.partition, deque()).append([event, False])
+    def started(self, partition: int, offset: int) -> None:
+        self._open.setdefault(partition, deque()).append(offset)
+        self._done.setdefault(partition, set())
 
-    def done(self, event: Any) -> None:
-        """`event` finished: acknowledge it and every finished event after it, up to the first unfinished."""
-        queue = self._open.get(event.message.partition)
-        if queue is None:  # its partition was revoked meanwhile: the next owner runs it again
-            return
-        for entry in queue:
-            if entry[0] is event:
-                entry[1] = True
-                break
-        while queue and queue[0][1]:
-            queue.popleft()[0].ack()
+    def done(self, partition: int, offset: int) -> int | None:
+        """The offset `partition` may be committed up to now `offset` finished (the next one
+        to read), or None when an earlier event still runs (or the partition was forgotten)."""
+        queue, finished = self._open.get(partition), self._done.get(partition)
+        if queue is None or finished is None:
+            return None
+        finished.add(offset)
+        committable = None
+        while queue and queue[0] in finished:
+            committable = queue.popleft() + 1
+            finished.discard(committable - 1)
+        return committable
 
     def forget(self, partitions: Iterable[int]) -> None:
+        """Revoked: what still runs there is the next owner's to run again."""
         for p in partitions:
             self._open.pop(p, None)
+            self._done.pop(p, None)

@@ -15,13 +15,16 @@ it. Per request:
 3. under one lock (the tenant state is read, changed and written), `plan_run` turns the
    report into the result, a `costs` event per call, the state and the alerts, and the
    applier sends and audits them;
-4. the request's offset is acknowledged once every earlier request of its partition was
-   (`app.engine.inorder`): a crash re-runs what had no result out, under the same result
-   and cost ids, so consumers and the budget drop the repeats.
+4. the partition's offset is committed past the request once every earlier request of
+   the partition was answered too (`app.engine.inorder`), by the agent itself: the topic
+   is declared without Faust's acks, because Faust skips and acknowledges an event fetched
+   in a generation that has just ended, which would commit a request nobody answered. A
+   crash or a rebalance re-runs what had no result out, under the same result and cost
+   ids, so consumers and the budget drop the repeats. A partition not committed yet is
+   read from its beginning after every rebalance (`faust_compat.rewind_uncommitted`).
 
-Faust does not wait for these events at a rebalance (`faust_compat.untrack`: a run can
-take minutes, a rebalance allows seconds). A partition revoked while its runs are in
-flight: they finish and publish their result, costs and alerts (the next owner runs the
+Faust does not wait for these events at a rebalance (a run can take minutes, a
+rebalance allows seconds). A partition revoked while its runs are in flight: they finish and publish their result, costs and alerts (the next owner runs the
 request again under the same ids, so both the API calls and a repeated result are paid
 for once more, but counted once) and leave the tables and the audit chain, which are the
 next owner's now, alone. A crashed worker's runs leave nothing: their calls were paid
@@ -45,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from resontinex.agents import coordination as co
 from resontinex.agents.budget import Mark
@@ -56,8 +60,8 @@ from resontinex.app import metrics
 from resontinex.app.clients.messages import BASE_URL_ENV, MessagesClient, load_api_key
 from resontinex.app.engine.applier import Applier
 from resontinex.app.engine.failfast import crash_only
-from resontinex.app.engine.faust_compat import untrack
-from resontinex.app.engine.inorder import InOrderAcks
+from resontinex.app.engine.faust_compat import commit_offsets, rewind_uncommitted
+from resontinex.app.engine.inorder import InOrderCommits
 from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.recent import RecentMap
 from resontinex.app.engine.record_source import Lifecycle
@@ -112,7 +116,11 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
     `budget-marks` table (a brake engaged this period holds)."""
     s, cfg = rt.settings, rt.coordination
     source_name = s.topic("coordination_requests")
-    source = app.topic(source_name, key_serializer="raw", value_serializer="raw", partitions=s.partitions)
+    # acks=False: Faust neither waits for these events at a rebalance (a run takes minutes, a
+    # rebalance allows seconds) nor commits them; the agent commits each partition itself,
+    # only past requests answered (and the recovery re-reads every partition from there)
+    source = app.topic(source_name, key_serializer="raw", value_serializer="raw", partitions=s.partitions,
+                       acks=False)
     tables: dict[str, Any] = {name: app.Table(name, default=None, partitions=s.partitions)
                                 for name in (co.BASELINES_TABLE, co.STATE_TABLE)}
     pending_transitions: list[tuple[str, co.Transition, co.ModelBreaker]] = []
@@ -120,7 +128,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
     state = Coordination(client, tables)
     applier = Applier(rt, "coordination", source_name, tables, app.producer.flush)
     forwarder = Forwarder(rt.sink, s.partitions)
-    acks = InOrderAcks()
+    commits = InOrderCommits()
+    committing = asyncio.Lock()
     seen: dict[int, RecentMap[bool]] = {}
     running: set[tuple[int, str]] = set()
     caps: dict[str, tuple[co.SharedCap, int]] = {}  # tenant → its hourly cap while it has runs, and how many
@@ -216,13 +225,21 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
             running.discard((p, request.event_id))
             give_cap(request.tenant, charged)
 
+    async def finished(event: Event) -> None:
+        """Commit the event's partition as far as every request before it is answered too."""
+        p = event.message.partition
+        upto = commits.done(p, event.message.offset)
+        if upto is not None:
+            async with committing:  # in order: a later commit never lands before an earlier one
+                await commit_offsets(app, {TP(source_name, p): upto})
+
     async def task(event: Event) -> None:
         state.in_flight += 1
         metrics.COORDINATION_IN_FLIGHT.set(state.in_flight)
         try:
             async with crash_only("coordination"):
                 await run_one(event)
-            acks.done(event)
+                await finished(event)
         finally:
             state.in_flight -= 1
             metrics.COORDINATION_IN_FLIGHT.set(state.in_flight)
@@ -230,12 +247,11 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
 
     @app.agent(source, name="coordination")
     async def coordination(stream: Any) -> None:
-        async for event in stream.noack().events():
-            untrack(app, event.message)  # a rebalance must not wait minutes for the runs in flight
-            acks.started(event)
+        async for event in stream.events():
+            commits.started(event.message.partition, event.message.offset)
             if not forwarder.keep_own([event]):
-                await rt.sink.flush()  # forwarded to its key's partition before the offset is acknowledged
-                acks.done(event)
+                await rt.sink.flush()  # forwarded to its key's partition before the offset is committed
+                await finished(event)
                 continue
             await slots.acquire()
             t = asyncio.ensure_future(task(event))
@@ -247,7 +263,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
         for p in lost:
             state.epochs[p] = state.epochs.get(p, 0) + 1
             seen.pop(p, None)
-        acks.forget(lost)
+        running.difference_update({(p, i) for p, i in running if p in lost})  # given back here, they run again
+        commits.forget(lost)
 
     async def stop() -> None:
         """Runs in flight end unanswered (their requests are not acknowledged: the next owner runs them)."""
@@ -256,6 +273,13 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
         await asyncio.gather(*tasks, return_exceptions=True)
         if client is not None:
             await client.aclose()
+
+    @app.on_rebalance_complete.connect
+    async def _rewind(app: faust.App, **_: Any) -> None:
+        sought = await rewind_uncommitted(app, source_name)
+        if sought:
+            log.info("coordination: partitions without a commit read from their beginning",
+                     extra={"partitions": sought})
 
     lifecycle.forget.append(forget)
     lifecycle.stopping.append(stop)

@@ -209,14 +209,32 @@ def test_the_app_stops_its_tables_in_an_instance_method_called_first_when_it_sto
         inspect.getsource(App.on_stop).index("self.on_before_shutdown")
 
 
-def test_a_rebalance_waits_only_for_the_messages_faust_tracks_and_an_ack_needs_no_tracking():
+
+def test_a_topic_without_acks_is_neither_tracked_nor_committed_by_faust_and_reread_from_the_commit():
+    """The coordination agent commits its topic itself (`commit_offsets`): Faust skips (and
+    acks) an event of an old generation, but acks of a topic without acks commit nothing,
+    and after a rebalance the recovery seeks every partition to the committed offset."""
     import inspect
 
-    from faust.app.base import App
+    from faust.streams import Stream
+    from faust.tables.recovery import Recovery
     from faust.transport.consumer import Consumer
 
-    assert "self._unacked_messages" in inspect.getsource(Consumer.wait_empty)
-    assert "self._unacked_messages.add(message)" in inspect.getsource(Consumer.track_message)
-    ack = inspect.getsource(Consumer.ack)  # an untracked message is still acknowledged and committed
-    assert "self._unacked_messages.discard(message)" in ack and "acked_for_tp.append(offset)" in ack
-    assert "consumer.wait_empty()" in inspect.getsource(App._consumer_wait_empty)
+    assert "topic in acking_topics and not message.tracked" in inspect.getsource(Stream._py_aiter)
+    assert "if self.app.topics.acks_enabled_for(message.topic):" in inspect.getsource(Consumer.ack)
+    assert "consumer.perform_seek()" in inspect.getsource(Recovery._resume_streams)
+    assert "await self.seek_to_committed()" in inspect.getsource(Consumer.perform_seek)
+
+
+def test_faust_seeks_to_committed_offsets_after_it_signals_the_rebalance_complete_and_aiokafka_skips_no_commit():
+    import inspect
+
+    from aiokafka import AIOKafkaConsumer
+    from faust.tables.recovery import Recovery
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    resume = inspect.getsource(Recovery._resume_streams)
+    assert resume.index("on_rebalance_complete.send()") < resume.index("consumer.perform_seek()")
+    assert "if offset and offset > 0:" in inspect.getsource(AIOKafkaConsumer.seek_to_committed)
+    assert callable(AIOKafkaConsumerThread._ensure_consumer)  # the aiokafka consumer, in its own thread
+    assert inspect.iscoroutinefunction(AIOKafkaConsumerThread.call_thread)  # mode's: runs a coroutine there

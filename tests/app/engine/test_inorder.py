@@ -1,52 +1,36 @@
-"""Events finishing in any order are acknowledged in offset order per partition."""
+"""Events finishing in any order commit their partition in offset order."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resontinex.app.engine.inorder import InOrderAcks
-
-
-@dataclass(eq=False)
-class Msg:
-    partition: int
-    offset: int
-
-
-@dataclass(eq=False)
-class Ev:
-    message: Msg
-    journal: list[tuple[int, int]] = field(default_factory=list)
-
-    def ack(self) -> None:
-        self.journal.append((self.message.partition, self.message.offset))
+from resontinex.app.engine.inorder import InOrderCommits
 
 
 @given(st.permutations(list(range(12))))
-def test_acks_follow_offsets_whatever_order_the_events_finish_in(order: list[int]) -> None:
-    journal: list[tuple[int, int]] = []
-    events = [Ev(Msg(i % 2, i // 2), journal) for i in range(12)]
-    acks = InOrderAcks()
-    for e in events:
-        acks.started(e)
+def test_a_partition_is_committed_only_past_events_that_all_finished(order: list[int]) -> None:
+    commits = InOrderCommits()
+    events = [(i % 2, 10 + i // 2) for i in range(12)]  # two partitions, offsets 10…15 each
+    for p, offset in events:
+        commits.started(p, offset)
+    finished: set[tuple[int, int]] = set()
+    committed = {0: 10, 1: 10}
     for i in order:
-        acks.done(events[i])
-        for p in (0, 1):  # never an offset acknowledged while an earlier one of its partition runs
-            acked = [o for q, o in journal if q == p]
-            assert acked == list(range(len(acked)))
-    assert sorted(journal) == sorted((e.message.partition, e.message.offset) for e in events)
+        p, offset = events[i]
+        finished.add((p, offset))
+        upto = commits.done(p, offset)
+        if upto is not None:
+            assert upto > committed[p]
+            committed[p] = upto
+        # never past an event still running
+        assert all((p, o) in finished for p in (0, 1) for o in range(10, committed[p]))
+    assert committed == {0: 16, 1: 16}
 
 
-def test_a_revoked_partition_acknowledges_nothing_more() -> None:
-    journal: list[tuple[int, int]] = []
-    a, b = Ev(Msg(0, 0), journal), Ev(Msg(0, 1), journal)
-    acks = InOrderAcks()
-    acks.started(a)
-    acks.started(b)
-    acks.forget({0})
-    acks.done(a)
-    acks.done(b)
-    assert journal == []
+def test_a_forgotten_partition_commits_nothing_more() -> None:
+    commits = InOrderCommits()
+    commits.started(0, 0)
+    commits.started(0, 1)
+    commits.forget({0})
+    assert commits.done(0, 0) is None and commits.done(0, 1) is None
