@@ -21,10 +21,8 @@ off, so every attempt is seen here) it keeps seed 003's guarantees:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -35,38 +33,15 @@ from resontinex.agents.coordination import (BreakerState, Call, CallFailed, Coor
                                             Transition)
 
 from resontinex.app import metrics
-from resontinex.app.exceptions import UsageError
 
-__all__ = ["API_KEY_ENV", "API_KEY_FILE_ENV", "BASE_URL_ENV", "MessagesClient", "OnTransition", "load_api_key"]
+__all__ = ["MessagesClient", "OnTransition"]
 
 log = logging.getLogger(__name__)
 
-API_KEY_ENV = "ANTHROPIC_API_KEY"
-API_KEY_FILE_ENV = "ANTHROPIC_API_KEY_FILE"
-BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 _BREAKER_GAUGE: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 OnTransition = Callable[[str, Transition, ModelBreaker], None]
 """(model, "open" | "closed", the breaker after it)."""
-
-
-def load_api_key(environ: dict[str, str] | None = None) -> str | None:
-    """The API key from `$ANTHROPIC_API_KEY`, else the file `$ANTHROPIC_API_KEY_FILE` names;
-    None when neither is set. An unreadable or empty file is a `UsageError` (naming the
-    file, never its content)."""
-    env = os.environ if environ is None else environ
-    if env.get(API_KEY_ENV):
-        return env[API_KEY_ENV].strip()
-    path = env.get(API_KEY_FILE_ENV)
-    if not path:
-        return None
-    try:
-        key = Path(path).read_text().strip()
-    except OSError as exc:
-        raise UsageError(f"{API_KEY_FILE_ENV}: cannot read {path}: {exc.strerror}") from None
-    if not key:
-        raise UsageError(f"{API_KEY_FILE_ENV}: {path} is empty")
-    return key
 
 
 class _Retry(Exception):

@@ -131,7 +131,7 @@ def use_standin_unless_configured(latency_ms: float = 50.0) -> str | None:
     """Without an Anthropic API key or base URL in the environment, start the local
     Messages-API stand-in on a thread of this process and point `$ANTHROPIC_BASE_URL` (which
     the workers inherit) at it; its URL, or None when the environment names an API."""
-    from resontinex.app.clients.messages import API_KEY_ENV, API_KEY_FILE_ENV, BASE_URL_ENV
+    from resontinex.app.clients.credentials import API_KEY_ENV, API_KEY_FILE_ENV, BASE_URL_ENV
     from resontinex.app.standin import ThreadedStandIn
 
     if any(os.environ.get(name) for name in (API_KEY_ENV, API_KEY_FILE_ENV, BASE_URL_ENV)):

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from resontinex.agents.coordination import Call, CallFailed, coordination_config_from, judge_tool
-from resontinex.app.clients.messages import MessagesClient, load_api_key
+from resontinex.app.clients.credentials import load_api_key
+from resontinex.app.clients.messages import MessagesClient
 from resontinex.app.exceptions import UsageError
 from resontinex.app.standin import StandIn
 
