@@ -45,13 +45,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import faust
 from faust.types import TP
 
 from resontinex.agents import coordination as co
-from resontinex.agents.budget import Mark
 from resontinex.agents.effects import Effects
 from resontinex.schemas import SYSTEM_TENANT
 from resontinex.topics import partition_of
@@ -68,6 +68,7 @@ from resontinex.app.engine.record_source import Lifecycle
 from resontinex.app.engine.seams import Event, Table
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.budget import BudgetTables
+from resontinex.app.wiring.gate import held_mark
 
 if TYPE_CHECKING:
     from resontinex.app.clients.messages import MessagesClient
@@ -170,13 +171,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
             del caps[tenant]
 
     def budget_state(request: co.Admitted, partition_marks: Any, now: float) -> str | None:
-        def mark(key: str) -> Mark:
-            held = partition_marks.get(key)
-            stored = marks.get(key) if held is None else None
-            return held or (Mark(stored["level"], stored["blocked_since"]) if stored else Mark())
-
         return co.budget_status(rt.energy, request.request.tenant, request.request.workflow, spent=budgets.spent,
-                                mark=mark, now=now)
+                                mark=partial(held_mark, partition_marks, marks), now=now)
 
     async def run_one(event: Event) -> None:
         record = event.message

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -36,15 +37,26 @@ from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.partition_state import PartitionState
 from resontinex.app.engine.record_source import Lifecycle
 from resontinex.app.engine.recent import RecentMap
+from resontinex.app.engine.seams import Table
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.budget import BudgetTables
 from resontinex.app.wiring.hot import attach_hot
 from resontinex.app.wiring.router_import import import_router_table
 
-__all__ = ["STATS_RETENTION_S", "TablesView", "register"]
+__all__ = ["STATS_RETENTION_S", "TablesView", "held_mark", "register"]
 
 STATS_RETENTION_S = 3600.0
 INSIGHT_CACHE_ENTRIES = 10_000
+
+
+def held_mark(recent: Any, marks: Table, key: str) -> Mark:
+    """A budget period's mark: from the partition state's `recent` marks (the audit tail),
+    else the `budget-marks` table (older marks), else none yet."""
+    mark: Mark | None = recent.get(key)
+    if mark is None:
+        stored = marks.get(key)
+        mark = Mark(stored["level"], stored["blocked_since"]) if stored else Mark()
+    return mark
 
 
 class TablesView:
@@ -82,11 +94,7 @@ class TablesView:
         return self.budgets.lag(partition)
 
     def mark(self, partition: int, key: str) -> Mark:
-        mark = self.states[partition].marks.get(key)
-        if mark is None:
-            stored = self.tables["budget-marks"].get(key)
-            mark = Mark(stored["level"], stored["blocked_since"]) if stored else Mark()
-        return mark
+        return held_mark(self.states[partition].marks, self.tables["budget-marks"], key)
 
     def router_value(self, tenant: str) -> dict[str, Any] | None:
         value: dict[str, Any] | None = self.tables["router-state"].get(tenant)
