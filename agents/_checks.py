@@ -88,9 +88,11 @@ class Checks:
             raise self.error("<file>", f"{path}: not UTF-8 ({exc.reason})") from None
         return {} if content is None else content
 
-    def section(self, raw: object, key: str, cls: Callable[[], D], convert: Mapping[str, Converter]) -> D:
+    def section(self, raw: object, key: str, cls: Callable[[], D], convert: Mapping[str, Converter],
+                fields: Mapping[str, str] | None = None) -> D:
         """`cls()` (a dataclass, or a partial of one) with the keys of mapping `raw` converted; None (absent or empty) gives the
-        defaults, an unknown key is named."""
+        defaults, an unknown key is named. `fields` names the field of a key where they differ
+        (`window` → `window_s`)."""
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
@@ -100,5 +102,5 @@ class Checks:
             child = str(name) if key == ROOT else f"{key}.{name}"
             if name not in convert:
                 raise self.error(child, f"unknown key (expected one of {', '.join(convert)})")
-            values[name] = convert[name](child, value)
+            values[fields.get(name, name) if fields else name] = convert[name](child, value)
         return replace(cls(), **values)

@@ -76,6 +76,7 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
     from resontinex.app.wiring import alert_audit
     from resontinex.app.wiring import budget as budget_agent
     from resontinex.app.wiring import coordination as coordination_agent
+    from resontinex.app.wiring import enhancements as enhancement_agents
     from resontinex.app.wiring import fusion as fusion_agent
     from resontinex.app.wiring import gate as gate_agent
     from resontinex.app.wiring import outcomes as outcomes_agent
@@ -94,7 +95,8 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
     fusion_agent.register(app, runtime, tables["awaiting-text"])
     alert_audit.register(app, runtime)
     teams = coordination_agent.register(app, runtime, budgets, tables["budget-marks"], lifecycle)
-    web.register(app, runtime, tables, budgets, teams)
+    governance = enhancement_agents.register(app, runtime, budgets, lifecycle)
+    web.register(app, runtime, tables, budgets, teams, governance)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:

@@ -160,6 +160,17 @@ COORDINATION_IN_FLIGHT = Gauge("resontinex_coordination_runs_in_flight", "Coordi
 COORDINATION_GAMMA = Histogram("resontinex_coordination_gamma", "γ of measured runs (team quality over the members' mean alone)",
                                buckets=(0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0), registry=REGISTRY)
 ROUTER_SUCCESS = Gauge("resontinex_router_success_rate", "Share of routed outcomes that succeeded", ["tenant"], registry=REGISTRY)
+TELEMETRY_FOLDED = Counter("resontinex_telemetry_folded", "Telemetry records folded into their windows", registry=REGISTRY)
+ENHANCEMENT_TRANSITIONS = Counter("resontinex_enhancement_transitions", "Enhancement lifecycle transitions, by the state entered",
+                                  ["to_state"], registry=REGISTRY)
+ENHANCEMENT_TRIGGERS = Counter("resontinex_enhancement_triggers", "Monitor triggers on active enhancements, by check and severity",
+                               ["check", "severity"], registry=REGISTRY)
+ENHANCEMENT_CANARY_JUDGEMENTS = Counter("resontinex_enhancement_canary_judgements", "Canary judgements, by verdict",
+                                        ["verdict"], registry=REGISTRY)
+ENHANCEMENT_TELEMETRY_DROPPED = Counter("resontinex_enhancement_telemetry_dropped",
+                                        "Enhancement telemetry partials not merged, by reason", ["reason"], registry=REGISTRY)
+ENHANCEMENTS = Gauge("resontinex_enhancements", "Enhancements of the tenants this worker owns, by state", ["state"],
+                     registry=REGISTRY)
 
 
 def observe_evaluation(seconds: float, n: int) -> None:
@@ -185,6 +196,18 @@ def set_router_gauges(statuses: dict[str, dict]) -> None:
             ROUTER_COUNTS.labels(tenant, what).set(n)
         if ex["success_rate"] is not None:
             ROUTER_SUCCESS.labels(tenant).set(ex["success_rate"])
+
+
+def set_enhancement_gauges(status: dict[str, dict]) -> None:
+    """Enhancements per state, from the owned tenants' status (`Enhancements.status`)."""
+    from resontinex.schemas import ENHANCEMENT_STATES
+
+    counts = dict.fromkeys(ENHANCEMENT_STATES, 0)
+    for tenant in status.values():
+        for row in tenant["enhancements"]:
+            counts[row["state"]] += 1
+    for state, n in counts.items():
+        ENHANCEMENTS.labels(state).set(n)
 
 
 def exposition() -> bytes:

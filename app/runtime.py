@@ -10,7 +10,7 @@ from typing import Any, Callable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from resontinex.agents import budget, coordination, router, trajectory
+from resontinex.agents import budget, coordination, enhancement, router, trajectory
 from resontinex.agents.overlays import OverlaySet, Rejection, load_overlays, overlay_dirs
 from resontinex.agents.trust import ConfigError as TrustConfigError
 from resontinex.agents.trust import TrustConfig, load_config, policy_version_of
@@ -18,8 +18,8 @@ from resontinex.config import PACKAGED_DIR
 
 from resontinex.app.exceptions import UsageError
 from resontinex.app.engine.partition_state import PartitionStates
-from resontinex.app.settings import (CONFIG_FILES, COORDINATION_FILE, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE,
-                                     TRUST_FILE, Settings)
+from resontinex.app.settings import (CONFIG_FILES, COORDINATION_FILE, ENERGY_FILE, ENHANCEMENTS_FILE, ROUTING_FILE,
+                                     TRAJECTORY_FILE, TRUST_FILE, Settings)
 from resontinex.app.engine.sink import OutputSink
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ class Runtime:
     routing: router.RoutingConfig
     trajectory: trajectory.TrajectoryConfig
     coordination: coordination.CoordinationConfig  # does not change decisions: not in policy_version
+    enhancements: enhancement.EnhancementConfig  # nor does this
     overlays: OverlaySet
     overlay_rejections: tuple[Rejection, ...]
     policy_version: str
@@ -55,6 +56,7 @@ class Runtime:
         routing = _load(settings, ROUTING_FILE, router.load_routing_config, router.ConfigError)
         text_scoring = _load(settings, TRAJECTORY_FILE, trajectory.load_trajectory_config, trajectory.ConfigError)
         teams = _load(settings, COORDINATION_FILE, coordination.load_coordination_config, coordination.ConfigError)
+        governance = _load(settings, ENHANCEMENTS_FILE, enhancement.load_enhancement_config, enhancement.ConfigError)
         overlays, rejections = load_overlays(overlay_dirs(settings.config_dir))  # a bad file is skipped, never fatal
         _report(settings, overlays, rejections)
         configuration = configuration_of(trust, energy, routing, overlays, text_scoring)
@@ -65,6 +67,7 @@ class Runtime:
             routing=routing,
             trajectory=text_scoring,
             coordination=teams,
+            enhancements=governance,
             overlays=overlays,
             overlay_rejections=rejections,
             policy_version=policy_version_of(configuration),

@@ -28,8 +28,9 @@ ENERGY_FILE = "energy_governance.yaml"
 ROUTING_FILE = "routing.yaml"
 TRAJECTORY_FILE = "trajectory.yaml"
 COORDINATION_FILE = "coordination.yaml"
+ENHANCEMENTS_FILE = "enhancements.yaml"
 EMBEDDED_BROKER_ENV = "RESONTINEX_EMBEDDED_BROKER"
-CONFIG_FILES = (TRUST_FILE, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE, COORDINATION_FILE)
+CONFIG_FILES = (TRUST_FILE, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE, COORDINATION_FILE, ENHANCEMENTS_FILE)
 """The files --config-dir may replace; its `overlays/` folder adds overlay files."""
 PACKAGE_FILES = ("__init__.py", "__pycache__")
 """Not configuration, not reported: the repository's `config/` (a Python package) is a fine --config-dir."""

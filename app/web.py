@@ -1,5 +1,6 @@
 """Web endpoints of a worker: /health, /health/live, /metrics, /stats/trust[/{tenant}],
-/budget/status, /router/status (CONTRACT §6), /coordination/status on the core role; /health, /health/live,
+/budget/status, /router/status (CONTRACT §6), /coordination/status, /enhancements/status and
+/telemetry/{source} on the core role; /health, /health/live,
 /metrics and /trajectory/health on the trajectory role.
 
 `/health` is the readiness check (503 until the worker is ready), `/health/live` the
@@ -25,6 +26,8 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from resontinex.agents.coordination import STATE_TABLE
+from resontinex.agents.enhancement import SOURCES_TABLE
+from resontinex.agents.enhancement import STATE_TABLE as STATE_TABLE_ENH
 from resontinex.agents.gate import STATS_WINDOW_S, load_router_state
 from resontinex.agents.router import router_status
 from resontinex.schemas import ms_to_ts
@@ -35,12 +38,14 @@ from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.budget import BudgetTables
 from resontinex.app.wiring.budget_status import budget_rows
 from resontinex.app.wiring.coordination import Coordination
+from resontinex.app.wiring.enhancements import WINDOWS_SHOWN, Enhancements
 
 log = logging.getLogger(__name__)
 PEER_TIMEOUT_S = 2.0
 
 
-def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: BudgetTables, teams: Coordination) -> None:
+def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: BudgetTables, teams: Coordination,
+             governance: Enhancements) -> None:
     stats = tables["trust-stats"]
 
     def local_routers() -> dict[str, Any]:
@@ -136,6 +141,36 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
                                               "tenants"):
                     body["tenants"].update(peer)
             return self.json(body)
+
+
+    @app.page("/enhancements/status")
+    class EnhancementsStatus(View):
+        async def get(self, request: Request) -> Response:
+            """Per tenant: its enhancements with state, phase, share, deactivations, cooldown,
+            what waits for approval, the last canary judgement (whole group)."""
+            tenants = governance.status()
+            if request.query.get("local") != "1":
+                for peer in await _from_peers(app, STATE_TABLE_ENH, "/enhancements/status?local=1", "tenants"):
+                    tenants.update(peer)
+            return self.json({"tenants": tenants})
+
+    @app.page("/telemetry/{source}")
+    class TelemetryWindows(View):
+        async def get(self, request: Request, source: str) -> Response:
+            """The source's newest windows (count, mean, variance, min, max, sample per metric),
+            from the worker that owns its partition; `?windows=N` (default 60)."""
+            try:
+                n = max(1, min(int(request.query.get("windows", WINDOWS_SHOWN)), 1440))
+            except ValueError:
+                return self.json({"error": "windows must be an integer"}, status=400)
+            windows = governance.telemetry(source, n)
+            if windows is None and request.query.get("local") != "1":
+                for peer in await _from_peers(app, SOURCES_TABLE, f"/telemetry/{source}?local=1&windows={n}",
+                                              "windows"):
+                    windows = peer if peer is not None else windows
+            if not windows:
+                return self.json({"error": f"no telemetry from source {source!r} in the windows kept"}, status=404)
+            return self.json({"source": source, "window_s": rt.enhancements.telemetry.window_s, "windows": windows})
 
 
 def _assignment(app: faust.App) -> set:

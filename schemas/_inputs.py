@@ -221,15 +221,18 @@ class Control(InputEvent):
     """An operator's command to the processor (topic `control`, beyond CONTRACT §2).
 
     `tripwire_reset` lifts a tenant's budget-tripwire downgrade; `router_import` replaces
-    the tenant's router table with `q_table` (an `agents.router.export_q_table` document).
-    Both are audited with the operator and the reason.
+    the tenant's router table with `q_table` (an `agents.router.export_q_table` document);
+    `enhancement_approve` lets the tenant's enhancement `enhancement_id` make the transition
+    its mode holds for approval, and `enhancement_retire` retires it (CONTRACT §3.10). Each
+    is audited with the operator and the reason.
     """
 
     tenant: Name
-    action: Literal["tripwire_reset", "router_import"]
+    action: Literal["tripwire_reset", "router_import", "enhancement_approve", "enhancement_retire"]
     operator_id: Name
     reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
     q_table: dict[str, Any] | None = None
+    enhancement_id: EventId | None = None
 
     @model_validator(mode="after")
     def _table_for_import(self) -> Self:
@@ -238,14 +241,31 @@ class Control(InputEvent):
                 "table_for_import", "is required for router_import and only for it",
                 {"code": "missing_field", "field": "q_table"},
             )
+        if self.action.startswith("enhancement_") and self.enhancement_id is None:
+            raise PydanticCustomError(
+                "enhancement_for_command", "is required for enhancement_approve and enhancement_retire",
+                {"code": "missing_field", "field": "enhancement_id"},
+            )
         return self
 
 
 class Telemetry(InputEvent):
-    """Metric samples from a running component (topic `telemetry`, §3.5)."""
+    """Metric samples from a running component (topic `telemetry`, §3.5); with
+    `enhancement_id`, of that enhancement's `arm` (`enhancement` when absent)."""
 
     source: Name
-    metrics: dict[str, float]
+    metrics: Annotated[dict[Annotated[str, Field(min_length=1, max_length=128)], float], Field(max_length=256)]
+    enhancement_id: EventId | None = None
+    arm: Literal["enhancement", "baseline"] | None = None
+
+    @model_validator(mode="after")
+    def _arm_of_an_enhancement(self) -> Self:
+        if self.arm is not None and self.enhancement_id is None:
+            raise PydanticCustomError(
+                "arm_without_enhancement", "is required when arm is given",
+                {"code": "missing_field", "field": "enhancement_id"},
+            )
+        return self
 
 
 class TrajectoryRequest(InputEvent):

@@ -19,6 +19,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from ._inputs import Control, CoordinationRequest, Cost, DecisionRequest, Outcome, Telemetry, TrajectoryRequest
+from ._enhancements import EnhancementEvent, EnhancementSubmission
 from ._outputs import Alert, AuditRecord, CoordinationResult, DeadLetter, Decision, TrajectoryResult
 
 __all__ = ["EVENT_TYPES", "SHIPPED_DIR", "export_json_schemas", "json_schema", "schema_file_name", "schema_text"]
@@ -31,11 +32,13 @@ EVENT_TYPES: Final[Mapping[str, type[BaseModel]]] = MappingProxyType(
         "telemetry": Telemetry,
         "trajectory-request": TrajectoryRequest,
         "coordination-request": CoordinationRequest,
+        "enhancement": EnhancementSubmission,
         "control": Control,
         "decision": Decision,
         "alert": Alert,
         "trajectory-result": TrajectoryResult,
         "coordination-result": CoordinationResult,
+        "enhancement-event": EnhancementEvent,
         "audit-record": AuditRecord,
         "dead-letter": DeadLetter,
     }

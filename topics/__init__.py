@@ -2,7 +2,7 @@
 
     >>> from resontinex import topics
     >>> len(topics.REGISTRY), topics.get("audit").retention_ms
-    (13, -1)
+    (15, -1)
     >>> topics.wire_name("alerts", prefix="prod.")
     'prod.alerts'
 
@@ -13,6 +13,7 @@ Settings choose the partition count for every topic at once with
 
 from ._registry import (
     DEFAULT_PARTITIONS,
+    INTERNAL,
     REGISTRY,
     Direction,
     KeyKind,
@@ -27,6 +28,7 @@ from ._registry import (
 
 __all__ = [
     "DEFAULT_PARTITIONS",
+    "INTERNAL",
     "REGISTRY",
     "Direction",
     "KeyKind",

@@ -1,4 +1,4 @@
-"""The ten topics of CONTRACT §2, plus `control` (operator commands), and their broker settings."""
+"""The topics of CONTRACT §2 (`control` holds operator commands) and their broker settings."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from resontinex.schemas import (
     DeadLetter,
     Decision,
     DecisionRequest,
+    EnhancementEvent,
+    EnhancementSubmission,
     Outcome,
     Telemetry,
     TrajectoryRequest,
@@ -29,6 +31,7 @@ from resontinex.schemas import (
 
 __all__ = [
     "DEFAULT_PARTITIONS",
+    "INTERNAL",
     "REGISTRY",
     "Direction",
     "KeyKind",
@@ -43,10 +46,11 @@ __all__ = [
 
 DEFAULT_PARTITIONS: Final = 4
 
-Direction = Literal["in", "out"]
-KeyKind = Literal["tenant", "source", "tenant_or_system", "original"]
-"""What a record's key holds: the tenant id; the telemetry source; the tenant, or
-`"_system"` for alerts of no tenant; the key of the refused record (dead letters)."""
+Direction = Literal["in", "out", "internal"]
+KeyKind = Literal["tenant", "source", "enhancement", "tenant_or_system", "tenant_or_enhancement", "original"]
+"""What a record's key holds: the tenant id; the telemetry source; the enhancement id; the tenant, or
+`"_system"` for alerts of no tenant; either of tenant and enhancement id (internal); the key of
+the refused record (dead letters)."""
 
 # Kafka's legal topic names (kafka.common.internals.Topic).
 _LEGAL_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -67,7 +71,7 @@ class TopicSpec:
     name: str
     direction: Direction
     key: KeyKind
-    schema: type[BaseModel]
+    schema: type[BaseModel] | None
     partitions: int = DEFAULT_PARTITIONS
     retention_ms: int | None = None
     retention_bytes: int | None = None
@@ -91,21 +95,29 @@ REGISTRY: Final[tuple[TopicSpec, ...]] = (
     TopicSpec("telemetry", "telemetry", "in", "source", Telemetry),
     TopicSpec("trajectory_requests", "trajectory-requests", "in", "tenant", TrajectoryRequest),
     TopicSpec("coordination_requests", "coordination-requests", "in", "tenant", CoordinationRequest),
+    TopicSpec("enhancements", "enhancements", "in", "enhancement", EnhancementSubmission),
     TopicSpec("control", "control", "in", "tenant", Control),
     TopicSpec("decisions", "decisions", "out", "tenant", Decision),
     TopicSpec("alerts", "alerts", "out", "tenant_or_system", Alert),
     TopicSpec("trajectory_results", "trajectory-results", "out", "tenant", TrajectoryResult),
     TopicSpec("coordination_results", "coordination-results", "out", "tenant", CoordinationResult),
+    TopicSpec("enhancement_events", "enhancement-events", "out", "enhancement", EnhancementEvent),
     # §2/§3.8: append-only, never compacted, never expires (by age or by size).
     TopicSpec("audit", "audit", "out", "tenant", AuditRecord, retention_ms=-1, retention_bytes=-1),
     TopicSpec("dead_letters", "dead-letters", "out", "original", DeadLetter),
 )
 """Every topic, inputs first, each with `DEFAULT_PARTITIONS` partitions."""
 
+INTERNAL: Final[tuple[TopicSpec, ...]] = (
+    # a submission on its way to its tenant's partition, telemetry partials on their way to their enhancement's
+    TopicSpec("enhancement_feed", "enhancement-feed", "internal", "tenant_or_enhancement", None),
+)
+"""Topics the processor writes for itself (not part of the contract); `topics create` makes them too."""
+
 # No id is another topic's default name, so one table serves both.
 _LOOKUP: Final[dict[str, TopicSpec]] = {
-    **{spec.name: spec for spec in REGISTRY},
-    **{spec.id: spec for spec in REGISTRY},
+    **{spec.name: spec for spec in REGISTRY + INTERNAL},
+    **{spec.id: spec for spec in REGISTRY + INTERNAL},
 }
 
 

@@ -8,7 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from resontinex.topics import REGISTRY
+from resontinex.topics import INTERNAL, REGISTRY
 
 from resontinex.app.engine.connect import start_client
 from resontinex.app.exceptions import BrokerError, TopicLayoutError
@@ -38,7 +38,7 @@ async def create_topics(settings: Settings) -> dict[str, str]:
 
 async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> dict[str, str]:
     existing = set(await admin.list_topics())
-    wanted = {settings.topic(spec.id): spec for spec in REGISTRY}
+    wanted = {settings.topic(spec.id): spec for spec in REGISTRY + INTERNAL}
     missing = [
         NewTopic(
             name=name,

@@ -45,7 +45,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # The pages each role's worker serves (app/web.py), listed once `up` is ready.
 PAGES = {
-    "core": ("/health", "/metrics", "/stats/trust", "/budget/status", "/router/status", "/coordination/status"),
+    "core": ("/health", "/metrics", "/stats/trust", "/budget/status", "/router/status", "/coordination/status",
+             "/enhancements/status"),
     "trajectory": ("/health", "/metrics", "/trajectory/health"),
 }
 
@@ -92,8 +93,9 @@ def where(settings: Settings, workers: list[WorkerProcess]) -> str:
                   http://127.0.0.1:6066/budget/status
                   http://127.0.0.1:6066/router/status
                   http://127.0.0.1:6066/coordination/status
-    publish to    t.decision-requests t.outcomes t.costs t.telemetry t.trajectory-requests t.coordination-requests t.control
-    subscribe to  t.decisions t.alerts t.trajectory-results t.coordination-results t.audit t.dead-letters
+                  http://127.0.0.1:6066/enhancements/status
+    publish to    t.decision-requests t.outcomes t.costs t.telemetry t.trajectory-requests t.coordination-requests t.enhancements t.control
+    subscribe to  t.decisions t.alerts t.trajectory-results t.coordination-results t.enhancement-events t.audit t.dead-letters
     """
     rows = [("bootstrap", settings.bootstrap)]
     for w in workers:

@@ -70,10 +70,10 @@ def test_unknown_roles_are_bad_usage(capsys):
 def test_schemas_export_writes_one_schema_per_event_type(tmp_path, capsys):
     assert main(["schemas", "export", str(tmp_path / "out")]) == 0
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert "decision-request.schema.json" in files and "dead-letter.schema.json" in files and len(files) == 13
+    assert "decision-request.schema.json" in files and "dead-letter.schema.json" in files and len(files) == 15
     schema = json.loads((tmp_path / "out" / "decision.schema.json").read_text())
     assert schema["$schema"].endswith("2020-12/schema") and "verb" in schema["properties"]
-    assert len(capsys.readouterr().out.splitlines()) == 13
+    assert len(capsys.readouterr().out.splitlines()) == 15
 
 
 def test_schemas_export_into_a_file_is_bad_usage(tmp_path, capsys):

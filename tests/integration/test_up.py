@@ -153,7 +153,7 @@ def test_up_is_quiet_until_ready_then_says_where_everything_is(tmp_path):
         assert f"bootstrap     127.0.0.1:{up.port}" in after
         urls = re.findall(r"http://\S+", after)
         pages = {"core": {"/health", "/metrics", "/stats/trust", "/budget/status", "/router/status",
-                          "/coordination/status"},
+                          "/coordination/status", "/enhancements/status"},
                  "trajectory": {"/health", "/metrics", "/trajectory/health"}}
         expected = {f"http://127.0.0.1:{up.web_port + i}{page}"
                     for i, role in enumerate(_expected_roles()) for page in pages[role]}

@@ -56,7 +56,8 @@ def test_every_sample_round_trips(name: str) -> None:
 
 def test_encode_writes_compact_utf8_json_for_models_and_dicts() -> None:
     event = decode(Telemetry, b'{"event_id": "t1", "source": "caf\xc3\xa9", "metrics": {}}')
-    assert encode(event) == '{"event_id":"t1","schema_version":1,"ts":null,"source":"café","metrics":{}}'.encode()
+    assert encode(event) == ('{"event_id":"t1","schema_version":1,"ts":null,"source":"café","metrics":{},'
+                           '"enhancement_id":null,"arm":null}').encode()
     assert encode({"a": [1, 2.5, None]}) == b'{"a":[1,2.5,null]}'
 
 

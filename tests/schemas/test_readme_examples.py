@@ -20,7 +20,7 @@ INPUTS = ("decision-request", "outcome", "cost", "telemetry", "trajectory-reques
 _EXAMPLE = re.compile(r"<!-- example: ([a-z-]+) -->\n```json\n(.*?)\n```", re.DOTALL)
 _ROW = re.compile(r"^\| `([a-z-]+)` \| (publish|subscribe) \| ([^|]+) \| `([a-z-]+)`", re.MULTILINE)
 _DIRECTIONS = {"in": "publish", "out": "subscribe"}
-_KEYS = {"tenant": "tenant", "source": "source", "tenant_or_system": "tenant or `_system`",
+_KEYS = {"tenant": "tenant", "source": "source", "enhancement": "enhancement id", "tenant_or_system": "tenant or `_system`",
          "original": "the refused record's key"}
 
 

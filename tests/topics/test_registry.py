@@ -18,11 +18,13 @@ CONTRACT = [
     ("telemetry", "in", "source", "telemetry"),
     ("trajectory-requests", "in", "tenant", "trajectory-request"),
     ("coordination-requests", "in", "tenant", "coordination-request"),
-    ("control", "in", "tenant", "control"),  # beyond §2: operator commands (tripwire reset)
+    ("enhancements", "in", "enhancement", "enhancement"),
+    ("control", "in", "tenant", "control"),
     ("decisions", "out", "tenant", "decision"),
     ("alerts", "out", "tenant_or_system", "alert"),
     ("trajectory-results", "out", "tenant", "trajectory-result"),
     ("coordination-results", "out", "tenant", "coordination-result"),
+    ("enhancement-events", "out", "enhancement", "enhancement-event"),
     ("audit", "out", "tenant", "audit-record"),
     ("dead-letters", "out", "original", "dead-letter"),
 ]
@@ -35,7 +37,7 @@ def test_the_topics_of_the_contract_plus_control() -> None:
 
 
 def test_ids_and_names_are_unique_and_ids_are_names_with_underscores() -> None:
-    assert len({s.id for s in REGISTRY}) == len({s.name for s in REGISTRY}) == 13
+    assert len({s.id for s in REGISTRY}) == len({s.name for s in REGISTRY}) == 15
     assert all(s.id == s.name.replace("-", "_") for s in REGISTRY)
 
 
@@ -86,7 +88,7 @@ def test_wire_names_apply_the_prefix_verbatim() -> None:
     assert wire_name("audit", prefix="acme_") == "acme_audit"
     assert all_wire_names() == tuple(name for name, *_ in CONTRACT)
     prefixed = all_wire_names("t-")
-    assert len(set(prefixed)) == 13 and all(name.startswith("t-") for name in prefixed)
+    assert len(set(prefixed)) == 15 and all(name.startswith("t-") for name in prefixed)
 
 
 @pytest.mark.parametrize("prefix", ["bad prefix.", "ü.", "a/b", "x" * 241])
@@ -97,7 +99,7 @@ def test_illegal_topic_names_are_refused(prefix: str) -> None:
 
 def test_public_surface() -> None:
     assert set(topics.__all__) == {
-        "DEFAULT_PARTITIONS", "REGISTRY", "Direction", "KeyKind", "TopicSpec",
+        "DEFAULT_PARTITIONS", "INTERNAL", "REGISTRY", "Direction", "KeyKind", "TopicSpec",
         "all_wire_names", "get", "partition_of", "partition_of_key", "wire_name", "with_partitions",
     }
     assert isinstance(REGISTRY[0], TopicSpec)

@@ -1,0 +1,116 @@
+"""An enhancement's telemetry as the monitor and the canary judge read it.
+
+Per arm (`enhancement`, `baseline`) and metric: the windows still open (their stats), the
+means of the last closed windows (the monitor's samples, oldest first), and a pooled
+bottom-k sample of every value since the enhancement was (re)activated (the canary judge's
+samples). Partials (a telemetry batch's stats of one enhancement, arm and window) merge in
+as they come; one seen before (by id) or older than the activation is dropped, and one for
+a window already closed is late: it counts in the pool, not in the closed means.
+
+>>> from ._stats import fold
+>>> s = EnhancementSeries.start(since=0.0)
+>>> s = s.add("p1", "enhancement", 0.0, {"quality_score": fold(["a", "b"], [0.8, 0.9], 8)}, k=8)
+>>> s, closed = s.close(now=61.0, window_s=60.0, grace_s=1.0, keep=10)
+>>> closed, s.means("enhancement"), s.pooled("enhancement")["quality_score"].count
+(True, {'quality_score': [0.8500000000000001]}, 2)
+>>> s.add("p1", "enhancement", 60.0, {"quality_score": fold(["c"], [0.1], 8)}, k=8) is None  # a repeat
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ._stats import EMPTY, WindowStats
+
+__all__ = ["EnhancementSeries", "MetricSeries", "RECENT_PARTIALS"]
+
+RECENT_PARTIALS = 512
+"""Partial ids remembered per enhancement, to drop a partial delivered twice."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    open: Mapping[float, WindowStats] = field(default_factory=dict)
+    closed: tuple[tuple[float, float, int], ...] = ()
+    """(window start, mean, count) of the last closed windows, oldest first."""
+    pool: WindowStats = EMPTY
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"open": [[start, st.as_dict()] for start, st in sorted(self.open.items())],
+                "closed": [list(c) for c in self.closed], "pool": self.pool.as_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MetricSeries:
+        return cls({float(start): WindowStats.from_dict(st) for start, st in d["open"]},
+                   tuple((float(a), float(b), int(c)) for a, b, c in d["closed"]), WindowStats.from_dict(d["pool"]))
+
+
+@dataclass(frozen=True, slots=True)
+class EnhancementSeries:
+    since: float
+    arms: Mapping[str, Mapping[str, MetricSeries]] = field(default_factory=dict)
+    partials: tuple[str, ...] = ()
+
+    @classmethod
+    def start(cls, since: float) -> EnhancementSeries:
+        """Empty, counting only windows that start at `since` or later."""
+        return cls(since)
+
+    def add(self, partial_id: str, arm: str, window_start: float, stats: Mapping[str, WindowStats],
+            k: int) -> EnhancementSeries | None:
+        """With a partial merged in; None when it was seen already or is older than `since`."""
+        if partial_id in self.partials or window_start < self.since:
+            return None
+        metrics = dict(self.arms.get(arm, {}))
+        for metric, st in stats.items():
+            m = metrics.get(metric, MetricSeries())
+            closed_upto = m.closed[-1][0] if m.closed else None
+            opened = dict(m.open)
+            if closed_upto is None or window_start > closed_upto:
+                opened[window_start] = opened.get(window_start, EMPTY).merged(st, k)
+            metrics[metric] = MetricSeries(opened, m.closed, m.pool.merged(st, k))
+        return replace(self, arms={**self.arms, arm: metrics},
+                       partials=(*self.partials, partial_id)[-RECENT_PARTIALS:])
+
+    def close(self, now: float, window_s: float, grace_s: float, keep: int) -> tuple[EnhancementSeries, bool]:
+        """Windows that ended `grace_s` before `now` move to the closed means (the last
+        `keep` kept); and whether any did."""
+        changed = False
+        arms: dict[str, dict[str, MetricSeries]] = {}
+        for arm, metrics in self.arms.items():
+            arms[arm] = {}
+            for metric, m in metrics.items():
+                done = sorted(start for start in m.open if start + window_s + grace_s <= now)
+                if done:
+                    changed = True
+                    closed = m.closed + tuple((start, m.open[start].mean, m.open[start].count) for start in done)
+                    m = MetricSeries({s: st for s, st in m.open.items() if s not in done}, closed[-keep:], m.pool)
+                arms[arm][metric] = m
+        return (replace(self, arms=arms), True) if changed else (self, False)
+
+    def means(self, arm: str) -> dict[str, list[float]]:
+        """The closed windows' means per metric, oldest first."""
+        return {metric: [mean for _, mean, _ in m.closed] for metric, m in self.arms.get(arm, {}).items()}
+
+    def last_closed(self) -> float | None:
+        """The start of the newest closed window of any arm and metric."""
+        return max((m.closed[-1][0] for metrics in self.arms.values() for m in metrics.values() if m.closed),
+                   default=None)
+
+    def pooled(self, arm: str) -> dict[str, WindowStats]:
+        return {metric: m.pool for metric, m in self.arms.get(arm, {}).items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"since": self.since, "partials": list(self.partials),
+                "arms": {arm: {metric: m.as_dict() for metric, m in metrics.items()}
+                         for arm, metrics in self.arms.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None, since: float = 0.0) -> EnhancementSeries:
+        if not d:
+            return cls.start(since)
+        return cls(float(d["since"]), {arm: {metric: MetricSeries.from_dict(m) for metric, m in metrics.items()}
+                                       for arm, metrics in d["arms"].items()}, tuple(d["partials"]))

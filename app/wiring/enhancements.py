@@ -1,0 +1,196 @@
+"""The enhancement agents' shell (core role): telemetry windows, submissions, the feed,
+operator commands and the monitor's tick, each from a pure core in `agents.enhancement`
+to the applier.
+
+- `telemetry` records come in batches straight from the consumer (`app.wiring.hot`);
+  `plan_telemetry` folds them into the windowed tables `telemetry-sources` and
+  `telemetry-arms` and sends each enhancement's partials on the internal feed. The
+  windows' `upto` offsets make a redelivered batch fold once.
+- `enhancements` and the internal `enhancement-feed` are read by one Faust agent in
+  batches: `plan_submissions` keeps the directory (enhancement id → tenant) and forwards
+  each submission to its tenant's partition; `plan_feed` creates the enhancement there
+  (preflight, activation) and merges partials into its series.
+- `enhancement_approve` / `enhancement_retire` on `control` arrive through the budget
+  agent's control handler (`BudgetTables.commands`) and are planned by `plan_command`.
+- A timer runs `plan_tick` over the tenants of the partitions this worker owns, every
+  `monitor.interval` (or `canary.interval`, if shorter).
+
+One lock serialises all of them: each reads an enhancement's record, plans, and writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from resontinex.agents import enhancement as en
+from resontinex.schemas import Control
+from resontinex.topics import partition_of
+
+from resontinex.app import metrics
+from resontinex.app.engine.applier import Applier, event_at
+from resontinex.app.engine.batching import drain_in_batches
+from resontinex.app.engine.continuity import FetchedEvent
+from resontinex.app.engine.faust_compat import event_context
+from resontinex.app.engine.misrouted import Forwarder
+from resontinex.app.engine.record_source import Lifecycle
+from resontinex.app.engine.seams import Event
+from resontinex.app.runtime import Runtime
+from resontinex.app.wiring.budget import BudgetTables
+from resontinex.app.wiring.hot import attach_hot
+
+__all__ = ["Enhancements", "register"]
+
+log = logging.getLogger(__name__)
+
+WINDOWS_SHOWN = 60
+"""Windows `GET /telemetry/{source}` shows by default (the newest)."""
+
+
+class TablesView:
+    """`EnhancementView` and `TelemetryView` over this worker's tables."""
+
+    def __init__(self, tables: dict[str, Any], telemetry_topic: str) -> None:
+        self.tables, self.telemetry_topic = tables, telemetry_topic
+
+    def enhancement(self, enhancement_id: str) -> en.Enhancement | None:
+        d = self.tables[en.STATE_TABLE].get(enhancement_id)
+        return en.Enhancement.from_dict(d) if d else None
+
+    def series(self, enhancement_id: str) -> en.EnhancementSeries | None:
+        d = self.tables[en.SERIES_TABLE].get(enhancement_id)
+        return en.EnhancementSeries.from_dict(d) if d else None
+
+    def tenant_enhancements(self, tenant: str) -> list[str]:
+        return list(self.tables[en.INDEX_TABLE].get(tenant) or [])
+
+    def directory(self, enhancement_id: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.tables[en.DIRECTORY_TABLE].get(enhancement_id)
+        return value
+
+    def window(self, table: str, key: str, partition: int, start: float) -> dict[str, Any] | None:
+        with event_context(event_at(self.telemetry_topic, partition, start)):  # type: ignore[arg-type]
+            value: dict[str, Any] = self.tables[table][key].current()
+        return value or None
+
+
+@dataclass
+class Enhancements:
+    """What the agents hold; the web views read it."""
+
+    app: faust.App
+    rt: Runtime
+    view: TablesView
+    feed_topic: str
+
+    def owned(self) -> set[int]:
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.feed_topic}
+
+    def tenants(self) -> list[str]:
+        """The tenants with enhancements on the partitions this worker owns."""
+        owned, partitions = self.owned(), self.rt.settings.partitions
+        return sorted(t for t in list(self.view.tables[en.INDEX_TABLE].keys()) if partition_of(t, partitions) in owned)
+
+    def status(self) -> dict[str, Any]:
+        """Per tenant, its enhancements (state, phase, share, counts, what waits for approval)."""
+        out: dict[str, Any] = {}
+        for tenant in self.tenants():
+            rows = [e.status() for i in self.view.tenant_enhancements(tenant) if (e := self.view.enhancement(i))]
+            out[tenant] = {"active": sum(r["state"] == "active" for r in rows), "enhancements": rows}
+        return out
+
+    def telemetry(self, source: str, windows: int = WINDOWS_SHOWN) -> list[dict[str, Any]] | None:
+        """`source`'s newest windows, newest first (None: its partition is not this worker's)."""
+        s = self.rt.settings
+        partition = partition_of(source, s.partitions)
+        if partition not in self.owned():
+            return None
+        t = self.rt.enhancements.telemetry
+        now = time.time()
+        out = []
+        for i in range(min(windows, int(t.keep_s // t.window_s))):
+            start = en.window_start(now, t.window_s) - i * t.window_s
+            value = self.view.window(en.SOURCES_TABLE, source, partition, start)
+            if value:
+                out.append({"start": start, "end": start + t.window_s, "metrics": _described(value["metrics"])})
+        return out
+
+
+def _described(metrics_: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, d in metrics_.items():
+        st = en.WindowStats.from_dict(d)
+        out[name] = {"count": st.count, "mean": st.mean, "variance": st.variance, "sd": st.sd,
+                     "min": st.min, "max": st.max, "sample": list(st.values)}
+    return out
+
+
+def register(app: faust.App, rt: Runtime, budgets: BudgetTables, lifecycle: Lifecycle) -> Enhancements:
+    s, cfg = rt.settings, rt.enhancements
+    telemetry_topic, submissions_topic, feed_topic = (s.topic("telemetry"), s.topic("enhancements"),
+                                                      s.topic("enhancement_feed"))
+    windows = {name: app.Table(name, default=dict, partitions=s.partitions).tumbling(
+        cfg.telemetry.window_s, expires=cfg.telemetry.keep_s, key_index=True)
+        for name in (en.SOURCES_TABLE, en.ARMS_TABLE)}
+    tables: dict[str, Any] = {**windows, **{name: app.Table(name, default=None, partitions=s.partitions)
+                                            for name in (en.STATE_TABLE, en.SERIES_TABLE, en.INDEX_TABLE,
+                                                         en.DIRECTORY_TABLE)}}
+    view = TablesView(tables, telemetry_topic)
+    appliers = {topic: Applier(rt, name, topic, tables, app.producer.flush) for topic, name in (
+        (telemetry_topic, "telemetry"), (submissions_topic, "enhancements"), (feed_topic, "enhancement_feed"),
+        (s.topic("control"), "enhancement_control"))}
+    forwarder = Forwarder(rt.sink, s.partitions)
+    lock = asyncio.Lock()
+    state = Enhancements(app, rt, view, feed_topic)
+
+    def context() -> en.Context:
+        return en.Context(cfg, s.partitions, rt.policy_version, time.time(), max_message_bytes=s.max_message_bytes)
+
+    async def handle_telemetry(batch: list[FetchedEvent]) -> None:
+        started = time.perf_counter()
+        own = forwarder.keep_own(batch)
+        async with lock:
+            plan = en.plan_telemetry([e.message for e in own], view, cfg, partitions=s.partitions, now=time.time(),
+                                     max_message_bytes=s.max_message_bytes)
+            await appliers[telemetry_topic].apply(plan.effects)
+        metrics.BATCH_SIZE.labels("telemetry").observe(len(batch))
+        metrics.BATCH_SECONDS.labels("telemetry").observe(time.perf_counter() - started)
+
+    async def handle(batch: list[Event]) -> None:
+        submissions = [e.message for e in forwarder.keep_own([e for e in batch if e.message.topic == submissions_topic])]
+        feed = [e.message for e in batch if e.message.topic == feed_topic]
+        async with lock:
+            if submissions:
+                await appliers[submissions_topic].apply(en.plan_submissions(submissions, view, context()))
+            if feed:
+                await appliers[feed_topic].apply(en.plan_feed(feed, view, context()))
+        await app.producer.flush()  # a Faust agent: its offsets may be committed as soon as it returns
+
+    async def command(event: Event, control: Control) -> None:
+        async with lock:
+            await appliers[s.topic("control")].apply(en.plan_command(event.message, control, view, context()))
+
+    async def consume(stream: faust.StreamT) -> None:
+        await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="enhancements")
+
+    app.agent(app.topic(submissions_topic, feed_topic, key_serializer="raw", value_serializer="raw",
+                        partitions=s.partitions), name="enhancements")(consume)
+    attach_hot(app, rt, telemetry_topic, "telemetry", handle_telemetry, lifecycle=lifecycle)
+    budgets.commands["enhancement_approve"] = budgets.commands["enhancement_retire"] = command
+
+    @app.timer(min(cfg.monitor.interval_s, cfg.canary.interval_s))
+    async def tick() -> None:
+        tenants = state.tenants()
+        if not tenants:
+            return
+        async with lock:
+            effects = en.plan_tick(tenants, view, context())
+            await appliers[feed_topic].apply(effects)
+        metrics.set_enhancement_gauges(state.status())
+
+    return state
