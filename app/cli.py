@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from resontinex.agents.audit import KINDS as AUDIT_KINDS
 
-from .commands import budget_gate, coordination_run, router_eval
+from .commands import budget_gate, coordination_run, enhancement_cli, router_eval
 from resontinex.app.exceptions import ResontinexError, UsageError
 from resontinex.app.logs import FORMATS, LEVELS, logging_config
 from resontinex.app.settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
@@ -115,6 +115,12 @@ def parser() -> argparse.ArgumentParser:
     coordination = sub.add_parser("coordination", help="teams of LLM agents measured: γ, ω, consensus, cost")
     coordination_sub = coordination.add_subparsers(dest="action", required=True, metavar="ACTION")
     _kafka_flags(coordination_run.add_parser(coordination_sub))
+
+    enhancement = sub.add_parser("enhancement", help="enhancement governance: submit, list, show, approve, retire, "
+                                                     "export (prompt, model and policy changes, validated and watched)")
+    enhancement_sub = enhancement.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for p in enhancement_cli.add_parsers(enhancement_sub):
+        _kafka_flags(p)
 
     standin = sub.add_parser("standin", help="a local Anthropic Messages-API stand-in (deterministic answers, "
                                              "injectable faults) for development: set ANTHROPIC_BASE_URL to its URL")
@@ -234,6 +240,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _router_table(args)
         if args.command == "coordination":
             return coordination_run.run(_settings(args), args)
+        if args.command == "enhancement":
+            return enhancement_cli.run(_settings(args), args)
         if args.command == "standin":
             from resontinex.app.standin import serve
 

@@ -90,12 +90,12 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
     scorers = GroupWatch(settings.bootstrap, settings.topic_prefix + APP_IDS["trajectory"],
                          metrics.TRAJECTORY_GROUP_MEMBERS)
     app.task(scorers.run)
-    tables = gate_agent.register(app, runtime, budgets, scorers, lifecycle)
+    governance = enhancement_agents.register(app, runtime, budgets, lifecycle)
+    tables = gate_agent.register(app, runtime, budgets, scorers, lifecycle, governance.policies.policy)
     outcomes_agent.register(app, runtime, tables, lifecycle)
     fusion_agent.register(app, runtime, tables["awaiting-text"])
     alert_audit.register(app, runtime)
     teams = coordination_agent.register(app, runtime, budgets, tables["budget-marks"], lifecycle)
-    governance = enhancement_agents.register(app, runtime, budgets, lifecycle)
     web.register(app, runtime, tables, budgets, teams, governance)
 
     @app.on_partitions_assigned.connect

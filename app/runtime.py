@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -45,6 +45,9 @@ class Runtime:
     sink: OutputSink
     states: PartitionStates
     signing_key: Ed25519PrivateKey | None = None  # loaded by the core role only (`load_signing_key`)
+    configurations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Candidate configurations by policy version (trust policies under canary): the audit
+    writer records each before the first decision made under it."""
     started_at: float = 0.0
 
     @classmethod

@@ -25,6 +25,7 @@ __all__ = [
     "Alert",
     "AuditRecord",
     "BudgetSummary",
+    "CanarySummary",
     "CoordinationError",
     "CoordinationResult",
     "DeadLetter",
@@ -34,6 +35,7 @@ __all__ = [
     "OverlaySummary",
     "Reason",
     "RouteSummary",
+    "ShadowVerdict",
     "SignalTerm",
     "TierBounds",
     "TrajectoryResult",
@@ -154,6 +156,28 @@ class OverlaySummary(OutputPart):
     fallbacks: list[str] = []
 
 
+class ShadowVerdict(OutputPart):
+    """What a shadow candidate's trust gate would have said (it decided nothing)."""
+
+    verb: Verb
+    tier: Tier
+    score: UnitFloat
+    policy_version: Name
+
+
+class CanarySummary(OutputPart):
+    """The tenant's trust policy under canary when this decision was made (a `trust_policy`
+    enhancement, CONTRACT §3.10): the arm the request fell in (by a hash of the enhancement
+    and request ids), the ramp's step and share, and in shadow the candidate's verdict."""
+
+    enhancement_id: EventId
+    arm: Literal["candidate", "current"]
+    share: UnitFloat
+    step: NonNegativeInt
+    candidate_policy_version: Name
+    shadow: ShadowVerdict | None = None
+
+
 class Decision(OutputEvent):
     """One per valid decision request (topic `decisions`, §3.2).
 
@@ -171,6 +195,8 @@ class Decision(OutputEvent):
     route: RouteSummary | None = None
     overlay: OverlaySummary | None = None
     explanation: Explanation | None = None  # when the request asks (`explain`); its audit record always has it
+    canary: CanarySummary | None = None  # while a trust policy of the tenant is under canary; `policy_version` is
+    # then the candidate's for the decisions it made
 
 
 class Alert(OutputEvent):

@@ -13,24 +13,28 @@ from ._config import (CanaryConfig, Cooldowns, EnhancementConfig, MonitorSetting
                       enhancement_config_from, load_enhancement_config, parse_duration)
 from ._lifecycle import ALERTS, TRANSITIONS, Awaiting, Enhancement, Transition, move
 from ._monitor import Assessment, Step, Trigger, assess, next_step, performance, quality, stability
-from ._plan import (DIRECTORY_TABLE, FEED_ROUTED, FEED_SUBMISSION, FEED_TELEMETRY, INDEX_TABLE, SERIES_TABLE,
-                    STATE_TABLE, Context, EnhancementView, plan_command, plan_feed, plan_submissions, plan_tick)
-from ._preflight import Check, Preflight, check_requirements, check_schema, check_thresholds, installed_version, preflight
+from ._plan import (DIRECTORY_TABLE, FEED_POLICY, FEED_ROUTED, FEED_SUBMISSION, FEED_TELEMETRY, INDEX_TABLE,
+                    POLICY_KINDS, SERIES_TABLE, STATE_TABLE, Context, EnhancementView, plan_command, plan_feed,
+                    plan_submissions, plan_tick)
+from ._policy import candidate_trust
+from ._ramp import Ramp, RampJudgement, RampSettings, Tally, ramp_steps
+from ._preflight import (Check, Installed, PayloadCheck, Preflight, check_requirements, check_schema, check_thresholds,
+                         installed_version, preflight)
 from ._series import EnhancementSeries, MetricSeries
 from ._stats import EMPTY, WindowStats, fold, fold_many, sample_hash
 from ._telemetry import ARMS_TABLE, SOURCES_TABLE, TelemetryPlan, TelemetryView, plan_telemetry, window_start
 from .exceptions import ConfigError, EnhancementError
 
 __all__ = [
-    "ALERTS", "ARMS_TABLE", "DIRECTORY_TABLE", "EMPTY", "FEED_ROUTED", "FEED_SUBMISSION", "FEED_TELEMETRY",
-    "INDEX_TABLE", "SERIES_TABLE", "SOURCES_TABLE", "STATE_TABLE", "TRANSITIONS",
-    "Assessment", "Awaiting", "CanaryConfig", "CanaryJudgement", "CanarySettings", "Check", "ConfigError", "Context",
+    "ALERTS", "ARMS_TABLE", "DIRECTORY_TABLE", "EMPTY", "FEED_POLICY", "FEED_ROUTED", "FEED_SUBMISSION",
+    "FEED_TELEMETRY", "INDEX_TABLE", "POLICY_KINDS", "SERIES_TABLE", "SOURCES_TABLE", "STATE_TABLE", "TRANSITIONS",
+    "Assessment", "Awaiting", "Installed", "PayloadCheck", "Ramp", "RampJudgement", "RampSettings", "Tally", "CanaryConfig", "CanaryJudgement", "CanarySettings", "Check", "ConfigError", "Context",
     "Cooldowns", "Enhancement", "EnhancementConfig", "EnhancementError", "EnhancementSeries", "EnhancementView",
     "MetricJudge", "MetricSeries", "MetricVerdict", "MonitorSettings", "PerformanceSettings", "Preflight",
     "PreflightItem", "PreflightSettings", "QualitySettings", "StabilitySettings", "Step", "TelemetryPlan",
     "TelemetrySettings", "TelemetryView", "Transition", "Trigger", "WindowStats",
-    "assess", "check_requirements", "check_schema", "check_thresholds", "enhancement_config_from", "fold",
+    "assess", "candidate_trust", "check_requirements", "check_schema", "check_thresholds", "enhancement_config_from", "fold",
     "fold_many", "installed_version", "judge_canary", "load_enhancement_config", "move", "next_step",
     "parse_duration", "performance", "plan_command", "plan_feed", "plan_submissions", "plan_telemetry",
-    "plan_tick", "preflight", "quality", "sample_hash", "stability", "window_start",
+    "plan_tick", "preflight", "quality", "ramp_steps", "sample_hash", "stability", "window_start",
 ]

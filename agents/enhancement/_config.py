@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from resontinex.agents._checks import ROOT, Checks
 
 from ._canary import CanarySettings, MetricJudge
+from ._ramp import RampSettings
 from .exceptions import ConfigError
 
 __all__ = ["CanaryConfig", "Cooldowns", "EnhancementConfig", "MonitorSettings", "PerformanceSettings",
@@ -200,6 +201,7 @@ class EnhancementConfig:
     telemetry: TelemetrySettings = TelemetrySettings()
     monitor: MonitorSettings = MonitorSettings()
     canary: CanaryConfig = CanaryConfig()
+    policy: RampSettings = RampSettings()
 
 
 def _UNIT(key: str, value: object) -> float:
@@ -248,6 +250,12 @@ def _metrics(key: str, value: object) -> tuple[MetricJudge, ...]:
     return tuple(judges)
 
 
+def _steps(key: str, value: object) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, f"must be a list of shares rising to 1.0, got {value!r}")
+    return tuple(_UNIT(f"{key}[{i}]", v) for i, v in enumerate(value))
+
+
 def _weights(key: str, value: object) -> dict[str, float]:
     if not isinstance(value, Mapping):
         raise ConfigError(key, f"must map group names to weights, got {value!r}")
@@ -293,6 +301,8 @@ _CONVERT: Mapping[str, Any] = {
     }),
     "canary": _section(CanaryConfig, {"interval": parse_duration, "min_samples": _at_least(3),
                                       "sample_size": _at_least(3), "judge": _judge, "metrics": _metrics}),
+    "policy": _section(RampSettings, {"steps": _steps, "min_outcomes": _at_least(1), "max_drop": _UNIT,
+                                      "alpha": _UNIT}),
 }
 
 

@@ -87,6 +87,8 @@ class Enhancement:
     preflight: dict[str, Any] | None = field(default=None, repr=False)
     commands: tuple[str, ...] = ()
     """The event ids of the last operator commands applied (a redelivered one is dropped)."""
+    ramp: dict[str, Any] | None = field(default=None, repr=False)
+    """A policy enhancement's ramp (`_ramp.Ramp.as_dict`) while it is active."""
 
     @classmethod
     def new(cls, enhancement_id: str, tenant: str, kind: str, mode: str, *, now: float,
@@ -106,6 +108,8 @@ class Enhancement:
         """What `list`/`show` and `/enhancements/status` show (the submission without its payload)."""
         d = self.as_dict()
         d["submission"] = {k: v for k, v in self.submission.items() if k != "payload"}
+        if self.ramp is not None:
+            d["ramp"] = {k: v for k, v in self.ramp.items() if k != "seen"}
         for key in ("submitted_at", "cooldown_until", "activated_at", "monitored_upto", "judged_at"):
             if d[key] is not None:
                 d[key] = ms_to_ts(round(d[key] * 1000))

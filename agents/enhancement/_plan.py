@@ -39,11 +39,13 @@ from ._canary import MetricJudge, judge_canary
 from ._config import EnhancementConfig
 from ._lifecycle import Awaiting, Enhancement, Transition, move
 from ._monitor import assess, next_step
-from ._preflight import Installed, installed_version, preflight
+from ._preflight import Installed, PayloadCheck, installed_version, preflight
+from ._ramp import Ramp, ramp_steps
 from ._series import EnhancementSeries
 from ._stats import WindowStats
 
-__all__ = ["DIRECTORY_TABLE", "FEED_ROUTED", "FEED_SUBMISSION", "FEED_TELEMETRY", "INDEX_TABLE", "SERIES_TABLE",
+__all__ = ["DIRECTORY_TABLE", "FEED_POLICY", "FEED_ROUTED", "FEED_SUBMISSION", "FEED_TELEMETRY", "INDEX_TABLE",
+           "POLICY_KINDS", "SERIES_TABLE",
            "STATE_TABLE", "Context", "EnhancementView", "plan_command", "plan_feed", "plan_submissions",
            "plan_tick"]
 
@@ -56,6 +58,10 @@ FEED_TELEMETRY: Final = "telemetry"
 """A partial keyed by its enhancement id, on its way to the directory."""
 FEED_ROUTED: Final = "telemetry_routed"
 """A partial keyed by its tenant, on its way to the enhancement's series."""
+FEED_POLICY: Final = "policy_outcomes"
+"""Outcomes of decisions a policy under canary took part in (from the outcomes agent)."""
+POLICY_KINDS: Final = ("trust_policy",)
+"""The kinds the gate applies to live decisions, ramped on their outcomes (`_ramp`)."""
 COMMANDS_KEPT: Final = 20
 
 
@@ -76,6 +82,8 @@ class Context:
     now: float
     installed: Installed = installed_version
     max_message_bytes: int = 1_048_576
+    payload_check: PayloadCheck | None = None
+    """What preflight asks beyond the schema (the shell checks a policy against the configuration)."""
 
     @property
     def ts(self) -> str:
@@ -169,8 +177,9 @@ class _Plan:
         self.out.count("ALERTS", kind)
 
     def hold(self, e: Enhancement, awaiting: Awaiting) -> Enhancement:
-        """`e` waiting for an operator's approval of `awaiting` (alerted once)."""
-        if e.awaiting is not None:
+        """`e` waiting for an operator's approval of `awaiting` (alerted once); a deactivation
+        replaces any other transition waiting (a promotion must not hide a regression)."""
+        if e.awaiting is not None and (e.awaiting.to_state == "deactivated" or awaiting.to_state != "deactivated"):
             return e
         held = self.records[e.enhancement_id] = replace(e, awaiting=awaiting)
         self.alert(held, "enhancement_approval_needed", "info",
@@ -184,18 +193,40 @@ class _Plan:
     def activate(self, e: Enhancement, code: str, message: str, evidence: dict[str, Any],
                  operator_id: str | None = None) -> Enhancement:
         share = float(e.submission.get("canary_share", 0.1))
+        ramp = None
+        if e.kind in POLICY_KINDS:
+            ramp = Ramp.start(ramp_steps(share, self.cfg.policy), self.ctx.now)
+            share = ramp.share
+            evidence = {**evidence, "ramp": list(ramp.steps)}
         canary = share < 1.0
         self.series[e.enhancement_id] = EnhancementSeries.start(self.ctx.now)
         return self.emit(move(e, "active", code, message, evidence, now=self.ctx.now, operator_id=operator_id,
                               phase="canary" if canary else "full", share=share if canary else 1.0,
                               activated_at=self.ctx.now, consecutive=0, monitored_upto=None,
-                              judged_at=self.ctx.now, judgement=None, cooldown_until=None))
+                              judged_at=self.ctx.now, judgement=None, cooldown_until=None,
+                              ramp=ramp.as_dict() if ramp else None))
+
+    def no_slot(self, e: Enhancement) -> str | None:
+        """Why `e` cannot become active now (None: it can)."""
+        if self.active(e.tenant) >= self.cfg.max_concurrent:
+            return (f"tenant {e.tenant!r} has {self.active(e.tenant)} active enhancements (max_concurrent "
+                    f"{self.cfg.max_concurrent}): approve again once one is retired or deactivated")
+        if (other := self.policy_taken(e)) is not None:
+            return f"{other!r} is the tenant's active {e.kind} (one at a time): approve again once it is not"
+        return None
+
+    def policy_taken(self, e: Enhancement) -> str | None:
+        """Another active enhancement of the tenant with `e`'s policy kind (one decides at a time)."""
+        if e.kind not in POLICY_KINDS:
+            return None
+        return next((i for i in self.ids(e.tenant) if i != e.enhancement_id and (o := self.get(i)) is not None
+                     and o.state == "active" and o.kind == e.kind), None)
 
     def try_activate(self, e: Enhancement, code: str, message: str, evidence: dict[str, Any]) -> Enhancement:
         """Activate `e` when its tenant has a free slot and its mode lets it; else hold or wait."""
         if e.mode != "automatic":
             return self.hold(e, Awaiting("active", code, message, evidence))
-        if self.active(e.tenant) >= self.cfg.max_concurrent:
+        if self.no_slot(e):
             return e  # waits in its state; the tick tries again
         return self.activate(e, code, message, evidence)
 
@@ -203,7 +234,7 @@ class _Plan:
                    operator_id: str | None = None) -> Enhancement:
         now, n = self.ctx.now, e.deactivations + 1
         e = self.emit(move(e, "deactivated", code, message, evidence, now=now, operator_id=operator_id,
-                           deactivations=n, phase=None, share=None, consecutive=0))
+                           deactivations=n, phase=None, share=None, consecutive=0, ramp=None))
         if n >= self.cfg.max_deactivations:
             return self.emit(move(e, "permanently_disabled", "max_deactivations",
                                   f"deactivated {n} times (max_deactivations {self.cfg.max_deactivations})",
@@ -216,14 +247,28 @@ class _Plan:
     def apply(self, e: Enhancement, a: Awaiting, operator_id: str) -> Enhancement:
         """Make the held transition `a` (approved by `operator_id`)."""
         if a.to_state == "active" and e.state == "active":
-            return self.emit(move(e, "active", a.code, a.message, a.evidence, now=self.ctx.now,
-                                  operator_id=operator_id, phase="full", share=1.0))
+            return self.promote(e, a.code, a.message, a.evidence, operator_id)
         if a.to_state == "active":
             return self.activate(e, a.code, a.message, a.evidence, operator_id)
         if a.to_state == "deactivated":
             return self.deactivate(e, a.code, a.message, a.evidence, a.cooldown_s, operator_id)
         return self.emit(move(e, a.to_state, a.code, a.message, a.evidence, now=self.ctx.now,
                               operator_id=operator_id))
+
+    def promote(self, e: Enhancement, code: str, message: str, evidence: dict[str, Any],
+                operator_id: str | None = None) -> Enhancement:
+        """A canary one step further: a policy's next ramp step, or full."""
+        if e.ramp is None:
+            return self.emit(move(e, "active", code, message, evidence, now=self.ctx.now, operator_id=operator_id,
+                                  phase="full", share=1.0))
+        ramp = Ramp.from_dict(e.ramp).next(self.ctx.now)
+        e = self.emit(move(e, "active", "canary_promoted" if ramp.last else code, message, evidence, now=self.ctx.now,
+                           operator_id=operator_id, phase="full" if ramp.last else "canary", share=ramp.share,
+                           ramp=ramp.as_dict()))
+        self.alert(e, "enhancement_ramp", "info", f"the candidate policy decides {ramp.share:.0%} of the requests "
+                   f"now (step {ramp.step} of {len(ramp.steps) - 1})", {"share": ramp.share, "step": ramp.step},
+                   derived_id("ramp-", e.enhancement_id, str(e.transitions)))
+        return e
 
     def effects(self) -> Effects:
         for e in self.records.values():
@@ -248,6 +293,8 @@ def plan_feed(records: Sequence[Record], view: EnhancementView, ctx: Context) ->
             _submitted(plan, item)
         elif item["type"] == FEED_TELEMETRY:
             _route(plan, item)
+        elif item["type"] == FEED_POLICY:
+            _tally(plan, item)
         else:
             _merge(plan, item)
     return plan.effects()
@@ -262,8 +309,10 @@ def _submitted(plan: _Plan, item: dict[str, Any]) -> None:
     plan.indexes[e.tenant] = [*plan.ids(e.tenant), e.enhancement_id]
     e = plan.emit(move(e, "pending", "submitted", sub["description"][:200], {"submission_event_id": item["event_id"]},
                        now=ctx.now))
+    semantic = ctx.payload_check
     result = preflight(sub["payload"], payload_json_schema(sub["kind"]), sub["requirements"], sub["thresholds"],
-                       ctx.cfg.preflight, ctx.installed)
+                       ctx.cfg.preflight, ctx.installed,
+                       check=None if semantic is None else lambda payload: semantic(sub["kind"], payload))
     e = plan.records[e.enhancement_id] = replace(e, preflight=result.evidence())
     outcome = Awaiting("validated" if result.passed else "rejected",
                        "preflight_passed" if result.passed else "preflight_failed", result.message(),
@@ -301,21 +350,31 @@ def _merge(plan: _Plan, item: dict[str, Any]) -> None:
     plan.series[e.enhancement_id] = merged
 
 
+def _tally(plan: _Plan, item: dict[str, Any]) -> None:
+    e = plan.get(item["enhancement_id"])
+    if e is None or e.state != "active" or e.ramp is None:
+        plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "outcome_not_ramping")
+        return
+    plan.records[e.enhancement_id] = replace(e, ramp=Ramp.from_dict(e.ramp).add(item["outcomes"]).as_dict())
+
+
 def plan_command(record: Record, command: Control, view: EnhancementView, ctx: Context) -> Effects:
     """`enhancement_approve` / `enhancement_retire` on the tenant's partition; a command that
     cannot apply is a dead letter saying why."""
     plan = _Plan(view, ctx)
     e = plan.get(command.enhancement_id or "")
     problem = None
-    if e is not None and command.event_id in e.commands:
-        plan.out.count("DUPLICATES", record.topic)
-        return plan.out.effects()
     if e is None or e.tenant != command.tenant:
         problem = f"tenant {command.tenant!r} has no enhancement {command.enhancement_id!r}"
+    elif command.event_id in e.commands:
+        plan.out.count("DUPLICATES", record.topic)
+        return plan.out.effects()
     elif command.action == "enhancement_retire" and e.state == "retired":
         problem = f"enhancement {e.enhancement_id!r} is retired already"
     elif command.action == "enhancement_approve" and e.awaiting is None:
         problem = f"enhancement {e.enhancement_id!r} ({e.state}) has no transition waiting for approval"
+    elif command.action == "enhancement_approve" and e.state != "active" and e.awaiting.to_state == "active":  # type: ignore[union-attr]
+        problem = plan.no_slot(e)
     if problem is not None or e is None:
         plan.out.reject(record, "invalid_command", problem or "", round(ctx.now * 1000))
         return plan.out.effects()
@@ -357,7 +416,7 @@ def _monitor(plan: _Plan, e: Enhancement) -> None:
     series, closed = plan.series_of(e).close(ctx.now, cfg.telemetry.window_s, cfg.telemetry.grace_s, keep)
     if closed:
         plan.series[e.enhancement_id] = series
-    newest = series.last_closed()
+    newest = series.last_closed("enhancement")  # a round per window of the enhancement arm, not of the baseline
     if newest is not None and (e.monitored_upto is None or newest > e.monitored_upto):
         assessment = assess(series.means("enhancement"), e.submission.get("baseline"), cfg.monitor)
         for t in assessment.triggers:
@@ -373,8 +432,30 @@ def _monitor(plan: _Plan, e: Enhancement) -> None:
             else:
                 plan.deactivate(e, step.code, message, evidence, step.cooldown_s)
             return
-    if e.phase == "canary" and (e.judged_at is None or ctx.now - e.judged_at >= cfg.canary.interval_s):
+    if e.phase == "canary" and e.ramp is not None:
+        _ramp(plan, e)
+    elif e.phase == "canary" and (e.judged_at is None or ctx.now - e.judged_at >= cfg.canary.interval_s):
         _judge(plan, e, series)
+
+
+def _ramp(plan: _Plan, e: Enhancement) -> None:
+    """A policy's step judged on its outcomes: the next step, or rolled back."""
+    assert e.ramp is not None
+    judgement = Ramp.from_dict(e.ramp).judge(plan.cfg.policy, plan.cfg.monitor.tolerance)
+    if judgement.verdict == "wait":
+        return
+    plan.out.count("ENHANCEMENT_CANARY_JUDGEMENTS", judgement.verdict)
+    evidence = judgement.evidence
+    if judgement.verdict == "fail":
+        cooldown = plan.cfg.monitor.cooldown.canary_failed_s
+        if e.mode == "manual":
+            plan.hold(e, Awaiting("deactivated", "policy_rolled_back", judgement.reason, evidence, cooldown))
+        else:
+            plan.deactivate(e, "policy_rolled_back", f"rolled back: {judgement.reason}", evidence, cooldown)
+    elif e.mode == "manual":
+        plan.hold(e, Awaiting("active", "ramp_step", judgement.reason, evidence))
+    else:
+        plan.promote(e, "ramp_step", judgement.reason, evidence)
 
 
 def _judge(plan: _Plan, e: Enhancement, series: EnhancementSeries) -> None:

@@ -32,11 +32,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from ._config import PreflightSettings
 
-__all__ = ["Check", "Preflight", "check_requirements", "check_schema", "check_thresholds", "installed_version",
-           "preflight"]
+__all__ = ["Check", "Installed", "PayloadCheck", "Preflight", "check_requirements", "check_schema",
+           "check_thresholds", "installed_version", "preflight"]
 
 MAX_SCHEMA_ERRORS = 20
 Installed = Callable[[str], "str | None"]
+PayloadCheck = Callable[[str, Mapping[str, Any]], "str | None"]
+"""(kind, payload) → what is wrong with the payload beyond its schema (None: nothing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +143,16 @@ def check_thresholds(values: Mapping[str, float], settings: PreflightSettings) -
 
 def preflight(payload: Mapping[str, Any], schema: Mapping[str, Any], requirements: Sequence[str],
               thresholds: Mapping[str, float], settings: PreflightSettings,
-              installed: Installed = installed_version) -> Preflight:
-    """Every check, whatever the others say (the evidence shows all of them)."""
-    return Preflight((check_schema(payload, schema), check_requirements(requirements, installed),
-                      check_thresholds(thresholds, settings)))
+              installed: Installed = installed_version, check: Callable[[Mapping[str, Any]], str | None] | None = None
+              ) -> Preflight:
+    """Every check, whatever the others say (the evidence shows all of them); `check`, when
+    given and the schema holds, asks what else is wrong with the payload (`payload` check)."""
+    schema_check = check_schema(payload, schema)
+    checks = [schema_check, check_requirements(requirements, installed), check_thresholds(thresholds, settings)]
+    if check is not None and schema_check.passed:
+        problem = check(payload)
+        checks.insert(1, Check("payload", problem is None, 0.0 if problem else 1.0, {"problem": problem}))
+    return Preflight(tuple(checks))
 
 
 def _why(c: Check) -> str:
@@ -152,6 +160,8 @@ def _why(c: Check) -> str:
         first = c.evidence["errors"][0]
         return f"payload {first['path']}: {first['message']}" + (
             f" (+{len(c.evidence['errors']) - 1} more)" if len(c.evidence["errors"]) > 1 else "")
+    if c.name == "payload":
+        return f"payload: {c.evidence['problem']}"
     if c.name == "requirements":
         return "requirements not met: " + ", ".join(c.evidence["failed"])
     critical = c.evidence["critical_failures"]

@@ -95,10 +95,9 @@ class EnhancementSeries:
         """The closed windows' means per metric, oldest first."""
         return {metric: [mean for _, mean, _ in m.closed] for metric, m in self.arms.get(arm, {}).items()}
 
-    def last_closed(self) -> float | None:
-        """The start of the newest closed window of any arm and metric."""
-        return max((m.closed[-1][0] for metrics in self.arms.values() for m in metrics.values() if m.closed),
-                   default=None)
+    def last_closed(self, arm: str) -> float | None:
+        """The start of the newest closed window of `arm` (any metric)."""
+        return max((m.closed[-1][0] for m in self.arms.get(arm, {}).values() if m.closed), default=None)
 
     def pooled(self, arm: str) -> dict[str, WindowStats]:
         return {metric: m.pool for metric, m in self.arms.get(arm, {}).items()}

@@ -126,7 +126,7 @@ def plan_telemetry(records: Sequence[Record], view: TelemetryView, cfg: Enhancem
             enhancement_id, _, arm_name = key.rpartition("/")
             first, last = ranges[g]
             partial = {"type": FEED_TELEMETRY, "enhancement_id": enhancement_id, "arm": arm_name,
-                       "window_start": start, "partial_id": f"{partition}:{first}-{last}:{start:g}:{arm_name}",
+                       "window_start": start, "partial_id": f"{partition}:{first}-{last}:{round(start * 1000)}:{arm_name}",
                        "metrics": {n: s.as_dict() for n, s in partials.items()}}
             out.outputs.append(Output("enhancement_feed", partition_of(enhancement_id, partitions),
                                       enhancement_id.encode(), orjson.dumps(partial)))

@@ -17,7 +17,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,6 +37,7 @@ from resontinex.schemas import DecisionRequest, InvalidEvent, decode_keyed, ms_t
 from ._budgeting import BudgetJudge, InsightCache
 from ._decide import (CIRCUIT_OPEN_REASON, break_glass, decision_event, decision_id, floor_alert, most_restrictive,
                       trust_reasons)
+from ._policy import PolicyCanary, arm_of, canary_summary
 from ._routing import RouteJudge, overlay_for
 from ._stats import WindowStats, merge_stats, window_start
 from ._text import awaiting_key, needs_text_score, text_reason, trajectory_request, unscored_request
@@ -100,6 +101,7 @@ class Remembered:
     raw_score: float
     pending: dict[str, Any] | None
     timestamp: float  # the request record's, for the latency metric
+    canary: dict[str, Any] | None = None  # the decision's `canary` part and verb: its outcome is judged with the ramp
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +146,12 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
     judge = BudgetJudge(cfg.energy, view, batch.now)
     cache = InsightCache(cfg.energy.recovery.insight_cache_ttl_s, view, batch.monotonic)
     routes = RouteJudge(cfg.routing, view, batch.now)
-    decided = _decide(valid, view, cfg, judge, cache, routes, batch.circuit_open, out) if valid else []
+    decided = _decide_by_policy(valid, view, cfg, judge, cache, routes, batch.circuit_open, out) if valid else []
     for request_id, (routed, partition) in routes.routes.items():
         out.early.append(TableWrite("router-routes", request_id, routed, partition))
     for tenant, (value, partition) in routes.values().items():
         out.early.append(TableWrite("router-state", tenant, value, partition))
-    _audit(valid, decided, cfg.policy_version, out)
+    _audit(valid, decided, out)
     for item in valid:  # decided and audited: the dedupe on request ids covers them from now on
         _forget(item, out)
     for (partition, key), mark in judge.touched.items():
@@ -165,7 +167,7 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
         effects=out.effects(),
         remembered=tuple(
             Remembered(v.record.partition, v.request.event_id, d.decision["event_id"], v.tenant,
-                       d.decision["trust"]["raw_score"], d.pending, v.record.timestamp)
+                       d.decision["trust"]["raw_score"], d.pending, v.record.timestamp, _canary_of(d.decision))
             for v, d in zip(valid, decided)),
         marks=tuple((p, key, mark) for (p, key), mark in judge.touched.items()),
         cache=tuple((key, expiry, decision) for key, (expiry, decision) in cache.puts.items()),
@@ -173,6 +175,12 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
         lagging=judge.lagging,
         evaluation_s=out.evaluation_s,
     )
+
+
+def _canary_of(decision: dict[str, Any]) -> dict[str, Any] | None:
+    """The decision's `canary` part with its verb (what its outcome is judged against)."""
+    canary = decision.get("canary")
+    return None if canary is None else {**canary, "verb": decision["verb"]}
 
 
 def _valid_requests(batch: GateBatch, view: GateView, cfg: GateConfig, out: _Out) -> tuple[list[_Valid], int]:
@@ -263,11 +271,42 @@ class _Decided:
     explanation: dict[str, Any]  # agents.trust.explain_batch's, with the verb changes after the gate
 
 
-def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJudge, cache: InsightCache,
-            routes: RouteJudge, circuit_open: bool, out: _Out) -> list[_Decided]:
-    """Decide the batch; with the circuit breaker open, every decision is held for review
-    (and the insight cache, which could hand back an earlier verb, is not used)."""
-    trust = cfg.trust
+def _decide_by_policy(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJudge,
+                      cache: InsightCache, routes: RouteJudge, circuit_open: bool, out: _Out) -> list[_Decided]:
+    """Decide the batch, each request under the trust policy of its arm (`_policy`): the
+    requests a candidate decides go through `_decide` with the candidate's configuration;
+    a shadow candidate's verdicts are computed beside the current policy's."""
+    canaries = {tenant: view.policy(tenant) for tenant in {v.tenant for v in valid}}
+    groups: dict[str | None, list[int]] = {}  # the deciding candidate's policy version (None: current) → requests
+    parts: list[dict[str, Any] | None] = [None] * len(valid)
+    shadowed: dict[str, list[int]] = defaultdict(list)
+    for i, v in enumerate(valid):
+        canary = canaries[v.tenant]
+        if canary is None:
+            groups.setdefault(None, []).append(i)
+            continue
+        arm = arm_of(canary, v.request.event_id)
+        groups.setdefault(canary.policy_version if arm == "candidate" else None, []).append(i)
+        parts[i] = canary_summary(canary, arm)
+        if canary.shadow:
+            shadowed[v.tenant].append(i)
+    for tenant, idx in shadowed.items():
+        canary = canaries[tenant]
+        assert canary is not None
+        for i, verdict in zip(idx, _shadow_verdicts([valid[i] for i in idx], canary)):
+            parts[i] = canary_summary(canary, "current", verdict)
+    decided: list[_Decided | None] = [None] * len(valid)
+    by_version = {c.policy_version: c for c in canaries.values() if c is not None}
+    for version, idx in groups.items():
+        policy = cfg if version is None else replace(cfg, trust=by_version[version].trust, policy_version=version)
+        for i, d in zip(idx, _decide([valid[i] for i in idx], view, policy, judge, cache, routes, circuit_open, out,
+                                     [parts[i] for i in idx])):
+            decided[i] = d
+    return [d for d in decided if d is not None]
+
+
+def _signals(valid: list[_Valid]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float | None], list[float]]:
+    """The trust inputs of the requests: alignment, risk (worst case when absent), band."""
     n = len(valid)
     a = np.fromiter((v.request.signals.alignment_score for v in valid), np.float64, n)
     risks = [v.request.signals.epistemic_risk for v in valid]
@@ -276,6 +315,26 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
     r = np.fromiter((WORST_RISK if x is None else x for x in risks), np.float64, n)
     bands = [v.request.signals.confidence_band for v in valid]
     c = np.fromiter(bands, np.float64, n)
+    return a, r, c, risks, bands
+
+
+def _shadow_verdicts(valid: list[_Valid], canary: PolicyCanary) -> list[dict[str, Any]]:
+    """What the candidate's trust gate alone would have said (it decides nothing)."""
+    a, r, c, risks, _ = _signals(valid)
+    res = evaluate_batch(a, r, c, canary.trust)
+    verbs = [res.decision_names[i] for i in res.decision.tolist()]
+    return [{"verb": most_restrictive((verb, "defer")) if risk is None else verb, "tier": res.tier_names[t],
+             "score": score, "policy_version": canary.policy_version}
+            for verb, risk, t, score in zip(verbs, risks, res.tier.tolist(), res.score.tolist())]
+
+
+def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJudge, cache: InsightCache,
+            routes: RouteJudge, circuit_open: bool, out: _Out, canaries: list[dict[str, Any] | None]) -> list[_Decided]:
+    """Decide the requests under `cfg`; with the circuit breaker open, every decision is held for review
+    (and the insight cache, which could hand back an earlier verb, is not used). `canaries`:
+    each decision's `canary` part, if its tenant has a policy under canary."""
+    trust = cfg.trust
+    a, r, c, risks, bands = _signals(valid)
     started = time.perf_counter()
     res = evaluate_batch(a, r, c, trust)
     evaluation_s = time.perf_counter() - started
@@ -347,7 +406,9 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
             policy_version=cfg.policy_version, trust=trust_part, budget=judged and judged.budget,
             route=routed and routed.route, overlay=overlay_for(req, cfg.overlays),
         )
-        if not circuit_open:
+        if canaries[i] is not None:
+            decision["canary"] = canaries[i]
+        elif not circuit_open:  # (a reused decision could come from the other arm of a canary)
             decision = cache.reuse(item.raw, decision)
         verbs[i] = verb_change(expl, decision["reasons"][-1:], decision["verb"])  # changed by an insight-cache reuse
         if req.explain:
@@ -365,15 +426,16 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
         out.count("TIERS", name, amount=count)
     out.count("FLOOR_VIOLATIONS", amount=sum(floors))
     out.count("ENTROPY_FLAGS", amount=sum(flags))
-    out.evaluation_s = evaluation_s
+    out.evaluation_s += evaluation_s
     if len(score):
         out.observed[("SCORES", ())] = list(score)
     return decided
 
 
-def _audit(valid: list[_Valid], decided: list[_Decided], policy_version: str, out: _Out) -> None:
+def _audit(valid: list[_Valid], decided: list[_Decided], out: _Out) -> None:
     for item, d in zip(valid, decided):
         partition, decision, tenant = item.record.partition, d.decision, item.tenant
+        policy_version = decision["policy_version"]  # a candidate's, for the decisions it made
         body = {"request": item.raw, "decision": decision, "explanation": d.explanation,
                 "source": {"topic": item.record.topic, "partition": partition, "offset": item.record.offset}}
         if d.pending is not None:

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 from resontinex.agents.budget import Mark, Period
 from resontinex.agents.trust import CalibrationAdapter
 
+from ._policy import PolicyCanary
+
 __all__ = ["GateView"]
 
 
@@ -58,4 +60,8 @@ class GateView(Protocol):
 
     def window_stats(self, tenant: str, at: float, partition: int) -> dict[str, Any] | None:
         """The tenant's trust statistics in the window holding time `at`."""
+        ...
+
+    def policy(self, tenant: str) -> PolicyCanary | None:
+        """The tenant's trust policy under canary (an active `trust_policy` enhancement), if any."""
         ...

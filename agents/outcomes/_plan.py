@@ -7,7 +7,9 @@ late one still counts as an expiry for the tenant's router, once). Each tenant's
 outcomes are applied to its router state in order, each decision once: the state and the
 applied ids land in one early table write, so a redelivered outcome is recognised however
 the worker stopped. Anomalies the router sees become `routing_anomaly` alerts, audited.
-Labelled outcomes are calibration samples, written once the batch is audited.
+Labelled outcomes are calibration samples, written once the batch is audited. The outcome
+of a decision made while its tenant's trust policy was under canary goes to the
+enhancement's ramp (on the internal feed, to the enhancement agent on this partition).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from resontinex.agents.events import alert_event
 from resontinex.agents.gate import router_state_of, router_value
 from resontinex.agents.trust import TrustConfig
 from resontinex.schemas import InvalidEvent, Outcome, decode, decode_key, ms_to_ts
+
+from resontinex.agents.enhancement import FEED_POLICY
 
 from ._calibration import Sample, refit
 from ._view import Known, OutcomesView
@@ -66,6 +70,8 @@ def plan_outcomes(batch: OutcomeBatch, view: OutcomesView, cfg: OutcomesConfig) 
     routed: dict[str, list[_Routed]] = defaultdict(list)
     expired: dict[str, list[tuple[Record, str]]] = defaultdict(list)
     labelled: dict[str, list[tuple[Record, Sample]]] = defaultdict(list)
+    judged: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)  # (tenant, enhancement) → outcomes
+    partitions: dict[str, int] = {}
     now_ms = round(batch.now * 1000)
     for record in batch.records:
         out.count("EVENTS", record.topic)
@@ -85,11 +91,25 @@ def plan_outcomes(batch: OutcomeBatch, view: OutcomesView, cfg: OutcomesConfig) 
             routed[tenant].append(_Routed(record, outcome, pending))
         if outcome.label is not None:
             labelled[tenant].append((record, Sample(outcome.decision_id, known.raw_score, outcome.label)))
+        if known.canary is not None:
+            judged[(tenant, known.canary["enhancement_id"])].append(_policy_outcome(outcome, known.canary))
+            partitions[tenant] = record.partition
+    for (tenant, enhancement_id), outcomes in judged.items():
+        item = {"type": FEED_POLICY, "tenant": tenant, "enhancement_id": enhancement_id, "outcomes": outcomes}
+        out.outputs.append(Output("enhancement_feed", partitions[tenant], tenant.encode(), orjson.dumps(item)))
     for tenant in routed.keys() | expired.keys():
         _teach_router(tenant, routed.get(tenant, []), expired.get(tenant, []), view, cfg, out)
     for tenant, samples in labelled.items():
         _calibrate(tenant, samples, view, cfg, out)
     return out.effects()
+
+
+def _policy_outcome(outcome: Outcome, canary: dict[str, Any]) -> dict[str, Any]:
+    """What the policy ramp of the decision's enhancement learns from its outcome."""
+    shadow = canary.get("shadow")
+    return {"outcome_id": outcome.event_id, "decision_id": outcome.decision_id, "arm": canary["arm"],
+            "step": canary["step"], "verb": canary.get("verb"), "shadow_verb": shadow and shadow["verb"],
+            "label": outcome.label, "success": outcome.success}
 
 
 def _checked(record: Record, view: OutcomesView, cfg: OutcomesConfig) -> tuple[str, Outcome, Known]:

@@ -14,6 +14,8 @@ class Known(NamedTuple):
     raw_score: float
     pending: dict[str, Any] | None
     """The route waiting for its outcome; None when the decision was not routed."""
+    canary: dict[str, Any] | None = None
+    """The decision's `canary` part: its outcome is judged with the tenant's policy ramp."""
 
 
 class OutcomesView(Protocol):

@@ -32,15 +32,18 @@ from resontinex.app.runtime import Runtime
 
 async def append_audit(rt: Runtime, partition: int, items: list[dict[str, Any]]) -> None:
     """Seal `items` onto partition's chain and queue them on the sink (after a `config`
-    record when this configuration is new to the chain, before a checkpoint when due)."""
+    record when this configuration, or a candidate's an item was made under, is new to the
+    chain; before a checkpoint when due)."""
     if not items:
         return
     state = await rt.states.get(partition)
-    if rt.policy_version not in state.policy_versions:
-        items = [audit_item(f"cfg-{rt.policy_version}-{partition}-{state.head.seq_next}", "config", SYSTEM_TENANT,
-                            _now_ts(), rt.policy_version,
-                            {"policy_version": rt.policy_version, "configuration": rt.configuration}), *items]
-        state.policy_versions.add(rt.policy_version)
+    configurations = {rt.policy_version: rt.configuration}
+    configurations.update((i["policy_version"], rt.configurations[i["policy_version"]]) for i in items
+                          if i["policy_version"] in rt.configurations)
+    new = [v for v in configurations if v not in state.policy_versions]
+    items = [audit_item(f"cfg-{v}-{partition}-{state.head.seq_next}", "config", SYSTEM_TENANT, _now_ts(), v,
+                        {"policy_version": v, "configuration": configurations[v]}) for v in new] + items
+    state.policy_versions.update(new)
     records, head = seal_many(state.head, items)
     topic = rt.settings.topic("audit")
     for record in records:

@@ -7,8 +7,8 @@ first sight of p the worker reads its tail and recovers:
 * the chain head, so the hash chain continues from the last record really in the topic;
 * the request ids already decided, so a request redelivered after a crash is dropped
   instead of being decided (and audited) twice;
-* decision id → (tenant, raw score, what a routed decision chose), so an outcome can find
-  the decision it reports on;
+* decision id → (tenant, raw score, what a routed decision chose, its policy canary arm),
+  so an outcome can find the decision it reports on;
 * the input offset after the last one decided (see `app.engine.continuity`);
 * how many records follow the last signed checkpoint, which configuration versions the
   chain has recorded (`config` records), and which alert ids it holds;
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 class PartitionState:
     head: ChainHead
     requests: RecentMap[bool]
-    decisions: RecentMap[tuple[str, float, dict | None]]  # decision id → (tenant, raw score, route pending)
+    decisions: RecentMap[tuple[str, float, dict | None, dict | None]]
+    """decision id → (tenant, raw score, route pending, canary part)"""
     marks: RecentMap[Mark]
     next_offset: int | None = None  # first input offset not yet processed; None: unknown
     unsigned: int = 0  # chain records after the last checkpoint
@@ -47,9 +48,9 @@ class PartitionState:
     alerts: RecentMap[bool] = field(default_factory=lambda: RecentMap(100_000))  # alert ids the chain holds
 
     def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float,
-                 pending: dict | None = None) -> None:
+                 pending: dict | None = None, canary: dict | None = None) -> None:
         self.requests.put(request_id, True)
-        self.decisions.put(decision_id, (tenant, raw_score, pending))
+        self.decisions.put(decision_id, (tenant, raw_score, pending, canary))
 
     def replay(self, record: dict) -> None:
         """Fold one audit record read back from the topic into this state (not the chain head)."""
@@ -72,7 +73,8 @@ class PartitionState:
             trust = decision.get("trust") or {}
             if "event_id" in request and "event_id" in decision:
                 self.remember(request["event_id"], decision["event_id"], decision.get("tenant", ""),
-                              trust.get("raw_score", 0.0), body.get("route_pending"))
+                              trust.get("raw_score", 0.0), body.get("route_pending"),
+                              {**decision["canary"], "verb": decision.get("verb")} if decision.get("canary") else None)
             budget = decision.get("budget")
             if isinstance(budget, dict) and budget.get("scope") and budget.get("period_start"):
                 key = mark_key(budget["scope"], budget["period_start"])

@@ -29,6 +29,10 @@ from typing import Any
 import faust
 
 from resontinex.agents import enhancement as en
+from resontinex.agents.gate import PolicyCanary
+from resontinex.agents.trust import ConfigError as TrustConfigError
+from resontinex.agents.trust import policy_version_of
+from resontinex.agents.effects import Effects
 from resontinex.schemas import Control
 from resontinex.topics import partition_of
 
@@ -79,14 +83,69 @@ class TablesView:
         return value or None
 
 
+class PolicyBook:
+    """Each tenant's trust policy under canary, for the gate: read from the enhancement
+    records once, kept until the enhancement agent changes one of the tenant's records.
+
+    A candidate's configuration is the runtime's with the payload's trust settings; its
+    policy version is registered in `Runtime.configurations`, so the audit writer records
+    that configuration (`config`) before the first decision it made, and `audit reproduce`
+    finds it like any other."""
+
+    def __init__(self, rt: Runtime, view: TablesView) -> None:
+        self.rt, self.view = rt, view
+        self._tenants: dict[str, PolicyCanary | None] = {}
+        self._candidates: dict[str, tuple[Any, str]] = {}  # enhancement id → (its TrustConfig, its policy version)
+
+    def policy(self, tenant: str) -> PolicyCanary | None:
+        if tenant not in self._tenants:
+            self._tenants[tenant] = self._read(tenant)
+        return self._tenants[tenant]
+
+    def changed(self, effects: Effects) -> None:
+        """Forget what `effects` changed (the tenants whose enhancement records they write)."""
+        for w in effects.late_writes:
+            if w.table == en.STATE_TABLE and w.value:
+                self._tenants.pop(w.value["tenant"], None)
+
+    def clear(self) -> None:
+        self._tenants.clear()
+
+    def check(self, kind: str, payload: Any) -> str | None:
+        """Preflight's payload check: a trust policy must make a valid configuration."""
+        if kind != "trust_policy":
+            return None
+        try:
+            en.candidate_trust(self.rt.trust, payload)
+        except TrustConfigError as exc:
+            return f"the trust configuration it makes is invalid: {exc}"
+        return None
+
+    def _read(self, tenant: str) -> PolicyCanary | None:
+        for enhancement_id in self.view.tenant_enhancements(tenant):
+            e = self.view.enhancement(enhancement_id)
+            if e is None or e.state != "active" or e.kind not in en.POLICY_KINDS or e.ramp is None:
+                continue
+            if enhancement_id not in self._candidates:
+                trust = en.candidate_trust(self.rt.trust, e.submission["payload"])
+                configuration = {**self.rt.configuration, "trust": trust.as_dict()}
+                version = policy_version_of(configuration)
+                self.rt.configurations[version] = configuration
+                self._candidates[enhancement_id] = (trust, version)
+            trust, version = self._candidates[enhancement_id]
+            return PolicyCanary(enhancement_id, e.share or 0.0, e.ramp["step"], trust, version)
+        return None
+
+
 @dataclass
 class Enhancements:
-    """What the agents hold; the web views read it."""
+    """What the agents hold; the web views and the gate read it."""
 
     app: faust.App
     rt: Runtime
     view: TablesView
     feed_topic: str
+    policies: PolicyBook
 
     def owned(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.feed_topic}
@@ -146,10 +205,16 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, lifecycle: Life
         (s.topic("control"), "enhancement_control"))}
     forwarder = Forwarder(rt.sink, s.partitions)
     lock = asyncio.Lock()
-    state = Enhancements(app, rt, view, feed_topic)
+    policies = PolicyBook(rt, view)
+    state = Enhancements(app, rt, view, feed_topic, policies)
 
     def context() -> en.Context:
-        return en.Context(cfg, s.partitions, rt.policy_version, time.time(), max_message_bytes=s.max_message_bytes)
+        return en.Context(cfg, s.partitions, rt.policy_version, time.time(), max_message_bytes=s.max_message_bytes,
+                          payload_check=policies.check)
+
+    async def apply(topic: str, effects: Effects) -> None:
+        await appliers[topic].apply(effects)
+        policies.changed(effects)
 
     async def handle_telemetry(batch: list[FetchedEvent]) -> None:
         started = time.perf_counter()
@@ -166,14 +231,14 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, lifecycle: Life
         feed = [e.message for e in batch if e.message.topic == feed_topic]
         async with lock:
             if submissions:
-                await appliers[submissions_topic].apply(en.plan_submissions(submissions, view, context()))
+                await apply(submissions_topic, en.plan_submissions(submissions, view, context()))
             if feed:
-                await appliers[feed_topic].apply(en.plan_feed(feed, view, context()))
+                await apply(feed_topic, en.plan_feed(feed, view, context()))
         await app.producer.flush()  # a Faust agent: its offsets may be committed as soon as it returns
 
     async def command(event: Event, control: Control) -> None:
         async with lock:
-            await appliers[s.topic("control")].apply(en.plan_command(event.message, control, view, context()))
+            await apply(s.topic("control"), en.plan_command(event.message, control, view, context()))
 
     async def consume(stream: faust.StreamT) -> None:
         await drain_in_batches(stream, handle, max_batch=s.batch_max, linger_s=s.batch_linger_s, name="enhancements")
@@ -182,6 +247,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, lifecycle: Life
                         partitions=s.partitions), name="enhancements")(consume)
     attach_hot(app, rt, telemetry_topic, "telemetry", handle_telemetry, lifecycle=lifecycle)
     budgets.commands["enhancement_approve"] = budgets.commands["enhancement_retire"] = command
+    lifecycle.forget.append(lambda _: policies.clear())
 
     @app.timer(min(cfg.monitor.interval_s, cfg.canary.interval_s))
     async def tick() -> None:
@@ -189,8 +255,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, lifecycle: Life
         if not tenants:
             return
         async with lock:
-            effects = en.plan_tick(tenants, view, context())
-            await appliers[feed_topic].apply(effects)
+            await apply(feed_topic, en.plan_tick(tenants, view, context()))
         metrics.set_enhancement_gauges(state.status())
 
     return state

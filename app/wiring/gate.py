@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
 
 from resontinex.agents.budget import Mark, Period
-from resontinex.agents.gate import (STATS_WINDOW_S, GateBatch, GateConfig, GatePlan, awaiting_key, circuit_effects,
-                                    plan_batch, rejection_effects)
+from resontinex.agents.gate import (STATS_WINDOW_S, GateBatch, GateConfig, GatePlan, PolicyCanary, awaiting_key,
+                                    circuit_effects, plan_batch, rejection_effects)
 from resontinex.agents.trust import CalibrationAdapter, CircuitBreaker
 from resontinex.schemas import SYSTEM_TENANT, ms_to_ts
 from resontinex.topics import partition_of
@@ -62,8 +62,10 @@ def held_mark(recent: Any, marks: Table, key: str) -> Mark:
 class TablesView:
     """`agents.gate.GateView` over this worker's tables and the batch's partition states."""
 
-    def __init__(self, tables: Mapping[str, Table], budgets: BudgetTables, source_topic: str) -> None:
+    def __init__(self, tables: Mapping[str, Table], budgets: BudgetTables, source_topic: str,
+                 policies: Callable[[str], PolicyCanary | None]) -> None:
         self.tables, self.budgets, self.source_topic = tables, budgets, source_topic
+        self.policy = policies
         self.states: dict[int, PartitionState] = {}
         self.cache: RecentMap[tuple[float, dict[str, Any]]] = RecentMap(INSIGHT_CACHE_ENTRIES)
         self._adapters: dict[str, tuple[int, CalibrationAdapter]] = {}
@@ -115,7 +117,7 @@ class TablesView:
     def keep(self, plan: GatePlan) -> None:
         """Keep in memory what the plan remembered (before its outputs: outcomes may follow at once)."""
         for r in plan.remembered:
-            self.states[r.partition].remember(r.request_id, r.decision_id, r.tenant, r.raw_score, r.pending)
+            self.states[r.partition].remember(r.request_id, r.decision_id, r.tenant, r.raw_score, r.pending, r.canary)
         for partition, key, mark in plan.marks:
             self.states[partition].marks.put(key, mark)
         for key, expiry, decision in plan.cache:
@@ -123,9 +125,10 @@ class TablesView:
 
 
 def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupWatch,
-             lifecycle: Lifecycle) -> dict[str, Any]:
+             lifecycle: Lifecycle, policies: Callable[[str], PolicyCanary | None]) -> dict[str, Any]:
     """Declare the gate's topic, tables and agent on `app`; return the tables by name.
-    `scorers` watches the trajectory group: with no member, text-only requests are decided at once."""
+    `scorers` watches the trajectory group: with no member, text-only requests are decided at once;
+    `policies` gives a tenant's trust policy under canary (the enhancement agents')."""
     s = rt.settings
     source_topic = s.topic("decision_requests")
     tables: dict[str, Any] = {
@@ -137,7 +140,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
     budgets.commands["router_import"] = partial(import_router_table, rt, tables["router-state"])
     cfg = GateConfig(rt.trust, rt.energy, rt.routing, rt.trajectory, rt.overlays, rt.policy_version,
                      s.max_message_bytes)
-    view = TablesView(tables, budgets, source_topic)
+    view = TablesView(tables, budgets, source_topic, policies)
     applier = Applier(rt, "gate", source_topic, tables, app.producer.flush)
     unreported = list(rt.overlay_rejections)  # reported by the owner of `_system`'s partition
     system_partition = partition_of(SYSTEM_TENANT, s.partitions)

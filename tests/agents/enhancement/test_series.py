@@ -31,7 +31,7 @@ def add(s: EnhancementSeries, partial: str, window: float, *values: float, arm: 
 def test_a_new_series_is_empty() -> None:
     s = EnhancementSeries.start(since=100.0)
     assert s.since == 100.0 and s.means("enhancement") == {} and s.pooled("enhancement") == {}
-    assert s.last_closed() is None and s.partials == ()
+    assert s.last_closed("enhancement") is None and s.partials == ()
 
 
 def test_partials_of_one_window_merge() -> None:
@@ -55,11 +55,11 @@ def test_close_moves_ended_windows_to_the_means() -> None:
     ((start, mean, count),) = s.arms["enhancement"][Q].closed
     assert (start, count) == (0.0, 2) and mean == pytest.approx(0.85)
     assert list(s.arms["enhancement"][Q].open) == [60.0]
-    assert s.last_closed() == 0.0
+    assert s.last_closed("enhancement") == 0.0
 
     s, changed = s.close(now=1_000.0, window_s=W, grace_s=GRACE, keep=10)
     assert changed and s.means("enhancement") == {Q: [pytest.approx(0.85), 0.5]}
-    assert s.arms["enhancement"][Q].open == {} and s.last_closed() == 60.0
+    assert s.arms["enhancement"][Q].open == {} and s.last_closed("enhancement") == 60.0
     assert s.close(now=2_000.0, window_s=W, grace_s=GRACE, keep=10)[1] is False
 
 
@@ -73,7 +73,7 @@ def test_means_are_oldest_first_per_metric_and_arm() -> None:
     assert s.means("enhancement") == {Q: [0.7, 0.8, 0.9], "latency_ms": [200.0]}
     assert s.means("baseline") == {Q: [0.5]}
     assert s.means("nobody") == {} and s.pooled("nobody") == {}
-    assert s.last_closed() == 120.0
+    assert s.last_closed("enhancement") == 120.0
 
 
 def test_the_pool_holds_everything_since_the_start() -> None:
@@ -160,7 +160,7 @@ def test_as_dict_round_trips_through_orjson() -> None:
     assert s.arms["enhancement"][Q].closed and s.arms["enhancement"][Q].open  # both kinds present
     back = EnhancementSeries.from_dict(orjson.loads(orjson.dumps(s.as_dict())))
     assert back == s
-    assert back.means("enhancement") == s.means("enhancement") and back.last_closed() == s.last_closed()
+    assert back.means("enhancement") == s.means("enhancement") and back.last_closed("enhancement") == s.last_closed("enhancement")
     assert MetricSeries.from_dict(orjson.loads(orjson.dumps(MetricSeries().as_dict()))) == MetricSeries()
 
 

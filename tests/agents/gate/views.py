@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resontinex.agents.budget import Mark, Period
-from resontinex.agents.gate import GateView, awaiting_key, window_start
+from resontinex.agents.gate import GateView, PolicyCanary, awaiting_key, window_start
 from resontinex.agents.trust import CalibrationAdapter
 
 __all__ = ["DictView", "Rec"]
@@ -39,7 +39,8 @@ class DictView:
     - `spend`: (period, scope) → (micro-dollars, tokens) spent in the current window;
     - `lags`: partition → cost records not folded yet (absent: 0);
     - `marks`: (partition, mark key) → `Mark`;
-    - `stats`: (tenant, window start) → trust statistics.
+    - `stats`: (tenant, window start) → trust statistics;
+    - `policies`: tenant → its trust policy under canary.
     """
 
     seen_ids: dict[int, set[str]] = field(default_factory=dict)
@@ -54,6 +55,7 @@ class DictView:
     cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     stats: dict[tuple[str, float], dict[str, Any]] = field(default_factory=dict)
     stats_window_s: float = 60.0
+    policies: dict[str, PolicyCanary] = field(default_factory=dict)
 
     def seen(self, partition: int, request_id: str) -> bool:
         return request_id in self.seen_ids.get(partition, set())
@@ -87,6 +89,9 @@ class DictView:
 
     def window_stats(self, tenant: str, at: float, partition: int) -> dict[str, Any] | None:
         return self.stats.get((tenant, window_start(at, self.stats_window_s)))
+
+    def policy(self, tenant: str) -> PolicyCanary | None:
+        return self.policies.get(tenant)
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of everything the view holds (calibrations by their serialised form)."""

@@ -16,7 +16,7 @@ def test_recovers_head_requests_decisions_and_next_offset():
     state = recover(records, horizon=10)
     assert state.head == head
     assert all(f"r-{i}" in state.requests for i in range(3))
-    assert state.decisions.get("d-1") == ("acme", 0.1, None)
+    assert state.decisions.get("d-1") == ("acme", 0.1, None, None)
     assert state.next_offset == 43
 
 
