@@ -26,10 +26,12 @@ log = logging.getLogger(__name__)
 APP_IDS = {"core": "resontinex", "trajectory": "resontinex-trajectory"}
 
 
-def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, **web: Any) -> faust.App:
+def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, session_timeout_s: float = 10.0,
+               **web: Any) -> faust.App:
     """A Faust app with the project's stream settings (the bench's comparison apps use it too).
 
-    Short session and rebalance timeouts: a SIGKILLed worker's partitions move in ~10 s.
+    Short session and rebalance timeouts: a SIGKILLed worker's partitions move within
+    `session_timeout_s` and a rebalance.
     """
     return faust.App(
         app_id,
@@ -42,7 +44,7 @@ def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, *
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_interval=1.0,
-        broker_session_timeout=10.0,
+        broker_session_timeout=session_timeout_s,
         broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=10.0,
         logging_config=None,
@@ -60,7 +62,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = stream_app(
         settings.topic_prefix + APP_IDS[role],  # the prefix keeps environments' groups and changelogs apart
-        settings.bootstrap, datadir, partitions=settings.partitions,
+        settings.bootstrap, datadir, partitions=settings.partitions, session_timeout_s=settings.session_timeout_s,
         web_enabled=True, web_port=web_port, canonical_url=f"http://{settings.advertised_host}:{web_port}",
     )
     if role == "trajectory":

@@ -56,6 +56,10 @@ class Settings:
     # max.message.bytes (1 MiB): inputs are limited to half of that
     max_message_bytes: int = 524_288
     fetch_max_wait_ms: int = 20
+    session_timeout_s: float = 10.0
+    """How long the group waits for a silent worker before moving its partitions. The
+    embedded broker also holds a JoinGroup for half of it (real Kafka waits
+    `group.initial.rebalance.delay.ms` instead): 6 s there by default, so a worker joins in 3 s."""
     advertised_host: str = "localhost"
     checkpoint_every: int = 1000  # audit records per partition between signed checkpoints ...
     checkpoint_interval_s: float = 60.0  # ... or this long, whichever comes first
@@ -86,6 +90,8 @@ class Settings:
             batch_linger_s=_positive_int(env, "RESONTINEX_BATCH_LINGER_MS", 20) / 1000,
             dedupe_horizon=_positive_int(env, "RESONTINEX_DEDUPE_HORIZON", 100_000),
             fetch_max_wait_ms=_positive_int(env, "RESONTINEX_FETCH_MAX_WAIT_MS", 20),
+            session_timeout_s=float(_positive_int(env, "RESONTINEX_SESSION_TIMEOUT_S",
+                                                  6 if chosen is None or env.get(EMBEDDED_BROKER_ENV) == "1" else 10)),
             advertised_host=env.get("RESONTINEX_ADVERTISED_HOST") or socket.gethostname(),
             checkpoint_every=_positive_int(env, "RESONTINEX_AUDIT_CHECKPOINT_EVERY", 1000),
             checkpoint_interval_s=float(_positive_int(env, "RESONTINEX_AUDIT_CHECKPOINT_S", 60)),

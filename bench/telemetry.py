@@ -169,7 +169,9 @@ def batch_metrics(metrics_text: str, agent: str = "telemetry") -> dict[str, Any]
     events = got.get("resontinex_batch_size_sum")
     return {"batches": None if batches is None else int(batches), "events": None if events is None else int(events),
             "mean_size": round(events / batches, 1) if batches and events is not None else None,
-            "handler_s": None if "resontinex_batch_seconds_sum" not in got else round(got["resontinex_batch_seconds_sum"], 3)}
+            "handler_s": None if "resontinex_batch_seconds_sum" not in got else round(got["resontinex_batch_seconds_sum"], 3),
+            "per_handler_s": round(events / got["resontinex_batch_seconds_sum"], 1)
+            if events and got.get("resontinex_batch_seconds_sum") else None}
 
 
 def window_counts(windows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -228,6 +230,8 @@ T0 = 1_767_225_600.0
 WINDOW_S, GRACE_S = 60.0, 5.0
 CLOSED = 10
 """Closed windows kept per metric: max(stability.window, quality.window) of the defaults."""
+LIGHT_WINDOW_EVENTS = 12
+"""The full run's second fixture: a tenth of the telemetry (0.2 records/s an arm)."""
 GOOD_THRESHOLDS = {"mandatory": 1.0, "proxy": 0.8, "alpha": 0.96, "sigma": 0.1, "governance": 0.9}
 
 
@@ -255,6 +259,19 @@ class DictView:
 
     def directory(self, enhancement_id: str) -> dict[str, Any] | None:
         return None
+
+
+class JudgedView(DictView):
+    """The same values, each record read as judged at `at` (so no canary judge is due then):
+    a tick where the windows close but no judge runs. The `replace` costs ~3 µs a read."""
+
+    def __init__(self, base: DictView, at: float) -> None:
+        super().__init__(base.state, base.series_values, base.index)
+        self.at = at
+
+    def enhancement(self, enhancement_id: str) -> Any:
+        e = super().enhancement(enhancement_id)
+        return None if e is None else replace(e, judged_at=self.at)
 
 
 @dataclass
@@ -426,14 +443,19 @@ def effects_summary(effects: Any) -> dict[str, Any]:
     counts: dict[str, dict[str, float]] = {}
     for c in effects.counts:
         counts.setdefault(c.metric, {})[",".join(c.labels) or "-"] = c.amount
-    return {"outputs": len(effects.outputs), "audit": len(effects.audit),
-            "writes": dict(Counter(w.table for w in (*effects.early_writes, *effects.late_writes))),
-            "counts": counts}
+    writes = (*effects.early_writes, *effects.late_writes)
+    return {"outputs": len(effects.outputs), "audit": len(effects.audit), "writes_total": len(writes),
+            "writes": dict(Counter(w.table for w in writes)), "counts": counts}
 
 
 def _best(fn: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
+    """`fn`'s times over `repeats` runs, each from a collected heap with the previous run's
+    result dropped (a worker drops a tick's effects once applied, ticks 30 s apart), and
+    the last run's result."""
     times, result = [], None
     for _ in range(repeats):
+        result = None
+        gc.collect()
         t = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t)
@@ -462,6 +484,7 @@ PROFILED = (
 def profile_breakdown(fn: Callable[[], Any]) -> dict[str, Any]:
     """Where one call of `fn` spends its time, by cProfile's cumulative times of the
     functions in `PROFILED` (the profiler slows pure Python more than numpy: shares, not seconds)."""
+    gc.collect()
     prof = cProfile.Profile()
     prof.enable()
     fn()
@@ -479,7 +502,55 @@ def profile_breakdown(fn: Callable[[], Any]) -> dict[str, Any]:
             "shares": {label: round(found.get(label, 0.0) / total, 3) if total else None for label, *_ in PROFILED}}
 
 
-def bench_monitor(fixture: MonitorFixture, repeats: int = 5, *, profile: bool = True) -> dict[str, Any]:
+def components(fixture: MonitorFixture, repeats: int = 3) -> dict[str, Any]:
+    """The tick's parts timed on their own over the whole fixture (best of `repeats`), as
+    `plan_tick` does them when everything is due: read every record and series (from the
+    JSON-shaped dicts), close the window, the monitor's rules on the enhancement arm's
+    means, the canary judge on every canary's pools, and the write-back values (`as_dict`
+    of every record and series). Their sum leaves out the transitions and the bookkeeping."""
+    from resontinex.agents import enhancement as en
+
+    cfg = context(fixture.now_due).cfg
+    ids = [i for t in fixture.tenants for i in fixture.view.tenant_enhancements(t)]
+    view = fixture.view
+
+    def read() -> list[tuple[Any, Any]]:
+        return [(view.enhancement(i), view.series(i)) for i in ids]
+
+    pairs = read()
+    keep = max(cfg.monitor.stability.window, cfg.monitor.quality.window)
+
+    def close() -> list[Any]:
+        return [s.close(fixture.now_due, cfg.telemetry.window_s, cfg.telemetry.grace_s, keep)[0] for _, s in pairs]
+
+    closed = close()
+    canaries = [(e, s) for (e, _), s in zip(pairs, closed) if e.phase == "canary"]
+
+    def assess() -> list[Any]:
+        return [en.assess(s.means("enhancement"), e.submission.get("baseline"), cfg.monitor)
+                for (e, _), s in zip(pairs, closed)]
+
+    def judge() -> list[Any]:
+        return [en.judge_canary({m: p.values for m, p in s.pooled("enhancement").items()},
+                                {m: p.values for m, p in s.pooled("baseline").items()},
+                                cfg.canary.metrics, cfg.canary.judge) for _, s in canaries]
+
+    def write_back() -> int:
+        return len([e.as_dict() for e, _ in pairs]) + len([s.as_dict() for s in closed])
+
+    out: dict[str, Any] = {}
+    for name, fn in (("read_s", read), ("close_s", close), ("assess_s", assess), ("judge_s", judge),
+                     ("write_back_s", write_back)):
+        times, _ = _best(fn, repeats)
+        out[name] = round(min(times), 4)
+    out["sum_s"] = round(sum(out.values()), 4)
+    out["canaries"] = len(canaries)
+    out["judge_ms_per_canary"] = round(1000 * out["judge_s"] / len(canaries), 3) if canaries else None
+    return out
+
+
+def bench_monitor(fixture: MonitorFixture, repeats: int = 5, *, profile: bool = True,
+                  component_repeats: int = 3) -> dict[str, Any]:
     """Time `plan_tick` over the fixture when everything is due and when nothing is, and the
     orjson decode (state + series) and encode (the tick's writes) around it.
 
@@ -490,12 +561,12 @@ def bench_monitor(fixture: MonitorFixture, repeats: int = 5, *, profile: bool = 
     gc.collect()
     gc.freeze()
     try:
-        return _bench_monitor(fixture, repeats, profile=profile)
+        return _bench_monitor(fixture, repeats, profile=profile, component_repeats=component_repeats)
     finally:
         gc.unfreeze()
 
 
-def _bench_monitor(fixture: MonitorFixture, repeats: int, *, profile: bool) -> dict[str, Any]:
+def _bench_monitor(fixture: MonitorFixture, repeats: int, *, profile: bool, component_repeats: int) -> dict[str, Any]:
     from resontinex.agents import enhancement as en
 
     due, idle = context(fixture.now_due), context(fixture.now_idle)
@@ -503,11 +574,20 @@ def _bench_monitor(fixture: MonitorFixture, repeats: int, *, profile: bool) -> d
     def tick(ctx: Any) -> Callable[[], Any]:
         return lambda: en.plan_tick(fixture.tenants, fixture.view, ctx)
 
-    t = time.perf_counter()
-    first = tick(due)()  # reported apart: the first run warms caches (and imports scipy, unless done already)
-    first_s = time.perf_counter() - t
+    (first_s,), first = _best(tick(due), 1)  # reported apart: the first run warms caches (and imports scipy)
+    first_summary = effects_summary(first)
+    del first
     due_times, effects = _best(tick(due), repeats)
+    summary = effects_summary(effects)
+    writes = [w.value for w in (*effects.early_writes, *effects.late_writes)]
+    del effects
+    encode_times, encoded = _best(lambda: sum(len(orjson.dumps(v)) for v in writes), repeats)
+    del writes
     idle_times, idle_effects = _best(tick(idle), repeats)
+    judged = JudgedView(fixture.view, fixture.now_due)
+    close_times, close_effects = _best(lambda: en.plan_tick(fixture.tenants, judged, due), repeats)
+    close_summary = effects_summary(close_effects)
+    del close_effects
 
     def decode() -> int:
         n = 0
@@ -517,8 +597,6 @@ def _bench_monitor(fixture: MonitorFixture, repeats: int, *, profile: bool) -> d
         return n
 
     decode_times, _ = _best(decode, repeats)
-    writes = [w.value for w in (*effects.early_writes, *effects.late_writes)]
-    encode_times, encoded = _best(lambda: sum(len(orjson.dumps(v)) for v in writes), repeats)
     enhancements = sum(len(v) for v in fixture.view.index.values())
     tick_s, idle_s, decode_s = min(due_times), min(idle_times), min(decode_times)
     out = {
@@ -526,16 +604,18 @@ def _bench_monitor(fixture: MonitorFixture, repeats: int, *, profile: bool) -> d
         "kinds": fixture.kinds, "sizes": fixture.sizes,
         "now_due": fixture.now_due, "now_idle": fixture.now_idle,
         "tick": {**_timing(due_times), "first_s": round(first_s, 4),
-                 "per_enhancement_ms": round(1000 * tick_s / enhancements, 3), "effects": effects_summary(effects)},
+                 "per_enhancement_ms": round(1000 * tick_s / enhancements, 3), "effects": summary},
         "idle_tick": {**_timing(idle_times), "effects": effects_summary(idle_effects)},
+        "close_only_tick": {**_timing(close_times), "effects": close_summary},
         "decode": {**_timing(decode_times), "values": 2 * enhancements + len(fixture.tenants),
                    "bytes": fixture.sizes["state"]["bytes"] + fixture.sizes["series"]["bytes"]},
-        "encode_writes": {**_timing(encode_times), "values": len(writes), "bytes": encoded},
+        "encode_writes": {**_timing(encode_times), "values": summary["writes_total"], "bytes": encoded},
         "tick_plus_decode_s": round(tick_s + decode_s, 4),
         "tick_plus_io_s": round(tick_s + decode_s + min(encode_times), 4),
-        "same_effects_every_run": effects_summary(first) == effects_summary(effects),
-        "gc": "fixture frozen (gc.freeze) while timed",
+        "same_effects_every_run": first_summary == summary,
+        "gc": "fixture frozen (gc.freeze); each run starts from a collected heap, the previous run's effects dropped",
     }
+    out["components"] = components(fixture, component_repeats)
     if profile:
         out["breakdown"] = profile_breakdown(tick(due))
     return out
@@ -606,6 +686,8 @@ def table(report: dict[str, Any]) -> str:
             (f"monitor: plan_tick, {m['enhancements']:,} due", _fmt(tick["best_s"], " s", 3),
              f"{_fmt(r['monitor_tick_vs_budget_1s'], '× 1 s', 2)} ({mark('monitor_tick_lt_1s')}); "
              f"{_fmt(r['monitor_tick_vs_idle_tick'], '× idle', 1)}; first run {tick['first_s']:.3f} s"),
+            ("monitor: plan_tick, windows closed, no judge due", _fmt(m["close_only_tick"]["best_s"], " s", 3),
+             _fmt(ratio(m["close_only_tick"]["best_s"], MONITOR_BUDGET_S), "× 1 s", 2)),
             ("monitor: plan_tick, nothing due (looking only)", _fmt(idle["best_s"], " s", 3), "baseline"),
             ("monitor: orjson decode of state + series", _fmt(m["decode"]["best_s"], " s", 3),
              f"{m['decode']['bytes'] / 1e6:.1f} MB; {_fmt(r['monitor_decode_vs_tick'], '× tick', 2)}"),
@@ -614,6 +696,16 @@ def table(report: dict[str, Any]) -> str:
             ("monitor: tick + decode", _fmt(m["tick_plus_decode_s"], " s", 3),
              f"{_fmt(r['monitor_tick_plus_decode_vs_budget_1s'], '× 1 s', 2)} ({mark('monitor_tick_plus_decode_lt_1s')})"),
         ]
+        if light := m.get("light"):
+            rows.append((f"monitor: plan_tick, {light['window_events']} records a window", _fmt(light["tick_best_s"], " s", 3),
+                         f"{_fmt(ratio(light['tick_best_s'], MONITOR_BUDGET_S), '× 1 s', 2)}; series "
+                         f"{light['series_mean_bytes']:,} bytes each (vs {m['sizes']['series']['mean_bytes']:,}); "
+                         f"no judge {light['close_only_best_s']:.3f} s, idle {light['idle_best_s']:.3f} s"))
+        if c := m.get("components"):
+            rows.append(("monitor: the tick's parts, timed alone", _fmt(c["sum_s"], " s", 3),
+                         f"judge {c['judge_s']:.3f} s ({c['judge_ms_per_canary']} ms a canary), write-back "
+                         f"{c['write_back_s']:.3f} s, read {c['read_s']:.3f} s, close + rules "
+                         f"{c['close_s'] + c['assess_s']:.3f} s"))
     elif m:
         rows.append(("monitor", "—", f"FAILED: {m['error'][:70]}"))
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
@@ -720,8 +812,10 @@ def drain(n: int, count: Callable[[], int | None], *, spawned: float, watch: Any
         time.sleep(poll_interval(n, first, (now, got or 0)))
     cpu1 = watch.snapshot()
     result = throughput(n, spawned, first, warm, now)
-    result.update(polls=polls, warmup=warmup, final_count=got,
-                  cpu_cores=cpu_use(cpu0 or cpu1, cpu1, now - first[0]) if first else {})
+    cores = cpu_use(cpu0 or cpu1, cpu1, now - first[0]) if first else {}
+    result.update(polls=polls, warmup=warmup, final_count=got, cpu_cores=cores)
+    busy = next((v for k, v in cores.items() if k not in ("broker", "bench")), None)
+    result["cpu_us_per_record"] = round(busy * 1e6 / result["per_s"], 1) if busy and result["per_s"] else None
     log(f"{label}: {_fmt(result['per_s'], ' records/s')} ({result['events']:,} in {result['elapsed_s']:.2f}s; "
         f"steady {_fmt(result['steady']['per_s'], '/s')})")
     return result
@@ -800,15 +894,28 @@ def run_fold_variant(kind: str, items: Sequence[tuple[bytes, bytes]], expected: 
 # --------------------------------------------------------------------------- main
 
 
-def run_monitor(enhancements: int, repeats: int) -> dict[str, Any]:
-    t = time.perf_counter()
+def run_monitor(enhancements: int, repeats: int, quick: bool = False) -> dict[str, Any]:
+    started = t = time.perf_counter()
     fixture = monitor_fixture(10, enhancements // 10)
-    log(f"monitor: fixture of {enhancements:,} active enhancements built in {time.perf_counter() - t:.1f}s "
+    build_s = time.perf_counter() - t
+    log(f"monitor: fixture of {enhancements:,} active enhancements built in {build_s:.1f}s "
         f"({fixture.kinds}; series {fixture.sizes['series']['mean_bytes']:,} bytes each)")
-    out = bench_monitor(fixture, repeats)
-    out["fixture_build_s"] = round(time.perf_counter() - t, 2)
-    log(f"monitor: plan_tick {out['tick']['best_s']:.3f}s (idle {out['idle_tick']['best_s']:.3f}s), "
+    out = bench_monitor(fixture, repeats, component_repeats=1 if quick else 3)
+    out["fixture_build_s"] = round(build_s, 2)
+    log(f"monitor: plan_tick {out['tick']['best_s']:.3f}s (windows closed, no judge "
+        f"{out['close_only_tick']['best_s']:.3f}s; idle {out['idle_tick']['best_s']:.3f}s), "
         f"decode {out['decode']['best_s']:.3f}s, encode {out['encode_writes']['best_s']:.3f}s")
+    del fixture
+    if not quick:  # how much the figure owes to the fixture's telemetry rate
+        light = monitor_fixture(10, enhancements // 10, window_events=LIGHT_WINDOW_EVENTS)
+        got = bench_monitor(light, 3, profile=False, component_repeats=1)
+        out["light"] = {"window_events": LIGHT_WINDOW_EVENTS, "series_mean_bytes": light.sizes["series"]["mean_bytes"],
+                        "tick_best_s": got["tick"]["best_s"], "close_only_best_s": got["close_only_tick"]["best_s"],
+                        "idle_best_s": got["idle_tick"]["best_s"], "decode_best_s": got["decode"]["best_s"],
+                        "components": got["components"]}
+        log(f"monitor, {LIGHT_WINDOW_EVENTS} records a window: plan_tick {got['tick']['best_s']:.3f}s "
+            f"(series {light.sizes['series']['mean_bytes']:,} bytes each)")
+    out["phase_s"] = round(time.perf_counter() - started, 1)
     return out
 
 
@@ -836,7 +943,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ok = False
     if "monitor" in args.only:
         try:
-            monitor = run_monitor(args.enhancements, args.repeats)
+            monitor = run_monitor(args.enhancements, args.repeats, args.quick)
         except Exception as exc:
             log(f"monitor: FAILED: {type(exc).__name__}: {exc}")
             monitor = {"error": f"{type(exc).__name__}: {exc}"[:4000]}

@@ -252,8 +252,10 @@ class _Plan:
             return self.activate(e, a.code, a.message, a.evidence, operator_id)
         if a.to_state == "deactivated":
             return self.deactivate(e, a.code, a.message, a.evidence, a.cooldown_s, operator_id)
-        return self.emit(move(e, a.to_state, a.code, a.message, a.evidence, now=self.ctx.now,
-                              operator_id=operator_id))
+        e = self.emit(move(e, a.to_state, a.code, a.message, a.evidence, now=self.ctx.now, operator_id=operator_id))
+        if e.state == "validated":  # the activation is the next decision (held again in manual mode)
+            return self.try_activate(e, "activated", "preflight passed", {})
+        return e
 
     def promote(self, e: Enhancement, code: str, message: str, evidence: dict[str, Any],
                 operator_id: str | None = None) -> Enhancement:
@@ -307,8 +309,8 @@ def _submitted(plan: _Plan, item: dict[str, Any]) -> None:
         return
     e = Enhancement.new(sub["enhancement_id"], sub["tenant"], sub["kind"], sub["mode"], now=ctx.now, submission=sub)
     plan.indexes[e.tenant] = [*plan.ids(e.tenant), e.enhancement_id]
-    e = plan.emit(move(e, "pending", "submitted", sub["description"][:200], {"submission_event_id": item["event_id"]},
-                       now=ctx.now))
+    e = plan.emit(move(e, "pending", "submitted", sub["description"][:200],
+                       {"submission_event_id": item["event_id"], "submission": sub}, now=ctx.now))
     semantic = ctx.payload_check
     result = preflight(sub["payload"], payload_json_schema(sub["kind"]), sub["requirements"], sub["thresholds"],
                        ctx.cfg.preflight, ctx.installed,

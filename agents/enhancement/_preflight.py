@@ -135,6 +135,7 @@ def check_thresholds(values: Mapping[str, float], settings: PreflightSettings) -
             score += item.weight * value
         elif item.weight >= settings.critical_weight:
             critical.append(name)
+    score = round(score, 12)  # Σ of products: .797, not .7969999999999999
     passed = not critical and score >= settings.pass_score
     return Check("thresholds", passed, score, {"items": items, "critical_failures": critical,
                                                "pass_score": settings.pass_score,

@@ -6,7 +6,10 @@ text instead of a risk, for the trajectory role to score) and the cost of most o
 prints one line of figures a second read back from the output topics. Every few seconds
 a team of three LLM agents gets a task (`coordination-requests`); without an Anthropic
 API key, `up --demo` points the workers at the local Messages-API stand-in, so the line's
-`teams[…]` figures come from its deterministic answers. With the packaged
+`teams[…]` figures come from its deterministic answers. A prompt enhancement is submitted
+for one tenant at the start and its telemetry (both arms of its canary) published four
+times a second: the line's `enhancements[…]` shows it validated, active as a canary, and
+promoted once the canary judge has its samples (about two minutes). With the packaged
 "*" budget of $100 a day, the tenants drift from ok towards review within minutes.
 """
 
@@ -143,7 +146,50 @@ def use_standin_unless_configured(latency_ms: float = 50.0) -> str | None:
 
 async def run_demo(settings: Settings) -> None:
     rate = float(os.environ.get("RESONTINEX_DEMO_RATE", "400"))
-    await asyncio.gather(_publish(settings, rate), _publish_teams(settings), _show(settings))
+    await asyncio.gather(_publish(settings, rate), _publish_teams(settings), _publish_enhancement(settings),
+                         _show(settings))
+
+
+DEMO_ENHANCEMENT = {
+    "enhancement_id": "demo-concise-prompt", "tenant": "acme", "kind": "prompt", "mode": "automatic",
+    "description": "A shorter system prompt for acme's assistant", "payload": {"name": "concise-v2"},
+    "requirements": ["numpy>=2"], "canary_share": 0.2,
+    "thresholds": {"mandatory": 1.0, "proxy": 0.82, "alpha": 0.97, "sigma": 0.08, "governance": 0.9},
+    "baseline": {"quality_score": 0.86, "response_time_ms": 420.0, "error_rate": 0.01},
+}
+
+
+def make_telemetry(rng: random.Random, seq: int, arm: str) -> dict[str, Any]:
+    """A sample of the demo enhancement's `arm` (the enhancement answers a little better and faster).
+
+    >>> sample = make_telemetry(random.Random(1), 0, "baseline")
+    >>> sample["enhancement_id"], sample["arm"], 0 < sample["metrics"]["quality_score"] <= 1
+    ('demo-concise-prompt', 'baseline', True)
+    """
+    better = arm == "enhancement"
+    return {"event_id": f"demo-tel-{arm}-{seq}", "source": "acme-assistant",
+            "enhancement_id": DEMO_ENHANCEMENT["enhancement_id"], "arm": arm,
+            "metrics": {"quality_score": round(min(1.0, rng.gauss(0.89 if better else 0.86, 0.02)), 4),
+                        "response_time_ms": round(rng.gauss(380 if better else 420, 30), 1),
+                        "error_rate": round(max(0.0, rng.gauss(0.01, 0.003)), 4)}}
+
+
+async def _publish_enhancement(settings: Settings) -> None:
+    """The demo enhancement (once), then its canary's telemetry, both arms, 4 times a second."""
+    rng = random.Random(4)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
+    await producer.start()
+    try:
+        key = str(DEMO_ENHANCEMENT["enhancement_id"]).encode()
+        await producer.send(settings.topic("enhancements"), orjson.dumps(
+            {"event_id": f"demo-enhancement-{time.time_ns()}", **DEMO_ENHANCEMENT}), key=key)
+        for seq in itertools.count(1):
+            for arm in ("enhancement", "baseline"):
+                await producer.send(settings.topic("telemetry"), orjson.dumps(make_telemetry(rng, seq, arm)),
+                                    key=b"acme-assistant")
+            await asyncio.sleep(0.25)
+    finally:
+        await producer.stop()
 
 
 async def _publish_teams(settings: Settings) -> None:
@@ -186,7 +232,8 @@ async def _publish(settings: Settings, rate: float) -> None:
 
 
 async def _show(settings: Settings) -> None:
-    names = {settings.topic(t): t for t in ("decisions", "alerts", "dead_letters", "coordination_results")}
+    names = {settings.topic(t): t for t in ("decisions", "alerts", "dead_letters", "coordination_results",
+                                            "enhancement_events")}
     consumer = AIOKafkaConsumer(*names, bootstrap_servers=settings.bootstrap, group_id=None,
                                 auto_offset_reset="latest", enable_auto_commit=False)
     await consumer.start()
@@ -195,6 +242,7 @@ async def _show(settings: Settings) -> None:
     budgets: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     teams = _Teams()
+    enhancements: dict[str, dict[str, Any]] = {}
     last, last_decisions = time.monotonic(), 0
     try:
         while True:
@@ -211,11 +259,16 @@ async def _show(settings: Settings) -> None:
                 if kind == "coordination_results":
                     for m in messages:
                         teams.add(orjson.loads(m.value))
+                if kind == "enhancement_events":
+                    for m in messages:
+                        event = orjson.loads(m.value)
+                        enhancements[event["enhancement_id"]] = event
             now = time.monotonic()
             if now - last >= 1.0:
                 rate = (totals["decisions"] - last_decisions) / (now - last)
                 last, last_decisions = now, totals["decisions"]
-                print(_line(rate, totals, verbs, tiers, budgets) + teams.line(), flush=True, file=sys.stdout)
+                print(_line(rate, totals, verbs, tiers, budgets) + teams.line() + enhancements_line(enhancements),
+                      flush=True, file=sys.stdout)
     finally:
         await consumer.stop()
 
@@ -226,6 +279,21 @@ def _line(rate: float, totals: Counter[str], verbs: Counter[str], tiers: Counter
     b = " ".join(f"{k}={budgets[k]}" for k in ("ok", "review", "braked", "blocked", "downgraded"))
     return (f"decisions/s={rate:7.1f}  decisions={totals['decisions']}  alerts={totals['alerts']}  "
             f"dead_letters={totals['dead_letters']}  verbs[{v}]  tiers[{t}]  budget[{b}]")
+
+
+def enhancements_line(latest: dict[str, dict[str, Any]]) -> str:
+    """The enhancements' latest states for the live line.
+
+    >>> enhancements_line({"e1": {"to_state": "active", "phase": "canary", "share": 0.2}})
+    '  enhancements[e1=active canary 20%]'
+    """
+    if not latest:
+        return ""
+    shown = []
+    for enhancement_id, e in sorted(latest.items()):
+        phase = f" {e['phase']} {e['share']:.0%}" if e.get("phase") == "canary" else f" {e['phase']}" if e.get("phase") else ""
+        shown.append(f"{enhancement_id}={e['to_state']}{phase}")
+    return f"  enhancements[{' '.join(shown)}]"
 
 
 class _Teams:

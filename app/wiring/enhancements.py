@@ -247,6 +247,10 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, lifecycle: Life
                         partitions=s.partitions), name="enhancements")(consume)
     attach_hot(app, rt, telemetry_topic, "telemetry", handle_telemetry, lifecycle=lifecycle)
     budgets.commands["enhancement_approve"] = budgets.commands["enhancement_retire"] = command
+    # series the Prometheus rules select exist from the start: increase() misses a series' first increment
+    metrics.ENHANCEMENT_TRANSITIONS.labels("deactivated")
+    metrics.ENHANCEMENT_TRANSITIONS.labels("permanently_disabled")
+    metrics.ALERTS.labels("enhancement_approval_needed")
     lifecycle.forget.append(lambda _: policies.clear())
 
     @app.timer(min(cfg.monitor.interval_s, cfg.canary.interval_s))

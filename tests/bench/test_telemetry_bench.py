@@ -70,7 +70,8 @@ def test_metrics_parsing():
             'resontinex_batch_size_count{agent="gate"} 3.0\n'
             'resontinex_batch_seconds_sum{agent="telemetry"} 1.23456\n')
     assert folded_total(text) == 40000.0 and folded_total("") is None
-    assert batch_metrics(text) == {"batches": 12, "events": 40000, "mean_size": 3333.3, "handler_s": 1.235}
+    assert batch_metrics(text) == {"batches": 12, "events": 40000, "mean_size": 3333.3, "handler_s": 1.235,
+                                   "per_handler_s": 32400.2}
     assert batch_metrics("")["batches"] is None
 
 
@@ -130,11 +131,12 @@ def test_the_monitor_fixture_builds_1000_active_enhancements():
     assert {e.phase for e in records} == {"canary", "full"}
     assert {e.share for e in records} == {0.2, 1.0}
     assert sum(f.kinds.values()) == 1000 and f.kinds["canary"] + f.kinds["canary_failing"] == 500
-    s = f.view.series(ids[1])  # a canary: both arms, 5 metrics, 10 closed windows, a pool of 200
+    s = f.view.series(ids[1])  # a canary: both arms, 5 metrics, 10 closed windows, a pool of up to 200
     assert set(s.arms) == {"enhancement", "baseline"}
     for arm in s.arms.values():
         assert set(arm) == set(METRICS)
-        assert all(len(m.closed) == 10 and len(m.pool.sample) == 200 for m in arm.values())
+        assert all(len(m.closed) == 10 and len(m.pool.sample) == min(200, m.pool.count) for m in arm.values())
+    assert s.arms["baseline"]["quality_score"].pool.count == 10 * 12  # 80 % of 12 records a window, 12 windows
     assert set(f.view.series(ids[0]).arms) == {"enhancement"}
     assert set(f.raw["state"]) == set(f.raw["series"]) == set(ids)
     assert orjson.loads(f.raw["series"][ids[1]]) == f.view.series_values[ids[1]]
@@ -142,7 +144,9 @@ def test_the_monitor_fixture_builds_1000_active_enhancements():
 
 
 def test_a_tiny_monitor_run_completes():
-    f = monitor_fixture(10, 4, window_events=12)  # 40 enhancements, 10 of them planted to fail
+    f = monitor_fixture(10, 4)  # 40 enhancements, 10 of them planted to fail
+    pools = f.view.series(f.view.tenant_enhancements(f.tenants[0])[1]).pooled
+    assert {len(p.sample) for arm in ("enhancement", "baseline") for p in pools(arm).values()} == {200}
     got = bench_monitor(f, repeats=1, profile=True)
     assert got["enhancements"] == 40 and got["same_effects_every_run"]
     tick, idle = got["tick"]["effects"], got["idle_tick"]["effects"]
@@ -150,7 +154,9 @@ def test_a_tiny_monitor_run_completes():
     judged = tick["counts"]["ENHANCEMENT_CANARY_JUDGEMENTS"]
     assert sum(judged.values()) == 20  # every canary's judge was due
     assert judged.get("fail", 0) >= 10 and tick["counts"]["ENHANCEMENT_TRIGGERS"]
-    assert idle == {"outputs": 0, "audit": 0, "writes": {}, "counts": {}}  # nothing due: the tick only looked
+    assert idle == {"outputs": 0, "audit": 0, "writes_total": 0, "writes": {}, "counts": {}}  # nothing due: the tick only looked
+    closing = got["close_only_tick"]["effects"]
+    assert "ENHANCEMENT_CANARY_JUDGEMENTS" not in closing["counts"] and closing["writes"]["enhancement-series"] == 40
     assert got["decode"]["values"] == 2 * 40 + 10 and got["encode_writes"]["values"] > 0
     assert set(got["breakdown"]["shares"]) and got["breakdown"]["profiled_total_s"] > 0
     report = assemble({"quick": True}, {}, got)
@@ -166,6 +172,7 @@ def _fold_result(per_s: float, steady: float, verified: bool = True) -> dict:
 def test_report_ratios_and_targets():
     fold = {"project": _fold_result(20_000.0, 21_000.0), "naive": _fold_result(2_000.0, 2_100.0)}
     monitor = {"tick": {"best_s": 2.5, "first_s": 3.0}, "idle_tick": {"best_s": 0.5}, "decode": {"best_s": 0.25},
+               "close_only_tick": {"best_s": 1.5}, "sizes": {"series": {"mean_bytes": 100}},
                "tick_plus_decode_s": 2.75, "enhancements": 1000, "encode_writes": {"best_s": 0.1, "values": 9, "bytes": 1e6}}
     monitor["decode"]["bytes"] = 1e8
     r = assemble({}, fold, monitor)

@@ -242,6 +242,7 @@ def test_up_demo_shows_live_figures_in_a_readable_terminal_and_stops_on_ctrl_c(t
             assert time.monotonic() < deadline, line
         assert int(line.split("decisions=")[1].split()[0]) > 0
         assert "verbs[execute=" in line and "tiers[pass=" in line
+        line = up.out.line_with("enhancements[demo-concise-prompt=active canary 20%]", 30)  # its canary runs
         _stop_leaving_nothing(up, signal.SIGINT)
     finally:
         stop_process(up.proc)

@@ -387,7 +387,8 @@ def test_an_automatic_submission_that_passes_preflight_goes_active(share: float,
     assert moves(effects) == [(None, "pending", "submitted"), ("pending", "validated", "preflight_passed"),
                               ("validated", "active", "activated")]
     pending, validated, activated = events(effects)
-    assert pending["evidence"] == {"submission_event_id": f"sub-{EID}"}
+    assert pending["evidence"]["submission_event_id"] == f"sub-{EID}"
+    assert pending["evidence"]["submission"]["payload"] == submission()["payload"]  # the audit holds what was governed
     assert {c: validated["evidence"][c]["passed"] for c in ("schema", "requirements", "thresholds")} == dict.fromkeys(
         ("schema", "requirements", "thresholds"), True)
     assert (activated["phase"], activated["share"]) == (phase, traffic)
@@ -823,9 +824,10 @@ def test_semi_automatic_holds_the_reactivation_after_a_cooldown() -> None:
 def test_manual_holds_the_deactivation_until_approved() -> None:
     view = FakeView()
     submit(view, mode="manual")
-    assert moves(command(view, "enhancement_approve", T + 0.1)) == [("pending", "validated", "preflight_passed")]
-    held = tick(view, T + 0.2)
-    assert not events(held) and alerts(held)[0]["details"]["to_state"] == "active"
+    first = command(view, "enhancement_approve", T + 0.1)
+    assert moves(first) == [("pending", "validated", "preflight_passed")]
+    assert alerts(first)[-1]["details"]["to_state"] == "active"  # the activation is held at once
+    assert not tick(view, T + 0.2).outputs  # and alerted once
     assert moves(command(view, "enhancement_approve", T + 0.3, event_id="cmd-2")) == [
         ("validated", "active", "activated")]
     start = T + 1
