@@ -584,6 +584,11 @@ def _bench_monitor(fixture: MonitorFixture, repeats: int, *, profile: bool, comp
     encode_times, encoded = _best(lambda: sum(len(orjson.dumps(v)) for v in writes), repeats)
     del writes
     idle_times, idle_effects = _best(tick(idle), repeats)
+    gc.disable()  # not what a worker does: how much of the tick is the collector walking the tick's own objects
+    try:
+        gc_off_times, _ = _best(tick(due), min(repeats, component_repeats))
+    finally:
+        gc.enable()
     judged = JudgedView(fixture.view, fixture.now_due)
     close_times, close_effects = _best(lambda: en.plan_tick(fixture.tenants, judged, due), repeats)
     close_summary = effects_summary(close_effects)
@@ -607,6 +612,7 @@ def _bench_monitor(fixture: MonitorFixture, repeats: int, *, profile: bool, comp
                  "per_enhancement_ms": round(1000 * tick_s / enhancements, 3), "effects": summary},
         "idle_tick": {**_timing(idle_times), "effects": effects_summary(idle_effects)},
         "close_only_tick": {**_timing(close_times), "effects": close_summary},
+        "tick_gc_off": _timing(gc_off_times),
         "decode": {**_timing(decode_times), "values": 2 * enhancements + len(fixture.tenants),
                    "bytes": fixture.sizes["state"]["bytes"] + fixture.sizes["series"]["bytes"]},
         "encode_writes": {**_timing(encode_times), "values": summary["writes_total"], "bytes": encoded},
@@ -689,6 +695,8 @@ def table(report: dict[str, Any]) -> str:
             ("monitor: plan_tick, windows closed, no judge due", _fmt(m["close_only_tick"]["best_s"], " s", 3),
              _fmt(ratio(m["close_only_tick"]["best_s"], MONITOR_BUDGET_S), "× 1 s", 2)),
             ("monitor: plan_tick, nothing due (looking only)", _fmt(idle["best_s"], " s", 3), "baseline"),
+            ("monitor: plan_tick, 1,000 due, collector off", _fmt((m.get("tick_gc_off") or {}).get("best_s"), " s", 3),
+             "not a worker setting: the rest of the tick is the collector walking its own new objects"),
             ("monitor: orjson decode of state + series", _fmt(m["decode"]["best_s"], " s", 3),
              f"{m['decode']['bytes'] / 1e6:.1f} MB; {_fmt(r['monitor_decode_vs_tick'], '× tick', 2)}"),
             ("monitor: orjson encode of the tick's writes", _fmt(m["encode_writes"]["best_s"], " s", 3),
@@ -758,9 +766,28 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
     return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "timestamp": time.time(),
             "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "platform": platform.platform(), "git_commit": _commit(),
+            "code_sha256": code_sha256(), "code_hashed": list(CODE_MEASURED),
             "quick": args.quick, "phases": args.only, "n": args.n, "sources": SOURCES, "metrics": list(METRICS),
             "enhancement_ids": ENHANCEMENTS, "enhancement_share": ENHANCEMENT_SHARE, "partitions": PARTITIONS,
             "monitor_enhancements": args.enhancements, "monitor_repeats": args.repeats}
+
+
+CODE_MEASURED = ("agents/enhancement", "agents/effects.py", "app/wiring/enhancements.py", "app/wiring/hot.py",
+                 "app/engine/applier.py", "app/engine/record_source.py", "schemas")
+
+
+def code_sha256(paths: Sequence[str] = CODE_MEASURED) -> str:
+    """A hash of the measured code's Python files (the working tree, which may differ from
+    the commit: no git process is run), to tell which code a result is of."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel in paths:
+        path = REPO / rel
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            if f.is_file() and "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def _mark_finished(info: dict[str, Any]) -> None:

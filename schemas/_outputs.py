@@ -174,6 +174,7 @@ class CanarySummary(OutputPart):
     arm: Literal["candidate", "current"]
     share: UnitFloat
     step: NonNegativeInt
+    activation: NonNegativeInt = 0
     candidate_policy_version: Name
     shadow: ShadowVerdict | None = None
 

@@ -195,7 +195,7 @@ class _Plan:
         share = float(e.submission.get("canary_share", 0.1))
         ramp = None
         if e.kind in POLICY_KINDS:
-            ramp = Ramp.start(ramp_steps(share, self.cfg.policy), self.ctx.now)
+            ramp = Ramp.start(ramp_steps(share, self.cfg.policy), self.ctx.now, activation=e.deactivations)
             share = ramp.share
             evidence = {**evidence, "ramp": list(ramp.steps)}
         canary = share < 1.0

@@ -102,10 +102,12 @@ class Ramp:
     since: float
     tallies: Mapping[str, Tally] = field(default_factory=lambda: {"current": Tally(), "candidate": Tally()})
     seen: tuple[str, ...] = ()
+    activation: int = 0
+    """Which activation of the enhancement this ramp is (an outcome of an earlier one does not count)."""
 
     @classmethod
-    def start(cls, steps: Sequence[float], since: float) -> Ramp:
-        return cls(tuple(steps), 0, since)
+    def start(cls, steps: Sequence[float], since: float, activation: int = 0) -> Ramp:
+        return cls(tuple(steps), 0, since, activation=activation)
 
     @property
     def share(self) -> float:
@@ -120,14 +122,14 @@ class Ramp:
         return self.step == len(self.steps) - 1
 
     def next(self, now: float) -> Ramp:
-        return Ramp(self.steps, self.step + 1, now)
+        return Ramp(self.steps, self.step + 1, now, activation=self.activation)
 
     def add(self, outcomes: Iterable[Mapping[str, Any]]) -> Ramp:
         """With the outcomes of this step's decisions counted (others, and repeats, ignored)."""
         tallies, seen = dict(self.tallies), list(self.seen)
         known = set(seen)
         for o in outcomes:
-            if o["step"] != self.step or o["outcome_id"] in known:
+            if o["step"] != self.step or o.get("activation", 0) != self.activation or o["outcome_id"] in known:
                 continue
             known.add(o["outcome_id"])
             seen.append(o["outcome_id"])
@@ -163,13 +165,13 @@ class Ramp:
                                      f"accuracy {cand.accuracy:.3f} against {cur.accuracy:.3f}", evidence)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"steps": list(self.steps), "step": self.step, "since": self.since,
+        return {"steps": list(self.steps), "step": self.step, "since": self.since, "activation": self.activation,
                 "tallies": {arm: asdict(t) for arm, t in self.tallies.items()}, "seen": list(self.seen)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Ramp:
         return cls(tuple(d["steps"]), d["step"], d["since"], {arm: Tally(**t) for arm, t in d["tallies"].items()},
-                   tuple(d["seen"]))
+                   tuple(d["seen"]), d.get("activation", 0))
 
 
 def _fisher_greater(a_yes: int, a_no: int, b_yes: int, b_no: int) -> float:

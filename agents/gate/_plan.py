@@ -30,8 +30,8 @@ from resontinex.agents.effects import (AuditItem, Effects, EffectsBuilder, Outpu
 from resontinex.agents.overlays import OverlaySet
 from resontinex.agents.router import RoutingConfig
 from resontinex.agents.trajectory import TrajectoryConfig
-from resontinex.agents.trust import (TIER_DECISIONS, TrustConfig, evaluate_batch, evaluate_values, explain_batch,
-                                     rejudge, verb_change)
+from resontinex.agents.trust import (TIER_DECISIONS, CalibrationAdapter, TrustConfig, evaluate_batch, evaluate_values,
+                                     explain_batch, rejudge, verb_change)
 from resontinex.schemas import DecisionRequest, InvalidEvent, decode_keyed, ms_to_ts
 
 from ._budgeting import BudgetJudge, InsightCache
@@ -293,7 +293,7 @@ def _decide_by_policy(valid: list[_Valid], view: GateView, cfg: GateConfig, judg
     for tenant, idx in shadowed.items():
         canary = canaries[tenant]
         assert canary is not None
-        for i, verdict in zip(idx, _shadow_verdicts([valid[i] for i in idx], canary)):
+        for i, verdict in zip(idx, _shadow_verdicts([valid[i] for i in idx], canary, view.calibration(tenant))):
             parts[i] = canary_summary(canary, "current", verdict)
     decided: list[_Decided | None] = [None] * len(valid)
     by_version = {c.policy_version: c for c in canaries.values() if c is not None}
@@ -302,7 +302,14 @@ def _decide_by_policy(valid: list[_Valid], view: GateView, cfg: GateConfig, judg
         for i, d in zip(idx, _decide([valid[i] for i in idx], view, policy, judge, cache, routes, circuit_open, out,
                                      [parts[i] for i in idx])):
             decided[i] = d
-    return [d for d in decided if d is not None]
+    done = [d for d in decided if d is not None]
+    for item, d in zip(valid, done):  # in the batch's order, whichever policy decided
+        record = item.record
+        out.outputs.append(Output("decisions", record.partition, record.key, orjson.dumps(d.decision)))
+        for alert in d.alerts:
+            out.outputs.append(Output("alerts", record.partition, record.key, orjson.dumps(alert)))
+            out.count("ALERTS", alert["kind"])
+    return done
 
 
 def _signals(valid: list[_Valid]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float | None], list[float]]:
@@ -318,10 +325,16 @@ def _signals(valid: list[_Valid]) -> tuple[np.ndarray, np.ndarray, np.ndarray, l
     return a, r, c, risks, bands
 
 
-def _shadow_verdicts(valid: list[_Valid], canary: PolicyCanary) -> list[dict[str, Any]]:
-    """What the candidate's trust gate alone would have said (it decides nothing)."""
+def _shadow_verdicts(valid: list[_Valid], canary: PolicyCanary,
+                     calibration: CalibrationAdapter | None) -> list[dict[str, Any]]:
+    """What the candidate's trust gate alone would have said (it decides nothing), on the
+    score it would decide on (the tenant's calibrated one under `decide_on: calibrated`)."""
     a, r, c, risks, _ = _signals(valid)
     res = evaluate_batch(a, r, c, canary.trust)
+    if canary.trust.decide_on == "calibrated" and calibration is not None:
+        calibrated = (calibration.predict(x) for x in res.raw_score.tolist())
+        res = rejudge(res, np.array([s if p is None else round(p, 4) for p, s in zip(calibrated, res.score.tolist())]),
+                      canary.trust)
     verbs = [res.decision_names[i] for i in res.decision.tolist()]
     return [{"verb": most_restrictive((verb, "defer")) if risk is None else verb, "tier": res.tier_names[t],
              "score": score, "policy_version": canary.policy_version}
@@ -415,10 +428,6 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
             decision["explanation"] = expl
         if floors[i]:
             alerts.insert(0, floor_alert(decision, trust.trust_floor))
-        out.outputs.append(Output("decisions", record.partition, record.key, orjson.dumps(decision)))
-        for alert in alerts:
-            out.outputs.append(Output("alerts", record.partition, record.key, orjson.dumps(alert)))
-            out.count("ALERTS", alert["kind"])
         decided.append(_Decided(decision, alerts, override, change, routed and routed.pending, expl))
     for name, count in Counter(verbs).items():
         out.count("DECISIONS", name, amount=count)
@@ -428,7 +437,7 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
     out.count("ENTROPY_FLAGS", amount=sum(flags))
     out.evaluation_s += evaluation_s
     if len(score):
-        out.observed[("SCORES", ())] = list(score)
+        out.observed.setdefault(("SCORES", ()), []).extend(score)
     return decided
 
 

@@ -39,6 +39,8 @@ class PolicyCanary:
     trust: TrustConfig
     policy_version: str
     """The candidate's: the version of the whole configuration with its trust settings."""
+    activation: int = 0
+    """Which activation of the enhancement this ramp belongs to (its deactivations before it)."""
 
     @property
     def shadow(self) -> bool:
@@ -56,7 +58,8 @@ def arm_of(canary: PolicyCanary, request_id: str) -> Arm:
 
 
 def canary_summary(canary: PolicyCanary, arm: Arm, shadow: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The decision's `canary` part: which enhancement, which arm, the ramp's step and share;
-    in shadow, the candidate's verdict (`verb`, `tier`, `score`) it would have given."""
+    """The decision's `canary` part: which enhancement, which arm, the ramp's step and share
+    (and which of its activations); in shadow, the candidate's verdict (`verb`, `tier`,
+    `score`) it would have given."""
     return {"enhancement_id": canary.enhancement_id, "arm": arm, "share": canary.share, "step": canary.step,
-            "candidate_policy_version": canary.policy_version, "shadow": shadow}
+            "activation": canary.activation, "candidate_policy_version": canary.policy_version, "shadow": shadow}

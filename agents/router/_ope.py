@@ -366,9 +366,14 @@ def ips(w: np.ndarray, r: np.ndarray) -> float:
 
 
 def snips(w: np.ndarray, r: np.ndarray) -> float | None:
-    """Self-normalised IPS: Σw·r / Σw (None when every weight is 0)."""
-    total = float(np.sum(w))
-    return float(np.sum(w * r)) / total if total > 0.0 else None
+    """Self-normalised IPS: Σw·r / Σw (None when every weight is 0). The weights are scaled
+    by their largest first (the ratio does not change): products of subnormal weights lose
+    their precision (5e-324 × 1.25 is 5e-324)."""
+    top = float(np.max(w)) if len(w) else 0.0
+    if not top > 0.0:
+        return None
+    w = w / top
+    return float(np.sum(w * r)) / float(np.sum(w))
 
 
 def doubly_robust(w: np.ndarray, r: np.ndarray, q_logged: np.ndarray, q_target: np.ndarray) -> float:

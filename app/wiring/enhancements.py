@@ -133,7 +133,8 @@ class PolicyBook:
                 self.rt.configurations[version] = configuration
                 self._candidates[enhancement_id] = (trust, version)
             trust, version = self._candidates[enhancement_id]
-            return PolicyCanary(enhancement_id, e.share or 0.0, e.ramp["step"], trust, version)
+            return PolicyCanary(enhancement_id, e.share or 0.0, e.ramp["step"], trust, version,
+                                e.ramp.get("activation", 0))
         return None
 
 

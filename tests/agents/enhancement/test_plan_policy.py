@@ -293,7 +293,7 @@ def test_after_the_cooldown_the_policy_starts_a_new_ramp_in_shadow() -> None:
     assert moves(effects) == [("cooldown", "active", "cooldown_over")]
     e = view.state()
     assert (e.state, e.phase, e.share) == ("active", "canary", 0.0)
-    assert e.ramp == Ramp.start((0.0, 0.2, 0.5, 1.0), T + 1 + CANARY_FAILED_S).as_dict()
+    assert e.ramp == Ramp.start((0.0, 0.2, 0.5, 1.0), T + 1 + CANARY_FAILED_S, activation=1).as_dict()
 
 
 # === manual mode holds

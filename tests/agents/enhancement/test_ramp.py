@@ -227,10 +227,18 @@ def test_a_drop_just_at_max_drop_passes_with_the_tolerance() -> None:
 def test_as_dict_round_trips_through_json() -> None:
     r = at_step(1).add([outcome(0), outcome(1, arm="candidate", verb="review", label=False, success=None)])
     d = orjson.loads(orjson.dumps(r.as_dict()))  # as a table keeps it
-    assert d == {"steps": [0.0, 0.1, 0.5, 1.0], "step": 1, "since": 0.0,
+    assert d == {"steps": [0.0, 0.1, 0.5, 1.0], "step": 1, "since": 0.0, "activation": 0,
                  "tallies": {"current": {"labelled": 1, "correct": 1, "executed": 1, "succeeded": 1},
                              "candidate": {"labelled": 1, "correct": 1, "executed": 0, "succeeded": 0}},
                  "seen": ["o0", "o1"]}
     back = Ramp.from_dict(d)
     assert back == r
     assert back.add([outcome(0)]) == r  # the ids seen survive: a redelivery after a restart is still a repeat
+
+
+def test_outcomes_of_an_earlier_activation_do_not_count() -> None:
+    """Step numbers start again after a rollback: the activation tells the ramps apart."""
+    r = Ramp.start((0.0, 0.5, 1.0), since=0.0, activation=1)
+    late = {**outcome(0, step=0), "activation": 0}
+    assert r.add([late]).tallies == r.tallies
+    assert r.add([{**outcome(1, step=0), "activation": 1}]).tallies["current"].labelled == 1
