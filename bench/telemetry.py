@@ -21,9 +21,12 @@ Two phases, one JSON file with every figure, its baseline and the ratio:
   values as JSON-shaped dicts, at a time when a window just closed for every enhancement
   and every canary's judge is due; best of `--repeats`. Baselines of the same run: the 1 s
   budget, and the same tick when nothing closed and no judge is due (the cost of looking).
-  Beside it, what reading (orjson-decoding the state and series values from bytes) and
-  writing back (orjson-encoding the tick's table writes) cost on top, a lower bound of the
-  real store.
+  Beside it: the tick when the windows close but no judge is due, the tick with the
+  garbage collector off (its share), what reading (orjson-decoding the state and series
+  values from bytes) and writing back (orjson-encoding the tick's table writes) cost on
+  top, a lower bound of the real store; the tick's parts timed alone (`components`) and
+  cProfile's shares (`breakdown`); in a full run, the same with a tenth of the telemetry
+  (`light`).
 
 Progress goes to stderr; a short table to stdout; every figure to one JSON file.
 """
@@ -239,8 +242,9 @@ class DictView:
     """`EnhancementView` over plain dicts holding the tables' values as JSON-shaped dicts
     (what the worker's `TablesView` gets from Faust), decoded per read as `TablesView` does."""
 
-    def __init__(self, state: dict[str, Any], series: dict[str, Any], index: dict[str, list[str]]) -> None:
-        self.state, self.series_values, self.index = state, series, index
+    def __init__(self, state: dict[str, Any], series: dict[str, Any], index: dict[str, list[str]],
+                 pools: dict[str, Any] | None = None) -> None:
+        self.state, self.series_values, self.index, self.pools = state, series, index, pools or {}
 
     def enhancement(self, enhancement_id: str) -> Any:
         from resontinex.agents import enhancement as en
@@ -248,11 +252,13 @@ class DictView:
         d = self.state.get(enhancement_id)
         return en.Enhancement.from_dict(d) if d else None
 
-    def series(self, enhancement_id: str) -> Any:
+    def series(self, enhancement_id: str, *, pools: bool | None = None) -> Any:
+        """As the plan asks (`pools`), or with the pools for the bench's own look (None)."""
         from resontinex.agents import enhancement as en
 
         d = self.series_values.get(enhancement_id)
-        return en.EnhancementSeries.from_dict(d) if d else None
+        stored = self.pools.get(enhancement_id) if pools is not False else None
+        return en.EnhancementSeries.from_dict(d, pools=stored) if d else None
 
     def tenant_enhancements(self, tenant: str) -> list[str]:
         return list(self.index.get(tenant) or [])
@@ -360,6 +366,7 @@ def _monitor_fixture(tenants: int, per_tenant: int, *, seed: int, window_events:
     judgement = None
     state: dict[str, Any] = {}
     series: dict[str, Any] = {}
+    pools: dict[str, Any] = {}
     index: dict[str, list[str]] = {}
     kinds: Counter[str] = Counter()
     names = [f"tenant-{t:02d}" for t in range(tenants)]
@@ -391,9 +398,10 @@ def _monitor_fixture(tenants: int, per_tenant: int, *, seed: int, window_events:
                     mean, sd, _, _ = PROFILE[metric]
                     closed = tuple((start, float(mean * (1 + path(i)) + rng.normal(0, sd / math.sqrt(per_window))),
                                     per_window) for i, start in enumerate(closed_starts))
-                    open_ = {T0 - WINDOW_S: _stats(rng, metric, per_window, k, path(CLOSED)),
-                             T0: _stats(rng, metric, max(1, per_window // 10), k, path(CLOSED + 1))}
-                    pool = _stats(rng, metric, per_window * (CLOSED + 2), k, shift)
+                    # as the agent keeps them: open windows without a sample, a pool only for a canary's judge
+                    open_ = {T0 - WINDOW_S: _stats(rng, metric, per_window, 0, path(CLOSED)),
+                             T0: _stats(rng, metric, max(1, per_window // 10), 0, path(CLOSED + 1))}
+                    pool = _stats(rng, metric, per_window * (CLOSED + 2), k, shift) if canary else en.EMPTY
                     metrics_of[arm][metric] = MetricSeries(open_, closed, pool)
             partials = tuple(f"{p % PARTITIONS}:{1000 + 37 * p}-{1036 + 37 * p}:{T0 - WINDOW_S * (p % 12):g}:"
                              f"{'baseline' if canary and p % 5 == 0 else 'enhancement'}"
@@ -414,15 +422,20 @@ def _monitor_fixture(tenants: int, per_tenant: int, *, seed: int, window_events:
                         state="active", phase="canary" if canary else "full",
                         share=ENHANCEMENT_SHARE if canary else 1.0, activated_at=activated, transitions=3,
                         monitored_upto=closed_starts[-1], judged_at=now_due - cfg.canary.interval_s,
+                        closes_at=T0 + GRACE_S,  # the window T0 − 60 s closes then
                         judgement=judgement if canary else None, preflight=preflight)
             state[eid] = e.as_dict()
             series[eid] = s.as_dict()
+            if canary:
+                pools[eid] = s.pools_dict()
     raw = {"state": {i: orjson.dumps(d) for i, d in state.items()},
            "series": {i: orjson.dumps(d) for i, d in series.items()},
+           "pools": {i: orjson.dumps(d) for i, d in pools.items()},
            "index": {t: orjson.dumps(ids) for t, ids in index.items()}}
     view = DictView({i: orjson.loads(b) for i, b in raw["state"].items()},
                     {i: orjson.loads(b) for i, b in raw["series"].items()},
-                    {t: orjson.loads(b) for t, b in raw["index"].items()})
+                    {t: orjson.loads(b) for t, b in raw["index"].items()},
+                    {i: orjson.loads(b) for i, b in raw["pools"].items()})
     sizes = {name: {"values": len(values), "bytes": sum(map(len, values.values())),
                     "mean_bytes": round(sum(map(len, values.values())) / max(1, len(values)))}
              for name, values in raw.items()}

@@ -14,7 +14,7 @@ from ._config import (CanaryConfig, Cooldowns, EnhancementConfig, MonitorSetting
 from ._lifecycle import ALERTS, TRANSITIONS, Awaiting, Enhancement, Transition, move
 from ._monitor import Assessment, Step, Trigger, assess, next_step, performance, quality, stability
 from ._plan import (DIRECTORY_TABLE, FEED_POLICY, FEED_ROUTED, FEED_SUBMISSION, FEED_TELEMETRY, INDEX_TABLE,
-                    POLICY_KINDS, SERIES_TABLE, STATE_TABLE, Context, EnhancementView, plan_command, plan_feed,
+                    POLICY_KINDS, POOLS_TABLE, SERIES_TABLE, STATE_TABLE, Context, EnhancementView, plan_command, plan_feed,
                     plan_submissions, plan_tick)
 from ._policy import candidate_trust
 from ._ramp import Ramp, RampJudgement, RampSettings, Tally, ramp_steps
@@ -27,7 +27,7 @@ from .exceptions import ConfigError, EnhancementError
 
 __all__ = [
     "ALERTS", "ARMS_TABLE", "DIRECTORY_TABLE", "EMPTY", "FEED_POLICY", "FEED_ROUTED", "FEED_SUBMISSION",
-    "FEED_TELEMETRY", "INDEX_TABLE", "POLICY_KINDS", "SERIES_TABLE", "SOURCES_TABLE", "STATE_TABLE", "TRANSITIONS",
+    "FEED_TELEMETRY", "INDEX_TABLE", "POLICY_KINDS", "POOLS_TABLE", "SERIES_TABLE", "SOURCES_TABLE", "STATE_TABLE", "TRANSITIONS",
     "Assessment", "Awaiting", "Installed", "PayloadCheck", "Ramp", "RampJudgement", "RampSettings", "Tally", "CanaryConfig", "CanaryJudgement", "CanarySettings", "Check", "ConfigError", "Context",
     "Cooldowns", "Enhancement", "EnhancementConfig", "EnhancementError", "EnhancementSeries", "EnhancementView",
     "MetricJudge", "MetricSeries", "MetricVerdict", "MonitorSettings", "PerformanceSettings", "Preflight",

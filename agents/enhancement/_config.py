@@ -171,7 +171,8 @@ DEFAULT_JUDGE: tuple[MetricJudge, ...] = (
 )
 
 
-DEFAULT_JUDGE_SETTINGS = CanarySettings(group_weights={"quality": 50.0, "errors": 30.0, "latency": 20.0})
+DEFAULT_JUDGE_SETTINGS = CanarySettings(alpha=0.01, group_weights={"quality": 50.0, "errors": 30.0, "latency": 20.0})
+"""alpha .01: at .05, about 1 healthy canary in 50 failed on one metric by chance (bench/telemetry.py)."""
 
 
 @dataclass(frozen=True, slots=True)

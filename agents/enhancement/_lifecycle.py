@@ -89,6 +89,8 @@ class Enhancement:
     """The event ids of the last operator commands applied (a redelivered one is dropped)."""
     ramp: dict[str, Any] | None = field(default=None, repr=False)
     """A policy enhancement's ramp (`_ramp.Ramp.as_dict`) while it is active."""
+    closes_at: float | None = None
+    """When the earliest open window of its series closes: the tick reads the series only then."""
 
     @classmethod
     def new(cls, enhancement_id: str, tenant: str, kind: str, mode: str, *, now: float,
@@ -110,7 +112,7 @@ class Enhancement:
         d["submission"] = {k: v for k, v in self.submission.items() if k != "payload"}
         if self.ramp is not None:
             d["ramp"] = {k: v for k, v in self.ramp.items() if k != "seen"}
-        for key in ("submitted_at", "cooldown_until", "activated_at", "monitored_upto", "judged_at"):
+        for key in ("submitted_at", "cooldown_until", "activated_at", "monitored_upto", "judged_at", "closes_at"):
             if d[key] is not None:
                 d[key] = ms_to_ts(round(d[key] * 1000))
         return d

@@ -45,12 +45,13 @@ from ._series import EnhancementSeries
 from ._stats import WindowStats
 
 __all__ = ["DIRECTORY_TABLE", "FEED_POLICY", "FEED_ROUTED", "FEED_SUBMISSION", "FEED_TELEMETRY", "INDEX_TABLE",
-           "POLICY_KINDS", "SERIES_TABLE",
+           "POLICY_KINDS", "POOLS_TABLE", "SERIES_TABLE",
            "STATE_TABLE", "Context", "EnhancementView", "plan_command", "plan_feed", "plan_submissions",
            "plan_tick"]
 
 STATE_TABLE: Final = "enhancement-state"
 SERIES_TABLE: Final = "enhancement-series"
+POOLS_TABLE: Final = "enhancement-pools"
 INDEX_TABLE: Final = "enhancement-tenants"
 DIRECTORY_TABLE: Final = "enhancement-directory"
 FEED_SUBMISSION: Final = "submission"
@@ -69,7 +70,9 @@ class EnhancementView(Protocol):
     """What the cores read: the tables, on the partitions this worker owns."""
 
     def enhancement(self, enhancement_id: str) -> Enhancement | None: ...
-    def series(self, enhancement_id: str) -> EnhancementSeries | None: ...
+    def series(self, enhancement_id: str, *, pools: bool = False) -> EnhancementSeries | None:
+        """The enhancement's windows (and its pooled samples, when `pools`: a bigger read)."""
+        ...
     def tenant_enhancements(self, tenant: str) -> list[str]: ...
     def directory(self, enhancement_id: str) -> dict[str, Any] | None: ...
 
@@ -133,14 +136,25 @@ class _Plan:
         self.out = EffectsBuilder()
         self.records: dict[str, Enhancement] = {}
         self.series: dict[str, EnhancementSeries] = {}
+        self.with_pools: set[str] = set()
+        """Series read (or started) with their pools."""
+        self.pools_changed: set[str] = set()
         self.indexes: dict[str, list[str]] = {}
 
     def get(self, enhancement_id: str) -> Enhancement | None:
         return self.records.get(enhancement_id) or self.view.enhancement(enhancement_id)
 
-    def series_of(self, e: Enhancement) -> EnhancementSeries:
-        return (self.series.get(e.enhancement_id) or self.view.series(e.enhancement_id)
-                or EnhancementSeries.start(e.activated_at or self.ctx.now))
+    def series_of(self, e: Enhancement, *, pools: bool = False) -> EnhancementSeries:
+        i = e.enhancement_id
+        s = self.series.get(i)
+        if s is None:
+            s = self.view.series(i, pools=pools) or EnhancementSeries.start(e.activated_at or self.ctx.now)
+        elif pools and i not in self.with_pools:
+            stored = self.view.series(i, pools=True)
+            s = s.with_pools(stored) if stored is not None else s
+        if pools:
+            self.with_pools.add(i)
+        return s
 
     def ids(self, tenant: str) -> list[str]:
         return self.indexes.get(tenant) or self.view.tenant_enhancements(tenant)
@@ -200,10 +214,12 @@ class _Plan:
             evidence = {**evidence, "ramp": list(ramp.steps)}
         canary = share < 1.0
         self.series[e.enhancement_id] = EnhancementSeries.start(self.ctx.now)
+        self.with_pools.add(e.enhancement_id)
+        self.pools_changed.add(e.enhancement_id)  # the last activation's pools are dropped
         return self.emit(move(e, "active", code, message, evidence, now=self.ctx.now, operator_id=operator_id,
                               phase="canary" if canary else "full", share=share if canary else 1.0,
                               activated_at=self.ctx.now, consecutive=0, monitored_upto=None,
-                              judged_at=self.ctx.now, judgement=None, cooldown_until=None,
+                              judged_at=self.ctx.now, judgement=None, cooldown_until=None, closes_at=None,
                               ramp=ramp.as_dict() if ramp else None))
 
     def no_slot(self, e: Enhancement) -> str | None:
@@ -277,9 +293,10 @@ class _Plan:
             self.out.late.append(TableWrite(STATE_TABLE, e.enhancement_id, e.as_dict(),
                                             partition_of(e.tenant, self.ctx.partitions)))
         for enhancement_id, s in self.series.items():
-            tenant = self.get(enhancement_id).tenant  # type: ignore[union-attr]
-            self.out.late.append(TableWrite(SERIES_TABLE, enhancement_id, s.as_dict(),
-                                            partition_of(tenant, self.ctx.partitions)))
+            p = partition_of(self.get(enhancement_id).tenant, self.ctx.partitions)  # type: ignore[union-attr]
+            self.out.late.append(TableWrite(SERIES_TABLE, enhancement_id, s.as_dict(), p))
+            if enhancement_id in self.pools_changed:
+                self.out.late.append(TableWrite(POOLS_TABLE, enhancement_id, s.pools_dict(), p))
         for tenant, ids in self.indexes.items():
             self.out.late.append(TableWrite(INDEX_TABLE, tenant, ids, partition_of(tenant, self.ctx.partitions)))
         return self.out.effects()
@@ -344,12 +361,19 @@ def _merge(plan: _Plan, item: dict[str, Any]) -> None:
         plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "not_active")
         return
     stats = {m: WindowStats.from_dict(d) for m, d in item["metrics"].items()}
-    merged = plan.series_of(e).add(item["partial_id"], item["arm"], float(item["window_start"]), stats,
-                                   plan.cfg.canary.sample_size)
+    judged = e.phase == "canary" and e.ramp is None  # only a telemetry canary's judge reads the pooled samples
+    merged = plan.series_of(e, pools=judged).add(item["partial_id"], item["arm"], float(item["window_start"]), stats,
+                                                 plan.cfg.canary.sample_size, pool=judged)
     if merged is None:
         plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_or_before_activation")
         return
     plan.series[e.enhancement_id] = merged
+    if judged:
+        plan.pools_changed.add(e.enhancement_id)
+    t = plan.cfg.telemetry
+    closes = float(item["window_start"]) + t.window_s + t.grace_s
+    if e.closes_at is None or closes < e.closes_at:
+        plan.records[e.enhancement_id] = replace(e, closes_at=closes)
 
 
 def _tally(plan: _Plan, item: dict[str, Any]) -> None:
@@ -413,31 +437,47 @@ def plan_tick(tenants: Iterable[str], view: EnhancementView, ctx: Context) -> Ef
 
 
 def _monitor(plan: _Plan, e: Enhancement) -> None:
-    cfg, ctx = plan.cfg, plan.ctx
-    keep = max(cfg.monitor.stability.window, cfg.monitor.quality.window)
-    series, closed = plan.series_of(e).close(ctx.now, cfg.telemetry.window_s, cfg.telemetry.grace_s, keep)
-    if closed:
-        plan.series[e.enhancement_id] = series
-    newest = series.last_closed("enhancement")  # a round per window of the enhancement arm, not of the baseline
-    if newest is not None and (e.monitored_upto is None or newest > e.monitored_upto):
-        assessment = assess(series.means("enhancement"), e.submission.get("baseline"), cfg.monitor)
-        for t in assessment.triggers:
-            plan.out.count("ENHANCEMENT_TRIGGERS", t.check, t.severity)
-        step = next_step(e.consecutive, assessment, cfg.monitor)
-        e = plan.records[e.enhancement_id] = replace(e, consecutive=step.consecutive, monitored_upto=newest)
-        if step.deactivate:
-            evidence = {**assessment.as_dict(), "consecutive": step.consecutive,
-                        "means": series.means("enhancement")}
-            message = "; ".join(t.message for t in assessment.triggers)
-            if e.mode == "manual":
-                plan.hold(e, Awaiting("deactivated", step.code, message, evidence, step.cooldown_s))
-            else:
-                plan.deactivate(e, step.code, message, evidence, step.cooldown_s)
-            return
+    """The monitor once a window of `e` closed, the telemetry canary's judge when due, the
+    policy ramp's judge; a series is read only when a window closes or a judge needs it."""
+    cfg, now = plan.cfg, plan.ctx.now
+    canary_due = e.phase == "canary" and e.ramp is None and (
+        e.judged_at is None or now - e.judged_at >= cfg.canary.interval_s)
+    if (e.closes_at is not None and now >= e.closes_at) or canary_due:
+        tel = cfg.telemetry
+        keep = max(cfg.monitor.stability.window, cfg.monitor.quality.window)
+        series, closed = plan.series_of(e, pools=canary_due).close(now, tel.window_s, tel.grace_s, keep)
+        if closed:
+            plan.series[e.enhancement_id] = series
+            e = plan.records[e.enhancement_id] = replace(e, closes_at=series.next_close(tel.window_s, tel.grace_s))
+        if _watch(plan, e, series):
+            return  # deactivated (or its deactivation held)
+        if canary_due:
+            _judge(plan, plan.records.get(e.enhancement_id, e), series)
     if e.phase == "canary" and e.ramp is not None:
-        _ramp(plan, e)
-    elif e.phase == "canary" and (e.judged_at is None or ctx.now - e.judged_at >= cfg.canary.interval_s):
-        _judge(plan, e, series)
+        _ramp(plan, plan.records.get(e.enhancement_id, e))
+
+
+def _watch(plan: _Plan, e: Enhancement, series: EnhancementSeries) -> bool:
+    """One round of the monitor's rules per newly closed window of the enhancement arm;
+    whether it deactivated `e` (or holds its deactivation)."""
+    newest = series.last_closed("enhancement")
+    if newest is None or (e.monitored_upto is not None and newest <= e.monitored_upto):
+        return False
+    cfg = plan.cfg
+    assessment = assess(series.means("enhancement"), e.submission.get("baseline"), cfg.monitor)
+    for trigger in assessment.triggers:
+        plan.out.count("ENHANCEMENT_TRIGGERS", trigger.check, trigger.severity)
+    step = next_step(e.consecutive, assessment, cfg.monitor)
+    e = plan.records[e.enhancement_id] = replace(e, consecutive=step.consecutive, monitored_upto=newest)
+    if not step.deactivate:
+        return False
+    evidence = {**assessment.as_dict(), "consecutive": step.consecutive, "means": series.means("enhancement")}
+    message = "; ".join(t.message for t in assessment.triggers)
+    if e.mode == "manual":
+        plan.hold(e, Awaiting("deactivated", step.code, message, evidence, step.cooldown_s))
+    else:
+        plan.deactivate(e, step.code, message, evidence, step.cooldown_s)
+    return True
 
 
 def _ramp(plan: _Plan, e: Enhancement) -> None:

@@ -66,9 +66,12 @@ class TablesView:
         d = self.tables[en.STATE_TABLE].get(enhancement_id)
         return en.Enhancement.from_dict(d) if d else None
 
-    def series(self, enhancement_id: str) -> en.EnhancementSeries | None:
+    def series(self, enhancement_id: str, *, pools: bool = False) -> en.EnhancementSeries | None:
         d = self.tables[en.SERIES_TABLE].get(enhancement_id)
-        return en.EnhancementSeries.from_dict(d) if d else None
+        if not d:
+            return None
+        stored_pools = self.tables[en.POOLS_TABLE].get(enhancement_id) if pools else None
+        return en.EnhancementSeries.from_dict(d, pools=stored_pools)
 
     def tenant_enhancements(self, tenant: str) -> list[str]:
         return list(self.tables[en.INDEX_TABLE].get(tenant) or [])
@@ -198,8 +201,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, lifecycle: Life
         cfg.telemetry.window_s, expires=cfg.telemetry.keep_s, key_index=True)
         for name in (en.SOURCES_TABLE, en.ARMS_TABLE)}
     tables: dict[str, Any] = {**windows, **{name: app.Table(name, default=None, partitions=s.partitions)
-                                            for name in (en.STATE_TABLE, en.SERIES_TABLE, en.INDEX_TABLE,
-                                                         en.DIRECTORY_TABLE)}}
+                                            for name in (en.STATE_TABLE, en.SERIES_TABLE, en.POOLS_TABLE,
+                                                         en.INDEX_TABLE, en.DIRECTORY_TABLE)}}
     view = TablesView(tables, telemetry_topic)
     appliers = {topic: Applier(rt, name, topic, tables, app.producer.flush) for topic, name in (
         (telemetry_topic, "telemetry"), (submissions_topic, "enhancements"), (feed_topic, "enhancement_feed"),

@@ -21,7 +21,7 @@ import pytest
 
 from resontinex.agents.effects import Effects, Output, TableWrite, auditable, dead_letter_id
 from resontinex.agents.enhancement import (ARMS_TABLE, DIRECTORY_TABLE, FEED_ROUTED, FEED_SUBMISSION, FEED_TELEMETRY,
-                                           INDEX_TABLE, SERIES_TABLE, SOURCES_TABLE, STATE_TABLE, Awaiting, Context,
+                                           INDEX_TABLE, POOLS_TABLE, SERIES_TABLE, SOURCES_TABLE, STATE_TABLE, Awaiting, Context,
                                            Enhancement, EnhancementConfig, EnhancementSeries, enhancement_config_from,
                                            fold, plan_command, plan_feed, plan_submissions, plan_tick, window_start)
 from resontinex.agents.events import derived_id
@@ -75,7 +75,7 @@ class FakeView:
 
     window_s: float = CFG.telemetry.window_s
     tables: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        t: {} for t in (STATE_TABLE, SERIES_TABLE, INDEX_TABLE, DIRECTORY_TABLE)})
+        t: {} for t in (STATE_TABLE, SERIES_TABLE, POOLS_TABLE, INDEX_TABLE, DIRECTORY_TABLE)})
     windows: dict[tuple[str, str, int, float], Any] = field(default_factory=dict)
 
     # EnhancementView
@@ -83,9 +83,11 @@ class FakeView:
         d = self.tables[STATE_TABLE].get(enhancement_id)
         return Enhancement.from_dict(d) if d else None
 
-    def series(self, enhancement_id: str) -> EnhancementSeries | None:
+    def series(self, enhancement_id: str, *, pools: bool | None = None) -> EnhancementSeries | None:
+        """As the plan asks (`pools`), or everything for a test's own look (None)."""
         d = self.tables[SERIES_TABLE].get(enhancement_id)
-        return EnhancementSeries.from_dict(d) if d else None
+        stored = self.tables[POOLS_TABLE].get(enhancement_id) if pools is not False else None
+        return EnhancementSeries.from_dict(d, pools=stored) if d else None
 
     def tenant_enhancements(self, tenant: str) -> list[str]:
         return list(self.tables[INDEX_TABLE].get(tenant) or [])
@@ -557,16 +559,19 @@ def test_a_partial_without_a_directory_entry_is_dropped() -> None:
 
 def test_a_routed_partial_of_an_active_enhancement_joins_its_series_once() -> None:
     view = FakeView()
-    active(view)
+    active(view, canary_share=0.2)
     item = partial(T, [0.9, 0.8])
     effects = feed(view, [item], T + 0.5)
     [w] = writes(effects, SERIES_TABLE).values()
     assert (w.key, w.partition) == (EID, partition_of(TENANT, P))
-    assert not effects.outputs and STATE_TABLE not in {x.table for x in effects.late_writes}
+    assert not effects.outputs
+    # the record learns when its first window closes (the tick reads no series before then)
+    assert view.state().closes_at == T + CFG.telemetry.window_s + CFG.telemetry.grace_s
     s = view.series(EID)
     assert s is not None and s.partials == (item["partial_id"],)
     pooled = s.pooled("enhancement")["quality_score"]
     assert pooled.count == 2 and pooled.mean == pytest.approx(0.85)
+    assert s.arms["enhancement"]["quality_score"].open[T].sample == ()  # open windows keep means, not samples
 
     again = feed(view, [item], T + 0.6)
     assert not again.late_writes
@@ -582,7 +587,8 @@ def test_routed_partials_in_one_batch_add_up_and_a_repeat_in_it_is_dropped() -> 
     assert len(writes(effects, SERIES_TABLE)) == 1
     assert counts(effects)[("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_or_before_activation")] == 1
     s = view.series(EID)
-    assert s is not None and s.pooled("enhancement")["quality_score"].count == 2
+    assert s is not None and s.arms["enhancement"]["quality_score"].open[T].count == 2
+    assert s.pooled("enhancement")["quality_score"].count == 0  # no canary: no judge reads a pool
 
 
 @pytest.mark.parametrize("mode", ["semi_automatic", "manual"])

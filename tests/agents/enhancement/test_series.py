@@ -158,14 +158,16 @@ def sample_series() -> EnhancementSeries:
 def test_as_dict_round_trips_through_orjson() -> None:
     s = sample_series()
     assert s.arms["enhancement"][Q].closed and s.arms["enhancement"][Q].open  # both kinds present
-    back = EnhancementSeries.from_dict(orjson.loads(orjson.dumps(s.as_dict())))
+    back = EnhancementSeries.from_dict(orjson.loads(orjson.dumps(s.as_dict())),
+                                       pools=orjson.loads(orjson.dumps(s.pools_dict())))
     assert back == s
     assert back.means("enhancement") == s.means("enhancement") and back.last_closed("enhancement") == s.last_closed("enhancement")
     assert MetricSeries.from_dict(orjson.loads(orjson.dumps(MetricSeries().as_dict()))) == MetricSeries()
 
 
 def test_a_round_tripped_series_still_drops_repeats_and_keeps_adding() -> None:
-    back = EnhancementSeries.from_dict(orjson.loads(orjson.dumps(sample_series().as_dict())))
+    back = EnhancementSeries.from_dict(orjson.loads(orjson.dumps(sample_series().as_dict())),
+                                       pools=sample_series().pools_dict())
     assert back.add("e0", "enhancement", 600.0, {Q: stats("z", 0.1)}, k=K) is None
     assert back.add("new", "enhancement", 600.0, {Q: stats("z", 0.1)}, k=K) is not None
 
@@ -194,5 +196,6 @@ def test_closed_means_equal_the_mean_of_each_windows_values(partials: list[tuple
         assert mean == pytest.approx(statistics.fmean(by_window[start]), abs=1e-12)
     if partials:
         assert s.pooled("enhancement")[Q].count == sum(len(v) for _, v in partials)
-        back = EnhancementSeries.from_dict(orjson.loads(orjson.dumps(s.as_dict())))
+        back = EnhancementSeries.from_dict(orjson.loads(orjson.dumps(s.as_dict())),
+                                       pools=orjson.loads(orjson.dumps(s.pools_dict())))
         assert back == s

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from resontinex.agents.effects import Effects, TableWrite
-from resontinex.agents.enhancement import (ARMS_TABLE, FEED_TELEMETRY, SERIES_TABLE, SOURCES_TABLE, EnhancementConfig,
+from resontinex.agents.enhancement import (ARMS_TABLE, FEED_TELEMETRY, POOLS_TABLE, SERIES_TABLE, SOURCES_TABLE, STATE_TABLE, EnhancementConfig,
                                            TelemetryPlan, WindowStats, enhancement_config_from, fold, plan_feed,
                                            plan_telemetry, window_start)
 from resontinex.schemas import DeadLetter, ms_to_ts
@@ -165,7 +165,8 @@ def test_a_partial_reaches_the_enhancements_series_through_the_directory() -> No
     [forward] = outputs(routed, "enhancement_feed")
     assert (forward.partition, forward.key) == (partition_of(TENANT, P), TENANT.encode())
     merged = view.apply(plan_feed(as_records([forward]), view, ctx(T + 0.5)))
-    assert [w.table for w in merged.late_writes] == [SERIES_TABLE]
+    # the windows, the canary's pools (stored apart), the record (when its first window closes)
+    assert sorted(w.table for w in merged.late_writes) == sorted([SERIES_TABLE, POOLS_TABLE, STATE_TABLE])
     s = view.series(EID)
     assert s is not None
     assert_stats(s.pooled("enhancement")["quality_score"].as_dict(), [0.9, 0.89, 0.88])
