@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ._base import EventId, InputEvent, InputPart, Name, NonNegativeFloat, OutputEvent, OutputPart, UnitFloat
+from ._inputs import MetricValue
 
 __all__ = [
     "ENHANCEMENT_KINDS",
@@ -71,11 +73,19 @@ class EnhancementSubmission(InputEvent):
     description: Annotated[str, Field(min_length=1, max_length=10_000)]
     payload: dict[str, Any]
     requirements: Annotated[list[Requirement], Field(max_length=200)] = []
-    thresholds: dict[MetricName, float]
-    baseline: dict[MetricName, float] | None = None
+    thresholds: dict[MetricName, MetricValue]
+    baseline: dict[MetricName, MetricValue] | None = None
     canary_share: UnitFloat = 0.1
     mode: EnhancementMode = "automatic"
     judge: Annotated[list[MetricJudgeSpec], Field(min_length=1, max_length=50)] | None = None
+
+    @model_validator(mode="after")
+    def _one_judge_per_metric(self) -> "EnhancementSubmission":
+        names = [j.name for j in self.judge or ()]
+        if len(set(names)) != len(names):
+            raise PydanticCustomError("judge_repeats", "names a metric more than once",
+                                      {"code": "invalid_value", "field": "judge"})
+        return self
 
 
 class TransitionReason(OutputPart):

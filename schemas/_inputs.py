@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 MAX_TEXT_CHARS: Final = 10_000
+METRIC_LIMIT: Final = 1e15
+"""A metric value's largest magnitude: window statistics (sums of squares) stay finite."""
+MetricValue = Annotated[float, Field(ge=-METRIC_LIMIT, le=METRIC_LIMIT)]
 
 # The epistemic-risk-or-text rule, for the JSON Schema (the model enforces it itself).
 _HAS_RISK: Final[JsonDict] = {
@@ -254,7 +257,7 @@ class Telemetry(InputEvent):
     `enhancement_id`, of that enhancement's `arm` (`enhancement` when absent)."""
 
     source: Name
-    metrics: Annotated[dict[Annotated[str, Field(min_length=1, max_length=128)], float], Field(max_length=256)]
+    metrics: Annotated[dict[Annotated[str, Field(min_length=1, max_length=128)], MetricValue], Field(max_length=256)]
     enhancement_id: EventId | None = None
     arm: Literal["enhancement", "baseline"] | None = None
 

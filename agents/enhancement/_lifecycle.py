@@ -20,6 +20,7 @@ resontinex.agents.enhancement.exceptions.EnhancementError: enhancement e1: pendi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
@@ -29,7 +30,7 @@ from resontinex.schemas import ms_to_ts
 
 from .exceptions import EnhancementError
 
-__all__ = ["ALERTS", "Awaiting", "Enhancement", "TRANSITIONS", "Transition", "move"]
+__all__ = ["ALERTS", "Awaiting", "Enhancement", "TRANSITIONS", "Transition", "finite", "move"]
 
 TRANSITIONS: Final[Mapping[str | None, frozenset[str]]] = {
     None: frozenset({"pending"}),
@@ -118,6 +119,21 @@ class Enhancement:
         return d
 
 
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float as null (an audit record cannot hold them: RFC 8785).
+
+    >>> finite({"factor": float("inf"), "n": [1.5, float("nan")]})
+    {'factor': None, 'n': [1.5, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     enhancement: Enhancement
@@ -134,7 +150,9 @@ def move(e: Enhancement, to_state: str, code: str, message: str, evidence: dict[
     after = replace(e, state=to_state, transitions=e.transitions + 1, awaiting=None, **changes)
     active = to_state == "active"
     event = {
-        "event_id": derived_id("ee-", e.enhancement_id, str(after.transitions)),
+        # the transition's count and what it is: one redone after a crash keeps its id, another
+        # transition made in its place (more outcomes by then) gets its own
+        "event_id": derived_id("ee-", e.enhancement_id, str(after.transitions), to_state, code),
         "schema_version": 1,
         "enhancement_id": e.enhancement_id,
         "tenant": e.tenant,
@@ -142,7 +160,7 @@ def move(e: Enhancement, to_state: str, code: str, message: str, evidence: dict[
         "from_state": e.state,
         "to_state": to_state,
         "reason": {"code": code, "message": message},
-        "evidence": evidence,
+        "evidence": finite(evidence),
         "phase": after.phase if active else None,
         "share": after.share if active else None,
         "deactivations": after.deactivations,

@@ -23,6 +23,7 @@ raises an `enhancement_approval_needed` alert once; `approve` on `control` makes
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Protocol
@@ -38,7 +39,7 @@ from resontinex.topics import partition_of
 from ._canary import MetricJudge, judge_canary
 from ._config import EnhancementConfig
 from ._lifecycle import Awaiting, Enhancement, Transition, move
-from ._monitor import assess, next_step
+from ._monitor import Assessment, Step, assess, next_step
 from ._preflight import Installed, PayloadCheck, installed_version, preflight
 from ._ramp import Ramp, ramp_steps
 from ._series import EnhancementSeries
@@ -48,6 +49,8 @@ __all__ = ["DIRECTORY_TABLE", "FEED_POLICY", "FEED_ROUTED", "FEED_SUBMISSION", "
            "POLICY_KINDS", "POOLS_TABLE", "SERIES_TABLE",
            "STATE_TABLE", "Context", "EnhancementView", "plan_command", "plan_feed", "plan_submissions",
            "plan_tick"]
+
+log = logging.getLogger(__name__)
 
 STATE_TABLE: Final = "enhancement-state"
 SERIES_TABLE: Final = "enhancement-series"
@@ -378,7 +381,7 @@ def _merge(plan: _Plan, item: dict[str, Any]) -> None:
 
 def _tally(plan: _Plan, item: dict[str, Any]) -> None:
     e = plan.get(item["enhancement_id"])
-    if e is None or e.state != "active" or e.ramp is None:
+    if e is None or e.state != "active" or e.ramp is None or e.phase != "canary":
         plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "outcome_not_ramping")
         return
     plan.records[e.enhancement_id] = replace(e, ramp=Ramp.from_dict(e.ramp).add(item["outcomes"]).as_dict())
@@ -426,14 +429,22 @@ def plan_tick(tenants: Iterable[str], view: EnhancementView, ctx: Context) -> Ef
             e = plan.get(enhancement_id)
             if e is None:
                 continue
-            if e.state == "cooldown" and e.cooldown_until is not None and ctx.now >= e.cooldown_until:
-                plan.try_activate(e, "cooldown_over", "cooldown over: active again",
-                                  {"deactivations": e.deactivations})
-            elif e.state == "validated" and e.awaiting is None:
-                plan.try_activate(e, "activated", "a slot is free", {"active": plan.active(e.tenant)})
-            elif e.state == "active":
-                _monitor(plan, e)
+            try:
+                _tick_one(plan, e)
+            except Exception:  # one enhancement's fault must not stop the others' monitoring (nor the worker)
+                log.exception("enhancement tick failed; left as it was", extra={"event_id": enhancement_id})
+                plan.out.count("ERRORS", "enhancement_tick")
     return plan.effects()
+
+
+def _tick_one(plan: _Plan, e: Enhancement) -> None:
+    now = plan.ctx.now
+    if e.state == "cooldown" and e.cooldown_until is not None and now >= e.cooldown_until:
+        plan.try_activate(e, "cooldown_over", "cooldown over: active again", {"deactivations": e.deactivations})
+    elif e.state == "validated" and e.awaiting is None:
+        plan.try_activate(e, "activated", "a slot is free", {"active": plan.active(e.tenant)})
+    elif e.state == "active":
+        _monitor(plan, e)
 
 
 def _monitor(plan: _Plan, e: Enhancement) -> None:
@@ -458,26 +469,31 @@ def _monitor(plan: _Plan, e: Enhancement) -> None:
 
 
 def _watch(plan: _Plan, e: Enhancement, series: EnhancementSeries) -> bool:
-    """One round of the monitor's rules per newly closed window of the enhancement arm;
-    whether it deactivated `e` (or holds its deactivation)."""
-    newest = series.last_closed("enhancement")
-    if newest is None or (e.monitored_upto is not None and newest <= e.monitored_upto):
-        return False
+    """One round of the monitor's rules per newly closed window of the enhancement arm, in
+    order (several close at once after a pause); whether it deactivated `e` (or holds its
+    deactivation)."""
     cfg = plan.cfg
-    assessment = assess(series.means("enhancement"), e.submission.get("baseline"), cfg.monitor)
-    for trigger in assessment.triggers:
-        plan.out.count("ENHANCEMENT_TRIGGERS", trigger.check, trigger.severity)
-    step = next_step(e.consecutive, assessment, cfg.monitor)
-    e = plan.records[e.enhancement_id] = replace(e, consecutive=step.consecutive, monitored_upto=newest)
-    if not step.deactivate:
-        return False
-    evidence = {**assessment.as_dict(), "consecutive": step.consecutive, "means": series.means("enhancement")}
+    for upto in series.closed_since("enhancement", e.monitored_upto):
+        means = series.means("enhancement", upto=upto)
+        assessment = assess(means, e.submission.get("baseline"), cfg.monitor)
+        for trigger in assessment.triggers:
+            plan.out.count("ENHANCEMENT_TRIGGERS", trigger.check, trigger.severity)
+        step = next_step(e.consecutive, assessment, cfg.monitor)
+        e = plan.records[e.enhancement_id] = replace(e, consecutive=step.consecutive, monitored_upto=upto)
+        if step.deactivate:
+            _deactivate_for(plan, e, step, assessment, means)
+            return True
+    return False
+
+
+def _deactivate_for(plan: _Plan, e: Enhancement, step: Step, assessment: Assessment,
+                    means: dict[str, list[float]]) -> None:
+    evidence = {**assessment.as_dict(), "consecutive": step.consecutive, "means": means}
     message = "; ".join(t.message for t in assessment.triggers)
     if e.mode == "manual":
         plan.hold(e, Awaiting("deactivated", step.code, message, evidence, step.cooldown_s))
     else:
         plan.deactivate(e, step.code, message, evidence, step.cooldown_s)
-    return True
 
 
 def _ramp(plan: _Plan, e: Enhancement) -> None:

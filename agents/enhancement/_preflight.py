@@ -106,7 +106,14 @@ def check_requirements(requirements: Sequence[str], installed: Installed = insta
         except InvalidRequirement as exc:
             entry.update(ok=False, problem=f"not a PEP 508 requirement: {exc}")
         else:
-            if req.marker is not None and not req.marker.evaluate():
+            try:
+                applies = req.marker is None or req.marker.evaluate()
+            except Exception as exc:  # packaging's UndefinedComparison and kin: a marker this host cannot judge
+                entry.update(ok=False, problem=f"its marker cannot be evaluated here: {exc}")
+                results.append(entry)
+                failed.append(text)
+                continue
+            if not applies:
                 entry.update(ok=True, skipped="its marker does not apply here")
             else:
                 version = installed(req.name)

@@ -98,9 +98,15 @@ class EnhancementSeries:
                 arms[arm][metric] = m
         return (replace(self, arms=arms), True) if changed else (self, False)
 
-    def means(self, arm: str) -> dict[str, list[float]]:
-        """The closed windows' means per metric, oldest first."""
-        return {metric: [mean for _, mean, _ in m.closed] for metric, m in self.arms.get(arm, {}).items()}
+    def means(self, arm: str, upto: float | None = None) -> dict[str, list[float]]:
+        """The closed windows' means per metric, oldest first (those starting at `upto` or before)."""
+        return {metric: [mean for start, mean, _ in m.closed if upto is None or start <= upto]
+                for metric, m in self.arms.get(arm, {}).items()}
+
+    def closed_since(self, arm: str, after: float | None) -> list[float]:
+        """The starts of `arm`'s closed windows after `after` (any metric), oldest first."""
+        return sorted({start for m in self.arms.get(arm, {}).values() for start, _, _ in m.closed
+                       if after is None or start > after})
 
     def last_closed(self, arm: str) -> float | None:
         """The start of the newest closed window of `arm` (any metric)."""

@@ -34,10 +34,12 @@ from resontinex.agents.enhancement import FEED_POLICY
 from ._calibration import Sample, refit
 from ._view import Known, OutcomesView
 
-__all__ = ["OUTCOME_LIMIT", "OutcomeBatch", "OutcomesConfig", "plan_outcomes"]
+__all__ = ["OUTCOME_LIMIT", "POLICY_OUTCOMES_PER_ITEM", "OutcomeBatch", "OutcomesConfig", "plan_outcomes"]
 
 log = logging.getLogger(__name__)
 
+POLICY_OUTCOMES_PER_ITEM = 500
+"""Outcomes per feed item to a policy ramp (ids of up to 128 characters each: < 200 KB)."""
 OUTCOME_LIMIT = 1e9
 """A cost or latency beyond this would make the router's sums overflow to infinity."""
 
@@ -95,8 +97,10 @@ def plan_outcomes(batch: OutcomeBatch, view: OutcomesView, cfg: OutcomesConfig) 
             judged[(tenant, known.canary["enhancement_id"])].append(_policy_outcome(outcome, known.canary))
             partitions[tenant] = record.partition
     for (tenant, enhancement_id), outcomes in judged.items():
-        item = {"type": FEED_POLICY, "tenant": tenant, "enhancement_id": enhancement_id, "outcomes": outcomes}
-        out.outputs.append(Output("enhancement_feed", partitions[tenant], tenant.encode(), orjson.dumps(item)))
+        for i in range(0, len(outcomes), POLICY_OUTCOMES_PER_ITEM):  # each item well under a message's size
+            item = {"type": FEED_POLICY, "tenant": tenant, "enhancement_id": enhancement_id,
+                    "outcomes": outcomes[i:i + POLICY_OUTCOMES_PER_ITEM]}
+            out.outputs.append(Output("enhancement_feed", partitions[tenant], tenant.encode(), orjson.dumps(item)))
     for tenant in routed.keys() | expired.keys():
         _teach_router(tenant, routed.get(tenant, []), expired.get(tenant, []), view, cfg, out)
     for tenant, samples in labelled.items():

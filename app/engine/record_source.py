@@ -80,6 +80,8 @@ class Lifecycle:
         self.forget: list[Callable[[set[Any]], None]] = []
         self.stopping: list[Callable[[], Awaitable[None]]] = []
         """Awaited first when the app stops (agents whose tasks outlive a batch end them here)."""
+        self.revoking: list[Callable[[], Awaitable[None]]] = []
+        """Awaited with the sources' revoke: work in flight outside a source (a timer's) finishes first."""
         self._flush = flush
         app.on_partitions_revoked.connect(self._revoked)  # type: ignore[arg-type]
         before_consumer_stops(app, self._stopping)
@@ -90,7 +92,8 @@ class Lifecycle:
         await self._flush()
 
     async def _revoked(self, app: AppT, revoked: Collection[Any], **_: Any) -> None:
-        await asyncio.gather(*(source.revoke(revoked) for source in self.sources))
+        await asyncio.gather(*(source.revoke(revoked) for source in self.sources),
+                             *(finish() for finish in self.revoking))
         await self._flush()  # nothing of ours for these partitions lands after the next owner reads their tail
         for forget in self.forget:
             forget(set(revoked))

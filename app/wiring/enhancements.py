@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 
 from resontinex.agents import enhancement as en
 from resontinex.agents.gate import PolicyCanary
@@ -130,7 +131,13 @@ class PolicyBook:
             if e is None or e.state != "active" or e.kind not in en.POLICY_KINDS or e.ramp is None:
                 continue
             if enhancement_id not in self._candidates:
-                trust = en.candidate_trust(self.rt.trust, e.submission["payload"])
+                try:
+                    trust = en.candidate_trust(self.rt.trust, e.submission["payload"])
+                except TrustConfigError as exc:  # trust_gate.yaml changed since its preflight
+                    log.error("a trust policy under canary no longer makes a valid configuration with this "
+                              "trust_gate.yaml: the current policy decides", extra={"event_id": enhancement_id,
+                                                                                  "error": str(exc)})
+                    return None
                 configuration = {**self.rt.configuration, "trust": trust.as_dict()}
                 version = policy_version_of(configuration)
                 self.rt.configurations[version] = configuration
@@ -152,7 +159,15 @@ class Enhancements:
     policies: PolicyBook
 
     def owned(self) -> set[int]:
-        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.feed_topic}
+        try:
+            assignment = self.app.consumer.assignment()
+        except ConsumerNotStarted:  # early in start-up
+            return set()
+        return {tp.partition for tp in assignment if tp.topic == self.feed_topic}
+
+    def settled(self) -> bool:
+        """No rebalance or table recovery under way: the tables hold what this worker owns."""
+        return not (self.app.rebalancing or getattr(self.app, "in_recovery", False))
 
     def tenants(self) -> list[str]:
         """The tenants with enhancements on the partitions this worker owns."""
@@ -259,11 +274,20 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, lifecycle: Life
 
     @app.timer(min(cfg.monitor.interval_s, cfg.canary.interval_s))
     async def tick() -> None:
-        tenants = state.tenants()
-        if not tenants:
+        """Skipped during a rebalance or a recovery (records may be stale or no longer ours);
+        the partitions are read under the lock, which a revocation waits for."""
+        if not state.settled():
             return
         async with lock:
-            await apply(feed_topic, en.plan_tick(tenants, view, context()))
+            tenants = state.tenants()
+            if tenants and state.settled():
+                await apply(feed_topic, en.plan_tick(tenants, view, context()))
         metrics.set_enhancement_gauges(state.status())
+
+    async def finish_in_flight() -> None:
+        async with lock:  # a tick's effects in flight go out before its partitions are handed over
+            pass
+
+    lifecycle.revoking.append(finish_in_flight)
 
     return state

@@ -133,13 +133,16 @@ def test_event_ids_are_deterministic_and_distinct() -> None:
     assert all(i.startswith("ee-") for i in ids)
 
 
-def test_event_ids_depend_on_the_enhancement_and_the_count_only() -> None:
+def test_event_ids_depend_on_the_enhancement_the_count_and_the_transition() -> None:
+    """The same transition redone (after a crash) keeps its id; another transition made in
+    its place under the same count (more evidence by then) gets its own."""
     a = go(new("enh-1", state="active", transitions=4), "deactivated", "x", now=T0)
-    b = go(new("enh-1", state="cooldown", transitions=4), "retired", "y", now=T0 + 99)  # same count
+    again = go(new("enh-1", state="active", transitions=4), "deactivated", "x", now=T0 + 99)
+    b = go(new("enh-1", state="active", transitions=4), "active", "y", now=T0)  # same count, another move
     c = go(new("enh-2", state="active", transitions=4), "deactivated", "x", now=T0)
     d = go(new("enh-1", state="active", transitions=5), "deactivated", "x", now=T0)
-    assert a.event["event_id"] == b.event["event_id"]
-    assert len({a.event["event_id"], c.event["event_id"], d.event["event_id"]}) == 3
+    assert a.event["event_id"] == again.event["event_id"]
+    assert len({a.event["event_id"], b.event["event_id"], c.event["event_id"], d.event["event_id"]}) == 4
 
 
 @given(st.text(min_size=1, max_size=20), st.integers(0, 1000), st.integers(0, 1000))

@@ -1111,5 +1111,6 @@ def test_event_ids_are_derived_from_the_enhancement_and_its_transition_count() -
     first, second = FakeView(), FakeView()
     a, b = submit(first), submit(second)
     assert [e["event_id"] for e in events(a)] == [e["event_id"] for e in events(b)] == [
-        derived_id("ee-", EID, str(n)) for n in (1, 2, 3)]
+        derived_id("ee-", EID, str(n), state, code) for n, state, code in (
+            (1, "pending", "submitted"), (2, "validated", "preflight_passed"), (3, "active", "activated"))]
     assert a.audit == b.audit
