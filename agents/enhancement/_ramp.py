@@ -7,7 +7,8 @@ the decisions made *in that step* are tallied per arm:
 
 - **labels**: an outcome's `label` says whether executing was the right call; a verdict
   is correct when (verb == execute) == label. In shadow both arms are judged on the same
-  outcomes (the candidate by the verdict it would have given);
+  outcomes by their trust gate's verdict alone (the candidate by the one it would have
+  given: budget and routing, which it did not run, do not tilt the comparison);
 - **success**: of the decisions an arm executed, the share whose outcome succeeded (not in
   shadow: the candidate executed nothing).
 
@@ -35,7 +36,8 @@ from .exceptions import ConfigError
 __all__ = ["Ramp", "RampJudgement", "RampSettings", "Tally", "ramp_steps"]
 
 SEEN_KEPT = 5_000
-"""Outcome ids remembered per step (a redelivered outcome is counted once)."""
+"""Decision ids remembered per step: a decision's outcome counts once, however often it is
+redelivered or reported again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +131,14 @@ class Ramp:
         tallies, seen = dict(self.tallies), list(self.seen)
         known = set(seen)
         for o in outcomes:
-            if o["step"] != self.step or o.get("activation", 0) != self.activation or o["outcome_id"] in known:
+            key = o.get("decision_id") or o["outcome_id"]
+            if o["step"] != self.step or o.get("activation", 0) != self.activation or key in known:
                 continue
-            known.add(o["outcome_id"])
-            seen.append(o["outcome_id"])
-            if self.shadow:
-                tallies["current"] = tallies["current"].counted(o["verb"], o["label"], o["success"])
+            known.add(key)
+            seen.append(key)
+            if self.shadow:  # both judged by their trust gate alone, on the same requests
+                tallies["current"] = tallies["current"].counted(o.get("trust_verb") or o["verb"], o["label"],
+                                                                o["success"])
                 tallies["candidate"] = tallies["candidate"].counted(o["shadow_verb"], o["label"], None)
             else:
                 tallies[o["arm"]] = tallies[o["arm"]].counted(o["verb"], o["label"], o["success"])

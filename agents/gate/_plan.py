@@ -178,9 +178,10 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
 
 
 def _canary_of(decision: dict[str, Any]) -> dict[str, Any] | None:
-    """The decision's `canary` part with its verb (what its outcome is judged against)."""
+    """The decision's `canary` part with its verb and its trust gate's verdict (what its
+    outcome is judged against: in shadow, the trust verdicts of both policies)."""
     canary = decision.get("canary")
-    return None if canary is None else {**canary, "verb": decision["verb"]}
+    return None if canary is None else {**canary, "verb": decision["verb"], "trust_verb": decision["trust"]["decision"]}
 
 
 def _valid_requests(batch: GateBatch, view: GateView, cfg: GateConfig, out: _Out) -> tuple[list[_Valid], int]:

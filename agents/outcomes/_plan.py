@@ -112,7 +112,8 @@ def _policy_outcome(outcome: Outcome, canary: dict[str, Any]) -> dict[str, Any]:
     """What the policy ramp of the decision's enhancement learns from its outcome."""
     shadow = canary.get("shadow")
     return {"outcome_id": outcome.event_id, "decision_id": outcome.decision_id, "arm": canary["arm"],
-            "step": canary["step"], "activation": canary.get("activation", 0), "verb": canary.get("verb"), "shadow_verb": shadow and shadow["verb"],
+            "step": canary["step"], "activation": canary.get("activation", 0), "verb": canary.get("verb"), "trust_verb": canary.get("trust_verb"),
+            "shadow_verb": shadow and shadow["verb"],
             "label": outcome.label, "success": outcome.success}
 
 

@@ -74,7 +74,8 @@ class PartitionState:
             if "event_id" in request and "event_id" in decision:
                 self.remember(request["event_id"], decision["event_id"], decision.get("tenant", ""),
                               trust.get("raw_score", 0.0), body.get("route_pending"),
-                              {**decision["canary"], "verb": decision.get("verb")} if decision.get("canary") else None)
+                              {**decision["canary"], "verb": decision.get("verb"),
+                               "trust_verb": trust.get("decision")} if decision.get("canary") else None)
             budget = decision.get("budget")
             if isinstance(budget, dict) and budget.get("scope") and budget.get("period_start"):
                 key = mark_key(budget["scope"], budget["period_start"])

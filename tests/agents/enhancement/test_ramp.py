@@ -14,7 +14,7 @@ from resontinex.agents.enhancement import ConfigError, Ramp, RampSettings, Tally
 def outcome(i: int, *, arm: str = "current", step: int = 1, verb: str | None = "execute",
             shadow_verb: str | None = None, label: bool | None = True, success: bool | None = True,
             prefix: str = "o") -> dict[str, Any]:
-    return {"outcome_id": f"{prefix}{i}", "decision_id": f"d{i}", "arm": arm, "step": step, "verb": verb,
+    return {"outcome_id": f"{prefix}{i}", "decision_id": f"d-{prefix}{i}", "arm": arm, "step": step, "verb": verb,
             "shadow_verb": shadow_verb, "label": label, "success": success}
 
 
@@ -110,13 +110,13 @@ def test_add_counts_each_arm_of_this_step() -> None:
                         outcome(2, arm="candidate", verb="execute", label=False, success=False)])
     assert r.tallies["current"] == Tally(1, 1, 1, 1)
     assert r.tallies["candidate"] == Tally(2, 1, 1, 0)
-    assert r.seen == ("o0", "o1", "o2")
+    assert r.seen == ("d-o0", "d-o1", "d-o2")  # decision ids: a decision's outcome counts once
 
 
 def test_add_ignores_outcomes_of_other_steps() -> None:
     r = at_step(2).add([outcome(0, step=1), outcome(1, step=3), outcome(2, step=0), outcome(3, step=2)])
     assert r.tallies["current"] == Tally(1, 1, 1, 1)
-    assert r.seen == ("o3",)
+    assert r.seen == ("d-o3",)
 
 
 def test_add_counts_an_outcome_once_in_a_batch_and_across_batches() -> None:
@@ -124,7 +124,7 @@ def test_add_counts_an_outcome_once_in_a_batch_and_across_batches() -> None:
     assert r.tallies["current"].labelled == 2
     again = r.add([outcome(0), outcome(1, arm="candidate"), outcome(2)])
     assert again.tallies["current"].labelled == 3 and again.tallies["candidate"] == Tally()
-    assert again.seen == ("o0", "o1", "o2")
+    assert again.seen == ("d-o0", "d-o1", "d-o2")
     assert r.tallies["current"].labelled == 2  # the ramp is a value: `add` changed nothing of it
 
 
@@ -150,7 +150,7 @@ def test_the_ids_remembered_are_bounded() -> None:
     from resontinex.agents.enhancement._ramp import SEEN_KEPT
 
     r = at_step(1).add(outcome(i) for i in range(SEEN_KEPT + 10))
-    assert len(r.seen) == SEEN_KEPT and r.seen[-1] == f"o{SEEN_KEPT + 9}"
+    assert len(r.seen) == SEEN_KEPT and r.seen[-1] == f"d-o{SEEN_KEPT + 9}"
     assert r.tallies["current"].labelled == SEEN_KEPT + 10
 
 
@@ -230,7 +230,7 @@ def test_as_dict_round_trips_through_json() -> None:
     assert d == {"steps": [0.0, 0.1, 0.5, 1.0], "step": 1, "since": 0.0, "activation": 0,
                  "tallies": {"current": {"labelled": 1, "correct": 1, "executed": 1, "succeeded": 1},
                              "candidate": {"labelled": 1, "correct": 1, "executed": 0, "succeeded": 0}},
-                 "seen": ["o0", "o1"]}
+                 "seen": ["d-o0", "d-o1"]}
     back = Ramp.from_dict(d)
     assert back == r
     assert back.add([outcome(0)]) == r  # the ids seen survive: a redelivery after a restart is still a repeat
@@ -242,3 +242,16 @@ def test_outcomes_of_an_earlier_activation_do_not_count() -> None:
     late = {**outcome(0, step=0), "activation": 0}
     assert r.add([late]).tallies == r.tallies
     assert r.add([{**outcome(1, step=0), "activation": 1}]).tallies["current"].labelled == 1
+
+
+def test_a_decision_reported_twice_counts_once() -> None:
+    """Two outcomes (different event ids) of one decision: the ramp learns from it once."""
+    r = at_step(1).add([outcome(0), {**outcome(0), "outcome_id": "o0-again", "label": False}])
+    assert r.tallies["current"].labelled == 1
+
+
+def test_in_shadow_the_current_policy_is_judged_by_its_trust_verdict() -> None:
+    """The final verb may be held back by the budget or the router, which the candidate's
+    shadow verdict never ran: the trust gate's verdicts are compared."""
+    r = at_step(0).add([{**outcome(0, step=0, verb="defer", shadow_verb="execute"), "trust_verb": "execute"}])
+    assert r.tallies["current"].correct == r.tallies["candidate"].correct == 1

@@ -193,7 +193,7 @@ def test_remembered_keeps_the_canary_part_with_the_verb_in_batch_order() -> None
     for r in p.plan.remembered:
         d = decisions[r.request_id]
         assert r.decision_id == d["event_id"]
-        assert r.canary == {**d["canary"], "verb": d["verb"]}
+        assert r.canary == {**d["canary"], "verb": d["verb"], "trust_verb": d["trust"]["decision"]}
         assert r.canary["arm"] == arm_of(c, r.request_id)
         assert r.canary["verb"] == ("review" if r.canary["arm"] == "candidate" else "execute")
 

@@ -32,7 +32,7 @@ def test_an_outcome_of_a_canary_decision_goes_to_its_enhancements_ramp() -> None
     assert (o.partition, o.key) == (0, b"acme")
     assert body == {"type": FEED_POLICY, "tenant": "acme", "enhancement_id": "floor-70", "outcomes": [
         {"outcome_id": "o-4", "decision_id": "d-1", "arm": "candidate", "step": 2, "activation": 0, "verb": "review",
-         "shadow_verb": None, "label": False, "success": True}]}
+         "trust_verb": None, "shadow_verb": None, "label": False, "success": True}]}
     assert dead_letter_codes(e) == []
 
 

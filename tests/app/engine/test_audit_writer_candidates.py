@@ -195,14 +195,14 @@ def test_remember_and_replay_keep_the_canary_part_with_its_verb() -> None:
     part = {"enhancement_id": "e", "arm": "current", "share": 0.0, "step": 0, "candidate_policy_version": CAND,
             "shadow": {"verb": "review", "tier": "monitor", "score": 0.66, "policy_version": CAND}}
     live = recover([], 10)
-    live.remember("r-1", "d-1", "acme", 0.66, None, {**part, "verb": "execute"})
+    live.remember("r-1", "d-1", "acme", 0.66, None, {**part, "verb": "execute", "trust_verb": "execute"})
     live.remember("r-2", "d-2", "acme", 0.5)
-    decision = {"event_id": "d-1", "tenant": "acme", "verb": "execute", "trust": {"raw_score": 0.66},
+    decision = {"event_id": "d-1", "tenant": "acme", "verb": "execute", "trust": {"raw_score": 0.66, "decision": "execute"},
                 "canary": part}
     plain = {"event_id": "d-2", "tenant": "acme", "verb": "review", "trust": {"raw_score": 0.5}}
     replayed = recover([], 10)
     replayed.replay({"kind": "decision", "record": {"request": {"event_id": "r-1"}, "decision": decision}})
     replayed.replay({"kind": "decision", "record": {"request": {"event_id": "r-2"}, "decision": plain}})
     for state in (live, replayed):
-        assert state.decisions.get("d-1") == ("acme", 0.66, None, {**part, "verb": "execute"})
+        assert state.decisions.get("d-1") == ("acme", 0.66, None, {**part, "verb": "execute", "trust_verb": "execute"})
         assert state.decisions.get("d-2") == ("acme", 0.5, None, None)
