@@ -37,6 +37,7 @@ from ._enhancements import (
 from ._inputs import (
     MAX_TASK_CHARS,
     MAX_TEXT_CHARS,
+    METRIC_LIMIT,
     BreakGlass,
     Constraints,
     Control,
@@ -83,6 +84,7 @@ __all__ = [
     "EVENT_TYPES",
     "MAX_TASK_CHARS",
     "MAX_TEXT_CHARS",
+    "METRIC_LIMIT",
     "SYSTEM_TENANT",
     "AgentResponse",
     "Alert",

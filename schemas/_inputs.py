@@ -21,6 +21,7 @@ from ._base import (
 
 __all__ = [
     "MAX_TASK_CHARS",
+    "METRIC_LIMIT",
     "MAX_TEXT_CHARS",
     "Constraints",
     "Control",

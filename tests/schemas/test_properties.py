@@ -6,12 +6,14 @@ import json
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resontinex.schemas import (
     ERROR_CODES,
     EVENT_TYPES,
+    METRIC_LIMIT,
     DecisionRequest,
     InvalidEvent,
     Telemetry,
@@ -99,11 +101,19 @@ def test_valid_requests_decode_and_round_trip(event: dict[str, Any]) -> None:
     assert decode(DecisionRequest, encode(request)) == request
 
 
-@given(st.dictionaries(st.text(min_size=1, max_size=20), st.floats(allow_nan=False, allow_infinity=False)))
+@given(st.dictionaries(st.text(min_size=1, max_size=20), st.floats(-METRIC_LIMIT, METRIC_LIMIT)))
 def test_telemetry_round_trips(metrics: dict[str, float]) -> None:
     event = decode(Telemetry, orjson.dumps({"event_id": "t", "source": "node", "metrics": metrics}))
     assert event.metrics == metrics
     assert decode(Telemetry, encode(event)) == event
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: abs(v) > METRIC_LIMIT))
+def test_a_metric_beyond_the_limit_is_out_of_range(value: float) -> None:
+    """Window statistics (sums of squares) of bounded values stay finite."""
+    with pytest.raises(InvalidEvent) as caught:
+        decode(Telemetry, orjson.dumps({"event_id": "t", "source": "node", "metrics": {"m": value}}))
+    assert caught.value.code == "out_of_range"
 
 
 @settings(max_examples=300)
