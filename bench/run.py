@@ -113,8 +113,8 @@ def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
     return DefaultPartitioner()(key, every, every)
 
 
-def balanced_tenants(count: int = TENANTS, partitions: int = PARTITIONS) -> list[str]:
-    """`count` tenant names spread as evenly as murmur2 allows over `partitions`.
+def balanced_tenants(count: int = TENANTS, partitions: int = PARTITIONS, prefix: str = "tenant") -> list[str]:
+    """`count` names `<prefix>-NN` spread as evenly as murmur2 allows over `partitions`.
 
     With 4 partitions the 11 tenants t0..t10 of the integration tests hash 4/1/4/2, which
     would cap two workers at 11/8 of one whatever the code does; the bench measures the
@@ -125,7 +125,7 @@ def balanced_tenants(count: int = TENANTS, partitions: int = PARTITIONS) -> list
     out: list[str] = []
     i = 0
     while len(out) < count:
-        name = f"tenant-{i:02d}"
+        name = f"{prefix}-{i:02d}"
         p = partition_of(name.encode(), partitions)
         if used[p] < cap[p]:
             used[p] += 1

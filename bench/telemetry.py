@@ -55,7 +55,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
-from .run import PARTITIONS, REPO, RESULTS, _fmt, log, partition_of, publish, ratio
+from .coordination import _commit as commit_of_checkout
+from .run import PARTITIONS, REPO, RESULTS, _fmt, balanced_tenants, log, partition_of, publish, ratio
 
 SCHEMA = 1
 PHASES = ("fold", "monitor")
@@ -86,24 +87,13 @@ SAMPLE_LINE = re.compile(r'^(resontinex_batch_(?:size|seconds)_(?:sum|count))\{(
 
 def balanced_names(prefix: str, count: int, partitions: int = PARTITIONS) -> list[str]:
     """`count` names `<prefix>-NN` spread as evenly as murmur2 allows over `partitions`
-    (as `bench.run.balanced_tenants`): 50 sources → 13/13/12/12.
+    (`bench.run.balanced_tenants`): 50 sources → 13/13/12/12.
 
     >>> names = balanced_names("source", 6, 4)
     >>> len(names), sorted(Counter(partition_of(n.encode()) for n in names).values())
     (6, [1, 1, 2, 2])
     """
-    cap = [count // partitions + (1 if p < count % partitions else 0) for p in range(partitions)]
-    used = [0] * partitions
-    out: list[str] = []
-    i = 0
-    while len(out) < count:
-        name = f"{prefix}-{i:02d}"
-        p = partition_of(name.encode(), partitions)
-        if used[p] < cap[p]:
-            used[p] += 1
-            out.append(name)
-        i += 1
-    return out
+    return balanced_tenants(count, partitions, prefix)
 
 
 def _ts(ms: int) -> str:
@@ -757,28 +747,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _commit() -> str | None:
-    """The checked-out commit, read from .git (no git process)."""
-    try:
-        git = REPO / ".git"
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head
-        ref = head[5:]
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()
-        for line in (git / "packed-refs").read_text().splitlines():
-            if line.endswith(" " + ref):
-                return line.split()[0]
-    except OSError:
-        pass
-    return None
-
-
 def meta(args: argparse.Namespace) -> dict[str, Any]:
     return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "timestamp": time.time(),
             "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "platform": platform.platform(), "git_commit": _commit(),
+            "python": platform.python_version(), "platform": platform.platform(), "git_commit": commit_of_checkout(),
             "code_sha256": code_sha256(), "code_hashed": list(CODE_MEASURED),
             "quick": args.quick, "phases": args.only, "n": args.n, "sources": SOURCES, "metrics": list(METRICS),
             "enhancement_ids": ENHANCEMENTS, "enhancement_share": ENHANCEMENT_SHARE, "partitions": PARTITIONS,
