@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from resontinex.agents.coordination import STATE_TABLE
 from resontinex.agents.enhancement import SOURCES_TABLE
 from resontinex.agents.enhancement import STATE_TABLE as STATE_TABLE_ENH
-from resontinex.agents.gate import STATS_WINDOW_S, load_router_state
+from resontinex.agents.gate import STATS_WINDOW_S, candidate_of, load_router_state
 from resontinex.agents.router import router_status
 from resontinex.schemas import ms_to_ts
 from resontinex.topics import partition_of
@@ -56,6 +56,9 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
         for tenant in list(routers.keys()):
             if partition_of(tenant, rt.settings.partitions) in owned:
                 out[tenant] = router_status(load_router_state(routers, tenant, rt.routing)[0])
+                if (candidate := candidate_of(routers.get(tenant))) is not None:  # a routing policy under canary
+                    out[tenant]["candidate"] = {"enhancement_id": candidate.enhancement_id,
+                                                "activation": candidate.activation, **router_status(candidate.state)}
         metrics.set_router_gauges(out)
         return out
 

@@ -35,6 +35,7 @@ __all__ = [
     "OverlaySummary",
     "Reason",
     "RouteSummary",
+    "ShadowRoute",
     "ShadowVerdict",
     "SignalTerm",
     "TierBounds",
@@ -165,18 +166,30 @@ class ShadowVerdict(OutputPart):
     policy_version: Name
 
 
+class ShadowRoute(OutputPart):
+    """Where a shadow candidate's router would have routed (it routed nothing): `verb`
+    `defer` with `provider_id` null when it found no feasible provider."""
+
+    verb: Literal["execute", "defer"]
+    provider_id: str | None
+    policy: str
+    policy_version: Name
+
+
 class CanarySummary(OutputPart):
-    """The tenant's trust policy under canary when this decision was made (a `trust_policy`
-    enhancement, CONTRACT §3.10): the arm the request fell in (by a hash of the enhancement
-    and request ids), the ramp's step and share, and in shadow the candidate's verdict."""
+    """The tenant's policy under canary when this decision was made (a `trust_policy` or
+    `routing_policy` enhancement, CONTRACT §3.10): the arm the request fell in (by a hash of
+    the enhancement and request ids), the ramp's step and share, and in shadow the
+    candidate's verdict (a routing candidate's: the route it would have chosen)."""
 
     enhancement_id: EventId
+    kind: Literal["trust_policy", "routing_policy"] = "trust_policy"
     arm: Literal["candidate", "current"]
     share: UnitFloat
     step: NonNegativeInt
     activation: NonNegativeInt = 0
     candidate_policy_version: Name
-    shadow: ShadowVerdict | None = None
+    shadow: ShadowVerdict | ShadowRoute | None = None
 
 
 class Decision(OutputEvent):
@@ -196,7 +209,7 @@ class Decision(OutputEvent):
     route: RouteSummary | None = None
     overlay: OverlaySummary | None = None
     explanation: Explanation | None = None  # when the request asks (`explain`); its audit record always has it
-    canary: CanarySummary | None = None  # while a trust policy of the tenant is under canary; `policy_version` is
+    canary: CanarySummary | None = None  # while a policy of the tenant is under canary; `policy_version` is
     # then the candidate's for the decisions it made
 
 

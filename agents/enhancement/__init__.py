@@ -16,7 +16,7 @@ from ._monitor import Assessment, Step, Trigger, assess, next_step, performance,
 from ._plan import (DIRECTORY_TABLE, FEED_POLICY, FEED_ROUTED, FEED_SUBMISSION, FEED_TELEMETRY, INDEX_TABLE,
                     POLICY_KINDS, POOLS_TABLE, SERIES_TABLE, STATE_TABLE, Context, EnhancementView, plan_command, plan_feed,
                     plan_submissions, plan_tick)
-from ._policy import candidate_trust
+from ._policy import CandidateError, candidate_config, candidate_problem, candidate_routing, candidate_trust
 from ._ramp import Ramp, RampJudgement, RampSettings, Tally, ramp_steps
 from ._preflight import (Check, Installed, PayloadCheck, Preflight, check_requirements, check_schema, check_thresholds,
                          installed_version, preflight)
@@ -33,7 +33,7 @@ __all__ = [
     "MetricJudge", "MetricSeries", "MetricVerdict", "MonitorSettings", "PerformanceSettings", "Preflight",
     "PreflightItem", "PreflightSettings", "QualitySettings", "StabilitySettings", "Step", "TelemetryPlan",
     "TelemetrySettings", "TelemetryView", "Transition", "Trigger", "WindowStats",
-    "assess", "candidate_trust", "check_requirements", "check_schema", "check_thresholds", "enhancement_config_from", "fold",
+    "CandidateError", "assess", "candidate_config", "candidate_problem", "candidate_routing", "candidate_trust", "check_requirements", "check_schema", "check_thresholds", "enhancement_config_from", "fold",
     "fold_many", "installed_version", "judge_canary", "load_enhancement_config", "move", "next_step",
     "parse_duration", "performance", "plan_command", "plan_feed", "plan_submissions", "plan_telemetry",
     "plan_tick", "preflight", "quality", "ramp_steps", "sample_hash", "stability", "window_start",

@@ -64,8 +64,9 @@ FEED_ROUTED: Final = "telemetry_routed"
 """A partial keyed by its tenant, on its way to the enhancement's series."""
 FEED_POLICY: Final = "policy_outcomes"
 """Outcomes of decisions a policy under canary took part in (from the outcomes agent)."""
-POLICY_KINDS: Final = ("trust_policy",)
-"""The kinds the gate applies to live decisions, ramped on their outcomes (`_ramp`)."""
+POLICY_KINDS: Final = ("trust_policy", "routing_policy")
+"""The kinds the gate applies to live decisions, ramped on their outcomes (`_ramp`); a
+tenant has one of them active at a time, so an outcome judges one change."""
 COMMANDS_KEPT: Final = 20
 
 
@@ -231,15 +232,16 @@ class _Plan:
             return (f"tenant {e.tenant!r} has {self.active(e.tenant)} active enhancements (max_concurrent "
                     f"{self.cfg.max_concurrent}): approve again once one is retired or deactivated")
         if (other := self.policy_taken(e)) is not None:
-            return f"{other!r} is the tenant's active {e.kind} (one at a time): approve again once it is not"
+            return (f"{other!r} is the tenant's active policy enhancement (one trust or routing policy at a time): "
+                    "approve again once it is not")
         return None
 
     def policy_taken(self, e: Enhancement) -> str | None:
-        """Another active enhancement of the tenant with `e`'s policy kind (one decides at a time)."""
+        """Another active policy enhancement of the tenant, if `e` is one (one decides at a time)."""
         if e.kind not in POLICY_KINDS:
             return None
         return next((i for i in self.ids(e.tenant) if i != e.enhancement_id and (o := self.get(i)) is not None
-                     and o.state == "active" and o.kind == e.kind), None)
+                     and o.state == "active" and o.kind in POLICY_KINDS), None)
 
     def try_activate(self, e: Enhancement, code: str, message: str, evidence: dict[str, Any]) -> Enhancement:
         """Activate `e` when its tenant has a free slot and its mode lets it; else hold or wait."""

@@ -1,4 +1,4 @@
-"""The ramp of a policy enhancement (`trust_policy`), judged on decision outcomes.
+"""The ramp of a policy enhancement (`trust_policy`, `routing_policy`), judged on decision outcomes.
 
 Seed 001's rollout, on the stream: the candidate first runs in shadow (share 0: the
 current policy decides, the candidate's verdict is recorded), then decides a growing share
@@ -7,8 +7,9 @@ the decisions made *in that step* are tallied per arm:
 
 - **labels**: an outcome's `label` says whether executing was the right call; a verdict
   is correct when (verb == execute) == label. In shadow both arms are judged on the same
-  outcomes by their trust gate's verdict alone (the candidate by the one it would have
-  given: budget and routing, which it did not run, do not tilt the comparison);
+  outcomes by the verdict of the part under canary alone (the trust gate's, or whether
+  the router found a provider; the candidate by the one it would have given: the parts
+  it did not run do not tilt the comparison);
 - **success**: of the decisions an arm executed, the share whose outcome succeeded (not in
   shadow: the candidate executed nothing).
 
@@ -136,9 +137,10 @@ class Ramp:
                 continue
             known.add(key)
             seen.append(key)
-            if self.shadow:  # both judged by their trust gate alone, on the same requests
-                tallies["current"] = tallies["current"].counted(o.get("trust_verb") or o["verb"], o["label"],
-                                                                o["success"])
+            if self.shadow:  # both judged by the part under canary alone, on the same requests
+                # (`trust_verb`: what an outcome fed before routing canaries called `part_verb`)
+                part_verb = o.get("part_verb") or o.get("trust_verb") or o["verb"]
+                tallies["current"] = tallies["current"].counted(part_verb, o["label"], o["success"])
                 tallies["candidate"] = tallies["candidate"].counted(o["shadow_verb"], o["label"], None)
             else:
                 tallies[o["arm"]] = tallies[o["arm"]].counted(o["verb"], o["label"], o["success"])

@@ -37,7 +37,7 @@ from resontinex.schemas import DecisionRequest, InvalidEvent, decode_keyed, ms_t
 from ._budgeting import BudgetJudge, InsightCache
 from ._decide import (CIRCUIT_OPEN_REASON, break_glass, decision_event, decision_id, floor_alert, most_restrictive,
                       trust_reasons)
-from ._policy import PolicyCanary, arm_of, canary_summary
+from ._policy import PolicyCanary, arm_of, canary_of, canary_summary
 from ._routing import RouteJudge, overlay_for
 from ._stats import WindowStats, merge_stats, window_start
 from ._text import awaiting_key, needs_text_score, text_reason, trajectory_request, unscored_request
@@ -167,7 +167,7 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
         effects=out.effects(),
         remembered=tuple(
             Remembered(v.record.partition, v.request.event_id, d.decision["event_id"], v.tenant,
-                       d.decision["trust"]["raw_score"], d.pending, v.record.timestamp, _canary_of(d.decision))
+                       d.decision["trust"]["raw_score"], d.pending, v.record.timestamp, canary_of(d.decision))
             for v, d in zip(valid, decided)),
         marks=tuple((p, key, mark) for (p, key), mark in judge.touched.items()),
         cache=tuple((key, expiry, decision) for key, (expiry, decision) in cache.puts.items()),
@@ -175,13 +175,6 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
         lagging=judge.lagging,
         evaluation_s=out.evaluation_s,
     )
-
-
-def _canary_of(decision: dict[str, Any]) -> dict[str, Any] | None:
-    """The decision's `canary` part with its verb and its trust gate's verdict (what its
-    outcome is judged against: in shadow, the trust verdicts of both policies)."""
-    canary = decision.get("canary")
-    return None if canary is None else {**canary, "verb": decision["verb"], "trust_verb": decision["trust"]["decision"]}
 
 
 def _valid_requests(batch: GateBatch, view: GateView, cfg: GateConfig, out: _Out) -> tuple[list[_Valid], int]:
@@ -274,32 +267,35 @@ class _Decided:
 
 def _decide_by_policy(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJudge,
                       cache: InsightCache, routes: RouteJudge, circuit_open: bool, out: _Out) -> list[_Decided]:
-    """Decide the batch, each request under the trust policy of its arm (`_policy`): the
+    """Decide the batch, each request under the policy of its arm (`_policy`): the
     requests a candidate decides go through `_decide` with the candidate's configuration;
-    a shadow candidate's verdicts are computed beside the current policy's."""
+    a shadow trust candidate's verdicts are computed beside the current policy's (a shadow
+    router's choice, by the `RouteJudge`). A routing candidate takes part only in requests
+    that ask for a route."""
     canaries = {tenant: view.policy(tenant) for tenant in {v.tenant for v in valid}}
     groups: dict[str | None, list[int]] = {}  # the deciding candidate's policy version (None: current) → requests
     parts: list[dict[str, Any] | None] = [None] * len(valid)
     shadowed: dict[str, list[int]] = defaultdict(list)
     for i, v in enumerate(valid):
         canary = canaries[v.tenant]
-        if canary is None:
+        if canary is None or (canary.routing is not None and v.request.routing is None):
             groups.setdefault(None, []).append(i)
             continue
         arm = arm_of(canary, v.request.event_id)
         groups.setdefault(canary.policy_version if arm == "candidate" else None, []).append(i)
         parts[i] = canary_summary(canary, arm)
-        if canary.shadow:
+        if canary.shadow and canary.trust is not None:
             shadowed[v.tenant].append(i)
     for tenant, idx in shadowed.items():
         canary = canaries[tenant]
-        assert canary is not None
-        for i, verdict in zip(idx, _shadow_verdicts([valid[i] for i in idx], canary, view.calibration(tenant))):
+        assert canary is not None and canary.trust is not None
+        for i, verdict in zip(idx, _shadow_verdicts([valid[i] for i in idx], canary, canary.trust,
+                                                    view.calibration(tenant))):
             parts[i] = canary_summary(canary, "current", verdict)
     decided: list[_Decided | None] = [None] * len(valid)
     by_version = {c.policy_version: c for c in canaries.values() if c is not None}
     for version, idx in groups.items():
-        policy = cfg if version is None else replace(cfg, trust=by_version[version].trust, policy_version=version)
+        policy = cfg if version is None else _candidate_config(cfg, by_version[version])
         for i, d in zip(idx, _decide([valid[i] for i in idx], view, policy, judge, cache, routes, circuit_open, out,
                                      [parts[i] for i in idx])):
             decided[i] = d
@@ -326,16 +322,22 @@ def _signals(valid: list[_Valid]) -> tuple[np.ndarray, np.ndarray, np.ndarray, l
     return a, r, c, risks, bands
 
 
-def _shadow_verdicts(valid: list[_Valid], canary: PolicyCanary,
+def _candidate_config(cfg: GateConfig, canary: PolicyCanary) -> GateConfig:
+    """The gate's configuration with the candidate's trust or routing settings."""
+    return replace(cfg, trust=canary.trust or cfg.trust, routing=canary.routing or cfg.routing,
+                   policy_version=canary.policy_version)
+
+
+def _shadow_verdicts(valid: list[_Valid], canary: PolicyCanary, trust: TrustConfig,
                      calibration: CalibrationAdapter | None) -> list[dict[str, Any]]:
     """What the candidate's trust gate alone would have said (it decides nothing), on the
     score it would decide on (the tenant's calibrated one under `decide_on: calibrated`)."""
     a, r, c, risks, _ = _signals(valid)
-    res = evaluate_batch(a, r, c, canary.trust)
-    if canary.trust.decide_on == "calibrated" and calibration is not None:
+    res = evaluate_batch(a, r, c, trust)
+    if trust.decide_on == "calibrated" and calibration is not None:
         calibrated = (calibration.predict(x) for x in res.raw_score.tolist())
         res = rejudge(res, np.array([s if p is None else round(p, 4) for p, s in zip(calibrated, res.score.tolist())]),
-                      canary.trust)
+                      trust)
     verbs = [res.decision_names[i] for i in res.decision.tolist()]
     return [{"verb": most_restrictive((verb, "defer")) if risk is None else verb, "tier": res.tier_names[t],
              "score": score, "policy_version": canary.policy_version}
@@ -420,8 +422,9 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
             policy_version=cfg.policy_version, trust=trust_part, budget=judged and judged.budget,
             route=routed and routed.route, overlay=overlay_for(req, cfg.overlays),
         )
-        if canaries[i] is not None:
-            decision["canary"] = canaries[i]
+        if (part := canaries[i]) is not None:
+            shadow_route = routed and routed.shadow
+            decision["canary"] = {**part, "shadow": shadow_route} if shadow_route else part
         elif not circuit_open:  # (a reused decision could come from the other arm of a canary)
             decision = cache.reuse(item.raw, decision)
         verbs[i] = verb_change(expl, decision["reasons"][-1:], decision["verb"])  # changed by an insight-cache reuse

@@ -18,6 +18,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ import orjson
 from resontinex.agents import router as rt_
 from resontinex.agents.effects import AuditItem, Effects, EffectsBuilder, Output, Record, TableWrite, audit_item
 from resontinex.agents.events import alert_event
-from resontinex.agents.gate import router_state_of, router_value
+from resontinex.agents.gate import candidate_of, router_state_of, router_value
 from resontinex.agents.trust import TrustConfig
 from resontinex.schemas import InvalidEvent, Outcome, decode, decode_key, ms_to_ts
 
@@ -112,8 +113,8 @@ def _policy_outcome(outcome: Outcome, canary: dict[str, Any]) -> dict[str, Any]:
     """What the policy ramp of the decision's enhancement learns from its outcome."""
     shadow = canary.get("shadow")
     return {"outcome_id": outcome.event_id, "decision_id": outcome.decision_id, "arm": canary["arm"],
-            "step": canary["step"], "activation": canary.get("activation", 0), "verb": canary.get("verb"), "trust_verb": canary.get("trust_verb"),
-            "shadow_verb": shadow and shadow["verb"],
+            "step": canary["step"], "activation": canary.get("activation", 0), "verb": canary.get("verb"),
+            "part_verb": canary.get("part_verb"), "shadow_verb": shadow and shadow["verb"],
             "label": outcome.label, "success": outcome.success}
 
 
@@ -131,9 +132,12 @@ def _checked(record: Record, view: OutcomesView, cfg: OutcomesConfig) -> tuple[s
 
 def _teach_router(tenant: str, routed: list[_Routed], expired: list[tuple[Record, str]], view: OutcomesView,
                   cfg: OutcomesConfig, out: EffectsBuilder) -> None:
-    """Apply the tenant's outcomes, in order, and its expiries (each decision once, like an update)."""
+    """Apply the tenant's outcomes, in order, and its expiries (each decision once, like an
+    update). A candidate router (a routing policy under canary) learns from each outcome
+    too; its anomalies raise no alert (the current router's do)."""
     stored = view.router_value(tenant)
     state, applied, unreadable = router_state_of(stored, cfg.routing)
+    candidate = candidate_of(stored)
     if unreadable:
         out.count("ERRORS", "router_state")
     done = set(applied)
@@ -147,9 +151,12 @@ def _teach_router(tenant: str, routed: list[_Routed], expired: list[tuple[Record
         if outcome.decision_id in done:
             out.count("DUPLICATES", record.topic)
             continue
-        state, fb = rt_.feedback(state, rt_.PendingDecision.from_dict(r.pending), success=outcome.success,
-                                 cost_usd=outcome.actual_cost_usd, latency_ms=outcome.actual_latency_ms,
-                                 reputation=outcome.actual_reputation)
+        learn = partial(rt_.feedback, pending=rt_.PendingDecision.from_dict(r.pending), success=outcome.success,
+                        cost_usd=outcome.actual_cost_usd, latency_ms=outcome.actual_latency_ms,
+                        reputation=outcome.actual_reputation)
+        state, fb = learn(state)
+        if candidate is not None:
+            candidate = candidate._replace(state=learn(candidate.state)[0])
         done.add(outcome.decision_id)
         applied.append(outcome.decision_id)
         out.observe("ROUTER_REWARDS", fb.reward, r.pending["provider_id"])
@@ -164,8 +171,8 @@ def _teach_router(tenant: str, routed: list[_Routed], expired: list[tuple[Record
             log.warning(alert["message"], extra={"event_id": outcome.event_id, "tenant": tenant})
     last = routed[-1].record if routed else expired[-1][0]  # a tenant's records share one partition
     imports = list((stored or {}).get("imports", [])) if isinstance(stored, dict) else []
-    out.early.append(TableWrite("router-state", tenant, router_value(state, applied, imports), last.partition,
-                                last.timestamp))
+    out.early.append(TableWrite("router-state", tenant, router_value(state, applied, imports, candidate),
+                                last.partition, last.timestamp))
 
 
 def _calibrate(tenant: str, samples: list[tuple[Record, Sample]], view: OutcomesView, cfg: OutcomesConfig,

@@ -62,7 +62,7 @@ from ._ope import (
 from ._pending import PendingDecision
 from ._policies import POLICY_CLASSES, make_policy
 from ._reward import effective_epsilon, exploration_scale, from_unit, q_update, reward, unit_reward
-from ._router import Feedback, RouteDecision, RouterState, decide, decision_rng, expire, feedback
+from ._router import Feedback, RouteDecision, RouterState, candidate_state, decide, decision_rng, expire, feedback
 from ._stats import ANOMALY_KINDS, RouterStats
 from ._status import router_status
 from ._table import export_q_table, import_q_table
@@ -79,7 +79,7 @@ __all__ = [
     "RouteDecision", "RouterError", "RouterState", "RouterStats", "RoutingConfig", "RoutingPolicy", "Screening",
     "SuccessRateMonitor", "TableError", "TabularPolicy", "Thompson", "ThompsonConfig", "UcbArm", "Violation",
     "ViolationType", "WorkloadContext",
-    "candidate_ids", "check", "decide", "decision_rng", "effective_epsilon", "expire", "exploration_scale",
+    "candidate_ids", "candidate_state", "check", "decide", "decision_rng", "effective_epsilon", "expire", "exploration_scale",
     "export_q_table", "features_by_provider", "feedback", "from_unit", "import_q_table", "load_routing_config",
     "make_policy", "parse_state_key", "provider_features", "q_update", "reward", "router_status",
     "routing_config_from", "screen", "state_key", "unit_reward",

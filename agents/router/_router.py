@@ -41,6 +41,7 @@ from ._anomaly import Anomaly, QJumpDetector, SuccessRateMonitor
 from ._base import Choice
 from ._config import PolicyName, RoutingConfig
 from ._constraints import Screening, Violation, screen
+from ._epsilon_greedy import EpsilonGreedy
 from ._features import Features, features_by_provider
 from ._inputs import ConstraintsLike, ContextLike, ProviderLike, PsiLike, state_key
 from ._pending import PendingDecision
@@ -184,6 +185,31 @@ class RouterState:
             policy, q_jumps = make_policy(cfg), QJumpDetector.from_config(cfg.anomaly)
         return cls(policy, q_jumps, SuccessRateMonitor.from_dict(raw["success"], cfg.anomaly),
                    RouterStats.from_dict(raw["stats"]))
+
+
+def candidate_state(current: RouterState, cfg: RoutingConfig) -> RouterState:
+    """A candidate configuration's router, seeded from the `current` one: the same learnt
+    arms when it keeps the policy (a different policy starts fresh, as a switch does), the
+    anomaly detectors carried on, its own stats. ε-greedy's decayed ε carries on too,
+    unless the candidate sets another `epsilon`, where it starts.
+
+    >>> cur = RouterState.fresh(RoutingConfig())
+    >>> key = "llm:a100:us"
+    >>> cur, _ = feedback(cur, PendingDecision("d", key, "akash", "epsilon_greedy", 1.0, 0.0, None, 0.0),
+    ...                   success=True, cost_usd=0, latency_ms=0, reputation=100)
+    >>> cand = candidate_state(cur, RoutingConfig(mode="lenient"))
+    >>> cand.policy.value(key, "akash"), cand.policy.epsilon == cur.policy.epsilon, cand.stats.outcomes
+    (1.1, True, 0)
+    >>> candidate_state(cur, RoutingConfig(epsilon=0.3)).policy.epsilon
+    0.3
+    >>> candidate_state(cur, RoutingConfig(policy="ucb1")).policy.value(key, "akash") is None
+    True
+    """
+    seeded = RouterState.from_dict(current.to_dict(), cfg)
+    policy = seeded.policy
+    if isinstance(policy, EpsilonGreedy) and cfg.epsilon != current.cfg.epsilon:
+        policy = replace(policy, epsilon=cfg.epsilon)
+    return replace(seeded, policy=policy, stats=RouterStats())
 
 
 def decide(state: RouterState, *, context: ContextLike | None, providers: Iterable[ProviderLike],

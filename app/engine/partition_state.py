@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from resontinex.agents.audit import ChainHead, head_after
 from resontinex.agents.budget import STATUS_RANK, Mark, mark_key
+from resontinex.agents.gate import canary_of
 from resontinex.schemas import ts_to_ms
 
 from resontinex.app.engine.audit_tail import read_tail
@@ -73,9 +74,7 @@ class PartitionState:
             trust = decision.get("trust") or {}
             if "event_id" in request and "event_id" in decision:
                 self.remember(request["event_id"], decision["event_id"], decision.get("tenant", ""),
-                              trust.get("raw_score", 0.0), body.get("route_pending"),
-                              {**decision["canary"], "verb": decision.get("verb"),
-                               "trust_verb": trust.get("decision")} if decision.get("canary") else None)
+                              trust.get("raw_score", 0.0), body.get("route_pending"), canary_of(decision))
             budget = decision.get("budget")
             if isinstance(budget, dict) and budget.get("scope") and budget.get("period_start"):
                 key = mark_key(budget["scope"], budget["period_start"])

@@ -31,8 +31,8 @@ from faust.exceptions import ConsumerNotStarted
 
 from resontinex.agents import enhancement as en
 from resontinex.agents.gate import PolicyCanary
-from resontinex.agents.trust import ConfigError as TrustConfigError
-from resontinex.agents.trust import policy_version_of
+from resontinex.agents.router import RoutingConfig
+from resontinex.agents.trust import TrustConfig, policy_version_of
 from resontinex.agents.effects import Effects
 from resontinex.schemas import Control
 from resontinex.topics import partition_of
@@ -88,18 +88,19 @@ class TablesView:
 
 
 class PolicyBook:
-    """Each tenant's trust policy under canary, for the gate: read from the enhancement
-    records once, kept until the enhancement agent changes one of the tenant's records.
+    """Each tenant's policy under canary, for the gate: read from the enhancement records
+    once, kept until the enhancement agent changes one of the tenant's records.
 
-    A candidate's configuration is the runtime's with the payload's trust settings; its
-    policy version is registered in `Runtime.configurations`, so the audit writer records
-    that configuration (`config`) before the first decision it made, and `audit reproduce`
-    finds it like any other."""
+    A candidate's configuration is the runtime's with the payload's trust or routing
+    settings; its policy version is registered in `Runtime.configurations`, so the audit
+    writer records that configuration (`config`) before the first decision it made, and
+    `audit reproduce` finds it like any other."""
 
     def __init__(self, rt: Runtime, view: TablesView) -> None:
         self.rt, self.view = rt, view
         self._tenants: dict[str, PolicyCanary | None] = {}
-        self._candidates: dict[str, tuple[Any, str]] = {}  # enhancement id → (its TrustConfig, its policy version)
+        self._candidates: dict[str, tuple[TrustConfig | RoutingConfig, str]] = {}
+        """enhancement id → (its candidate configuration, its policy version)."""
 
     def policy(self, tenant: str) -> PolicyCanary | None:
         if tenant not in self._tenants:
@@ -116,14 +117,8 @@ class PolicyBook:
         self._tenants.clear()
 
     def check(self, kind: str, payload: Any) -> str | None:
-        """Preflight's payload check: a trust policy must make a valid configuration."""
-        if kind != "trust_policy":
-            return None
-        try:
-            en.candidate_trust(self.rt.trust, payload)
-        except TrustConfigError as exc:
-            return f"the trust configuration it makes is invalid: {exc}"
-        return None
+        """Preflight's payload check: a policy must make a valid configuration."""
+        return en.candidate_problem(kind, payload, self.rt.trust, self.rt.routing)
 
     def _read(self, tenant: str) -> PolicyCanary | None:
         for enhancement_id in self.view.tenant_enhancements(tenant):
@@ -132,19 +127,21 @@ class PolicyBook:
                 continue
             if enhancement_id not in self._candidates:
                 try:
-                    trust = en.candidate_trust(self.rt.trust, e.submission["payload"])
-                except TrustConfigError as exc:  # trust_gate.yaml changed since its preflight
-                    log.error("a trust policy under canary no longer makes a valid configuration with this "
-                              "trust_gate.yaml: the current policy decides", extra={"event_id": enhancement_id,
-                                                                                  "error": str(exc)})
+                    candidate = en.candidate_config(e.kind, e.submission["payload"], self.rt.trust, self.rt.routing)
+                except en.CandidateError as exc:  # trust_gate.yaml or routing.yaml changed since its preflight
+                    log.error("a policy under canary no longer makes a valid configuration with this worker's "
+                              "files: the current policy decides", extra={"event_id": enhancement_id,
+                                                                          "error": str(exc)})
                     return None
-                configuration = {**self.rt.configuration, "trust": trust.as_dict()}
+                section = "trust" if isinstance(candidate, TrustConfig) else "routing"
+                configuration = {**self.rt.configuration, section: candidate.as_dict()}
                 version = policy_version_of(configuration)
                 self.rt.configurations[version] = configuration
-                self._candidates[enhancement_id] = (trust, version)
-            trust, version = self._candidates[enhancement_id]
-            return PolicyCanary(enhancement_id, e.share or 0.0, e.ramp["step"], trust, version,
-                                e.ramp.get("activation", 0))
+                self._candidates[enhancement_id] = (candidate, version)
+            candidate, version = self._candidates[enhancement_id]
+            trust, routing = (candidate, None) if isinstance(candidate, TrustConfig) else (None, candidate)
+            return PolicyCanary(enhancement_id, e.share or 0.0, e.ramp["step"], version, e.ramp.get("activation", 0),
+                                trust=trust, routing=routing)
         return None
 
 

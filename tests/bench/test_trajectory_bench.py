@@ -70,7 +70,8 @@ def test_quick_run_writes_the_report(tmp_path, capsys):
     for name, x in rows.items():
         assert (x["texts"], x["tokens"]) == (12, tokens), name  # every row scores the same texts
         assert x["tokens_per_s"]["best"] > 0 and x["texts_per_s"]["best"] > 0, name
-        assert x["positions_per_s"] == pytest.approx(x["padded_tokens"] / x["seconds"]["best"], rel=1e-3), name
+        # (the report rounds it to 0.1: on a slow machine that is more than a relative 1e-3)
+        assert x["positions_per_s"] == pytest.approx(x["padded_tokens"] / x["seconds"]["best"], rel=1e-3, abs=0.05), name
         assert x["gpu_peak_bytes"] is None
         assert x["perplexity_within_tolerance"] and x["perplexity_max_rel_diff"] <= TOLERANCE["float32"], name
     assert rows[BASELINE]["passes"] == 12 and rows[BASELINE]["perplexity_max_rel_diff"] == 0.0

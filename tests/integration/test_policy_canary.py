@@ -1,14 +1,17 @@
-"""Trust-policy canaries on live decision requests (seed 001's shadow mode and ramp, on the
+"""Policy canaries on live decision requests (seed 001's shadow mode and ramp, on the
 stream), judged on outcome labels, through a real core worker.
 
 The world of the test: executing is the right call exactly when the default policy's score
 is at least 0.7 (the outcome's `label`, and its success when executed). The current policy
 executes from 0.6 (its trust floor), so it is wrong on [0.6, 0.7). Two tenants each get a
-candidate: acme's raises the floor to 0.7 (right more often), globex's reviews everything
-under 0.9 (wrong on every score in [0.7, 0.9)). Both start in shadow; acme's ramps to 50 %
-and 100 %, globex's is rolled back. The worker is SIGKILLed once acme's ramp reached 50 %:
-a new worker resumes at that step, and no request is decided twice. `audit reproduce`
-reproduces every decision under the configuration that made it.
+trust candidate: acme's raises the floor to 0.7 (right more often), globex's reviews
+everything under 0.9 (wrong on every score in [0.7, 0.9)). A third, initech, asks for
+routes among offers that all break its `max_price`, and executing is always right there:
+its current router (`strict`) finds no provider, its routing candidate (`lenient`) routes
+and flags. All start in shadow; acme's and initech's ramp to 50 % and 100 %, globex's is
+rolled back. The worker is SIGKILLed once acme's ramp reached 50 %: a new worker resumes
+at that step, and no request is decided twice. `audit reproduce` reproduces every
+decision under the configuration that made it.
 """
 
 from __future__ import annotations
@@ -37,14 +40,21 @@ monitor: {interval: PT0.25S, cooldown: {canary_failed: PT1H}}
 policy: {steps: [0.0, 0.5, 1.0], min_outcomes: 25, max_drop: 0.05, alpha: 0.05}
 """
 GOOD = {"mandatory": 1.0, "proxy": 0.8, "alpha": 0.96, "sigma": 0.1, "governance": 0.9}
-CANDIDATES = {"acme": ("floor-70", {"trust_floor": 0.7}), "globex": ("review-under-90", {"risk_tiers": {"review": 0.9}})}
+CANDIDATES = {"acme": ("floor-70", "trust_policy", {"trust_floor": 0.7}),
+              "globex": ("review-under-90", "trust_policy", {"risk_tiers": {"review": 0.9}}),
+              "initech": ("lenient-routing", "routing_policy", {"mode": "lenient"})}
+OVER_PRICE = {"context": {"workload_type": "llm", "gpu_type": "a100", "region": "us", "gpu_hours": 1.0},
+              "constraints": {"max_price": 1.0},
+              "providers": [{"provider_id": p, "price_usd_per_hour": 2.0, "latency_ms": 100, "reputation": 90,
+                             "capacity_available": 10, "gpu_types": ["a100"], "regions": ["us"]}
+                            for p in ("akash", "vast")]}
 
 
 def _submission(tenant: str) -> tuple[bytes, bytes]:
-    enhancement_id, payload = CANDIDATES[tenant]
+    enhancement_id, kind, payload = CANDIDATES[tenant]
     return enhancement_id.encode(), orjson.dumps({
         "event_id": f"sub-{enhancement_id}", "enhancement_id": enhancement_id, "tenant": tenant,
-        "kind": "trust_policy", "description": f"{tenant}: {payload}", "payload": payload, "requirements": [],
+        "kind": kind, "description": f"{tenant}: {payload}", "payload": payload, "requirements": [],
         "thresholds": GOOD, "canary_share": 0.5, "mode": "automatic"})
 
 
@@ -61,11 +71,16 @@ class World:
         for _ in range(n):
             self.n += 1
             a, r, c = self.rng.uniform(0.45, 0.95), self.rng.uniform(0.05, 0.45), self.rng.uniform(0.05, 0.6)
-            label = evaluate_values(a, r, c, default_config()).score >= 0.7
+            routed = tenant == "initech"
+            label = routed or evaluate_values(a, r, c, default_config()).score >= 0.7
             request_id = f"{tenant}-{self.n}"
             self.sent[request_id] = (tenant, label)
-            out.append((tenant.encode(), orjson.dumps({"event_id": request_id, "tenant": tenant, "signals": {
-                "alignment_score": a, "epistemic_risk": r, "confidence_band": c}})))
+            body = {"event_id": request_id, "tenant": tenant,
+                    "signals": {"alignment_score": a, "epistemic_risk": r, "confidence_band": c}}
+            if routed:
+                body = {**body, "signals": {"alignment_score": 0.9, "epistemic_risk": 0.1, "confidence_band": 0.1},
+                        "routing": OVER_PRICE}
+            out.append((tenant.encode(), orjson.dumps(body)))
         return out
 
     def outcomes(self, request_ids: list[str]) -> list[tuple[bytes, bytes]]:
@@ -90,7 +105,7 @@ def _drive(bootstrap: str, world: World, until, what: str, timeout_s: float = 90
     """Rounds of requests, then their outcomes once decided, until `until(events)`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        batch = world.requests("acme", 20) + world.requests("globex", 20)
+        batch = world.requests("acme", 20) + world.requests("globex", 20) + world.requests("initech", 20)
         run(produce(bootstrap, "decision-requests", batch))
         time.sleep(1.0)  # decided and remembered before their outcomes come
         run(produce(bootstrap, "outcomes", world.outcomes([orjson.loads(v)["event_id"] for _, v in batch])))
@@ -115,9 +130,9 @@ def test_policy_canaries_ramp_or_roll_back_on_outcome_labels_across_a_crash(brok
     worker = start_worker(b, tmp_path / "w1", env=env)
     try:
         worker.wait_ready(timeout_s=90)
-        run(produce(b, "enhancements", [_submission("acme"), _submission("globex")]))
+        run(produce(b, "enhancements", [_submission(t) for t in CANDIDATES]))
         events = _drive(b, world, lambda ev: all(ev.get(i, [{}])[-1].get("to_state") == "active"
-                                                 for i, _ in CANDIDATES.values()), "both in shadow", 30)
+                                                 for i, *_ in CANDIDATES.values()), "all in shadow", 30)
         assert _codes(events["floor-70"])[-1] == ("active", "activated", 0.0)
         events = _drive(b, world, lambda ev: any(e["reason"]["code"] == "ramp_step" for e in ev["floor-70"]),
                         "acme's candidate at 50 %")
@@ -129,9 +144,11 @@ def test_policy_canaries_ramp_or_roll_back_on_outcome_labels_across_a_crash(brok
     try:
         worker.wait_ready(timeout_s=90)
         events = _drive(b, world, lambda ev: ev["floor-70"][-1]["reason"]["code"] == "canary_promoted"
-                        and any(e["to_state"] == "deactivated" for e in ev["review-under-90"]), "both judged")
-        assert [c for c in _codes(events["floor-70"]) if c[0] == "active"] == [
-            ("active", "activated", 0.0), ("active", "ramp_step", 0.5), ("active", "canary_promoted", 1.0)]
+                        and ev["lenient-routing"][-1]["reason"]["code"] == "canary_promoted"
+                        and any(e["to_state"] == "deactivated" for e in ev["review-under-90"]), "all judged")
+        for promoted in ("floor-70", "lenient-routing"):
+            assert [c for c in _codes(events[promoted]) if c[0] == "active"] == [
+                ("active", "activated", 0.0), ("active", "ramp_step", 0.5), ("active", "canary_promoted", 1.0)]
         rolled = next(e for e in events["review-under-90"] if e["to_state"] == "deactivated")
         assert rolled["reason"]["code"] == "policy_rolled_back"
         assert rolled["evidence"]["accuracy"]["candidate"] < rolled["evidence"]["accuracy"]["current"]
@@ -144,7 +161,17 @@ def test_policy_canaries_ramp_or_roll_back_on_outcome_labels_across_a_crash(brok
             by_arm.setdefault((d["tenant"], canary.get("arm", "-")), set()).add(d["policy_version"])
         base = next(iter(by_arm[("acme", "current")]))
         assert by_arm[("acme", "candidate")] and base not in by_arm[("acme", "candidate")]
+        assert by_arm[("initech", "current")] == {base} and base not in by_arm[("initech", "candidate")]
         assert any((d.get("canary") or {}).get("shadow") for d in decisions)
+        for d in (d for d in decisions if d["tenant"] == "initech"):  # which router decided shows in the route
+            canary, route = d.get("canary") or {"arm": "-", "shadow": None}, d["route"]  # "-": before activation
+            assert canary.get("kind", "routing_policy") == "routing_policy"
+            if canary["arm"] == "candidate":
+                assert route["provider_id"] is not None and route["violations"] == ["price_exceeded"]
+            else:
+                assert route["provider_id"] is None and d["verb"] == "defer"
+            if canary["shadow"] is not None:
+                assert canary["shadow"]["verb"] == "execute" and canary["shadow"]["provider_id"] is not None
 
         audit = [a for *_, a in run(read_all(b, "audit", expect=world.n))]
         decided = [a["record"]["request"]["event_id"] for a in audit if a["kind"] == "decision"]

@@ -16,9 +16,9 @@ import pytest
 
 from resontinex.agents.effects import Effects
 from resontinex.agents.enhancement import (FEED_POLICY, POLICY_KINDS, STATE_TABLE, Context, EnhancementConfig, Ramp,
-                                           RampSettings, Tally, candidate_trust, enhancement_config_from,
+                                           RampSettings, Tally, candidate_problem, enhancement_config_from,
                                            plan_feed, plan_submissions)
-from resontinex.agents.trust import ConfigError as TrustConfigError
+from resontinex.agents.router import RoutingConfig
 from resontinex.agents.trust import default_config
 from resontinex.topics import partition_of
 
@@ -75,8 +75,8 @@ def ramp_of(view: FakeView, enhancement_id: str = EID) -> Ramp:
     return Ramp.from_dict(e.ramp)
 
 
-def test_trust_policy_is_the_policy_kind() -> None:
-    assert POLICY_KINDS == ("trust_policy",)
+def test_trust_and_routing_policies_are_the_policy_kinds() -> None:
+    assert POLICY_KINDS == ("trust_policy", "routing_policy")
 
 
 # === activation starts the ramp
@@ -393,6 +393,17 @@ def test_other_kinds_and_other_tenants_are_not_held_by_an_active_trust_policy() 
     assert moves(other)[-1] == ("validated", "active", "activated")
 
 
+def test_a_routing_policy_ramps_like_a_trust_policy_and_waits_while_one_is_active() -> None:
+    view = FakeView()
+    policy(view)
+    routing = policy(view, enhancement_id=EID2, event_id="sub-2", kind="routing_policy", payload={"epsilon": 0.05})
+    assert moves(routing)[-1] == ("pending", "validated", "preflight_passed")  # waits: EID is the policy
+    command(view, "enhancement_retire", T + 1, event_id="cmd-1")
+    tick(view, T + 2, PCFG)
+    assert view.state(EID2).state == "active"
+    assert ramp_of(view, EID2).steps == (0.0, 0.2, 0.5, 1.0)
+
+
 def test_approving_a_second_trust_policy_while_the_first_is_active_is_a_dead_letter_and_it_stays_held() -> None:
     view = FakeView()
     policy(view)
@@ -403,7 +414,7 @@ def test_approving_a_second_trust_policy_while_the_first_is_active_is_a_dead_let
     refused = command(view, "enhancement_approve", T + 1, enhancement_id=EID2)
     assert codes(refused) == ["invalid_command"]
     (letter,) = dead_letters(refused)
-    assert EID in letter["error"]["message"] and "trust_policy" in letter["error"]["message"]
+    assert EID in letter["error"]["message"] and "one trust or routing policy at a time" in letter["error"]["message"]
     assert not events(refused) and not refused.late_writes
     assert view.state(EID2) == held  # still held, the command not recorded as applied
 
@@ -430,14 +441,8 @@ def test_a_policy_reactivating_after_cooldown_waits_while_another_is_active() ->
 
 
 def checked_ctx(now: float = T) -> Context:
-    def check(kind: str, payload: Any) -> str | None:  # what the shell's PolicyBook.check does
-        if kind != "trust_policy":
-            return None
-        try:
-            candidate_trust(default_config(), payload)
-        except TrustConfigError as exc:
-            return f"the trust configuration it makes is invalid: {exc}"
-        return None
+    def check(kind: str, payload: Any) -> str | None:  # the shell's PolicyBook.check, with the default files
+        return candidate_problem(kind, payload, default_config(), RoutingConfig())
 
     return Context(PCFG, partitions=P, policy_version="pv", now=now, installed={"numpy": "2.1.0"}.get,
                    payload_check=check)
@@ -461,9 +466,17 @@ def test_a_failing_payload_check_rejects_with_a_payload_check_in_the_evidence() 
     assert (evidence["payload"]["passed"], evidence["payload"]["score"]) == (False, 0.0)
     assert "risk_tiers.review" in evidence["payload"]["problem"]
     assert evidence["schema"]["passed"] and evidence["thresholds"]["passed"]
-    assert "payload: the trust configuration it makes is invalid" in rejected["reason"]["message"]
+    assert "payload: the trust_gate.yaml configuration it makes is invalid" in rejected["reason"]["message"]
     assert [a["kind"] for a in alerts(effects)] == ["enhancement_rejected"]
     assert view.state().state == "rejected" and view.state().ramp is None
+
+
+def test_a_routing_policy_that_makes_an_invalid_router_configuration_is_rejected() -> None:
+    view = FakeView()
+    effects = submit_checked(view, kind="routing_policy", payload={"epsilon": 0.001})  # below epsilon_min 0.01
+    (rejected,) = [e for e in events(effects) if e["to_state"] == "rejected"]
+    assert "epsilon_min: must not exceed epsilon" in rejected["evidence"]["payload"]["problem"]
+    assert view.state().state == "rejected"
 
 
 def test_a_passing_payload_check_is_listed_and_the_policy_activates() -> None:

@@ -250,8 +250,9 @@ def test_a_decision_reported_twice_counts_once() -> None:
     assert r.tallies["current"].labelled == 1
 
 
-def test_in_shadow_the_current_policy_is_judged_by_its_trust_verdict() -> None:
+@pytest.mark.parametrize("field", ["part_verb", "trust_verb"])  # (`trust_verb`: fed before routing canaries)
+def test_in_shadow_the_current_policy_is_judged_by_the_verdict_of_the_part_under_canary(field: str) -> None:
     """The final verb may be held back by the budget or the router, which the candidate's
-    shadow verdict never ran: the trust gate's verdicts are compared."""
-    r = at_step(0).add([{**outcome(0, step=0, verb="defer", shadow_verb="execute"), "trust_verb": "execute"}])
+    shadow verdict never ran: the verdicts of the part under canary are compared."""
+    r = at_step(0).add([{**outcome(0, step=0, verb="defer", shadow_verb="execute"), field: "execute"}])
     assert r.tallies["current"].correct == r.tallies["candidate"].correct == 1

@@ -31,7 +31,7 @@ N = 40
 
 
 def canary(share: float = 0.5, step: int = 2, enhancement_id: str = EID) -> PolicyCanary:
-    return PolicyCanary(enhancement_id, share, step, CANDIDATE_TRUST, CANDIDATE_PV)
+    return PolicyCanary(enhancement_id, share, step, CANDIDATE_PV, trust=CANDIDATE_TRUST)
 
 
 # --- bucket and arm_of --------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_the_candidate_decides_its_arm_and_the_current_policy_the_rest() -> None
             assert d["policy_version"] == PV
             assert (d["trust"]["decision"], d["verb"], d["trust"]["floor_violation"]) == ("execute", "execute", False)
         assert d["trust"]["score"] == pytest.approx(0.6666, abs=1e-4)
-        assert d["canary"] == {"enhancement_id": EID, "arm": arms[rid], "share": 0.5, "step": 2, "activation": 0,
+        assert d["canary"] == {"enhancement_id": EID, "kind": "trust_policy", "arm": arms[rid], "share": 0.5, "step": 2, "activation": 0,
                                "candidate_policy_version": CANDIDATE_PV, "shadow": None}
     # the floor alerts are the candidate's (its floor is 0.7; the current one's 0.6 holds)
     assert sorted(a["source_event_id"] for a in p.alerts if a["kind"] == "trust_floor_violation") == sorted(
@@ -162,8 +162,8 @@ def test_shadow_decides_everything_under_the_current_policy_and_records_the_cand
         assert (d["policy_version"], d["verb"], d["trust"]["floor_violation"]) == (PV, "execute", False)
         part = d["canary"]
         assert {k: v for k, v in part.items() if k != "shadow"} == {
-            "enhancement_id": EID, "arm": "current", "share": 0.0, "step": 0, "activation": 0,
-            "candidate_policy_version": CANDIDATE_PV}
+            "enhancement_id": EID, "kind": "trust_policy", "arm": "current", "share": 0.0, "step": 0,
+            "activation": 0, "candidate_policy_version": CANDIDATE_PV}
         shadow = part["shadow"]
         assert set(shadow) == {"verb", "tier", "score", "policy_version"}
         assert (shadow["verb"], shadow["tier"], shadow["policy_version"]) == ("review", "monitor", CANDIDATE_PV)
@@ -193,7 +193,7 @@ def test_remembered_keeps_the_canary_part_with_the_verb_in_batch_order() -> None
     for r in p.plan.remembered:
         d = decisions[r.request_id]
         assert r.decision_id == d["event_id"]
-        assert r.canary == {**d["canary"], "verb": d["verb"], "trust_verb": d["trust"]["decision"]}
+        assert r.canary == {**d["canary"], "verb": d["verb"], "part_verb": d["trust"]["decision"]}
         assert r.canary["arm"] == arm_of(c, r.request_id)
         assert r.canary["verb"] == ("review" if r.canary["arm"] == "candidate" else "execute")
 
@@ -244,7 +244,7 @@ def test_shadow_audit_items_are_all_under_the_current_version() -> None:
 
 def test_a_canary_of_default_trust_settings_decides_as_the_current_policy_but_says_so() -> None:
     """The candidate's `policy_version` marks its decisions even when its verdicts agree."""
-    same = PolicyCanary(EID, 1.0, 1, default_config(), CANDIDATE_PV)
+    same = PolicyCanary(EID, 1.0, 1, CANDIDATE_PV, trust=default_config())
     cfg = dataclasses.replace(CFG, trust=default_config())
     d = plan([rec(body("r-1", PASS))], DictView(policies={"acme": same}), cfg).decisions[0]
     assert (d["verb"], d["policy_version"], d["canary"]["arm"]) == ("execute", CANDIDATE_PV, "candidate")
@@ -279,7 +279,7 @@ def test_a_candidate_deciding_on_calibrated_scores_uses_the_tenants_calibration(
     cfg, view = calibrated()
     cand = candidate_trust(cfg.trust, {"trust_floor": 0.7})
     assert cand.decide_on == "calibrated"  # the payload leaves it as the current configuration has it
-    view.policies["acme"] = PolicyCanary(EID, 1.0, 3, cand, CANDIDATE_PV)
+    view.policies["acme"] = PolicyCanary(EID, 1.0, 3, CANDIDATE_PV, trust=cand)
     d = plan([rec(body("r-1", PASS))], view, cfg).decisions[0]
     assert (d["policy_version"], d["trust"]["decided_on"], d["trust"]["tier"], d["verb"]) == (
         CANDIDATE_PV, "calibrated", "block", "abort")
@@ -288,7 +288,7 @@ def test_a_candidate_deciding_on_calibrated_scores_uses_the_tenants_calibration(
 def test_a_shadow_verdict_under_calibration_is_the_candidates_calibrated_verdict() -> None:
     cfg, view = calibrated()
     cand = candidate_trust(cfg.trust, {"trust_floor": 0.7})
-    view.policies["acme"] = PolicyCanary(EID, 0.0, 0, cand, CANDIDATE_PV)
+    view.policies["acme"] = PolicyCanary(EID, 0.0, 0, CANDIDATE_PV, trust=cand)
     d = plan([rec(body("r-1", PASS))], view, cfg).decisions[0]
     assert (d["policy_version"], d["verb"]) == (PV, "abort")  # the current policy decides, on the calibrated score
     shadow = d["canary"]["shadow"]

@@ -1,5 +1,6 @@
-"""Outcomes of decisions made while the tenant's trust policy was under canary: forwarded to
-the enhancement's ramp as `FEED_POLICY` items on the internal feed."""
+"""Outcomes of decisions made while the tenant's policy was under canary: forwarded to the
+enhancement's ramp as `FEED_POLICY` items on the internal feed (and, for a routing policy,
+taught to its candidate router too)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from resontinex.agents.effects import Effects, Output
 from resontinex.agents.enhancement import FEED_POLICY, Ramp
 from resontinex.agents.outcomes import Known
 
-from .test_plan import Views, cfg, dead_letter_codes, outcome, pending, plan
+from resontinex.agents.gate import Candidate, candidate_of, router_value
+from resontinex.agents.router import RouterState, candidate_state, routing_config_from
+
+from .test_plan import Views, cfg, dead_letter_codes, outcome, pending, plan, routed_view
 
 
 def part(enhancement_id: str = "floor-70", arm: str = "candidate", step: int = 2, verb: str = "review",
@@ -32,7 +36,7 @@ def test_an_outcome_of_a_canary_decision_goes_to_its_enhancements_ramp() -> None
     assert (o.partition, o.key) == (0, b"acme")
     assert body == {"type": FEED_POLICY, "tenant": "acme", "enhancement_id": "floor-70", "outcomes": [
         {"outcome_id": "o-4", "decision_id": "d-1", "arm": "candidate", "step": 2, "activation": 0, "verb": "review",
-         "trust_verb": None, "shadow_verb": None, "label": False, "success": True}]}
+         "part_verb": None, "shadow_verb": None, "label": False, "success": True}]}
     assert dead_letter_codes(e) == []
 
 
@@ -96,6 +100,23 @@ def test_a_routed_canary_decisions_outcome_teaches_the_router_and_the_ramp() -> 
     assert [w.table for w in e.early_writes] == ["router-state"]
     ((_, body),) = fed(e)
     assert body["outcomes"][0]["arm"] == "current"
+
+
+def test_a_candidate_router_learns_from_every_routed_outcome_once_and_is_kept() -> None:
+    config = cfg()
+    lenient = routing_config_from({"mode": "lenient"})
+    candidate = Candidate("lenient", 1, lenient, candidate_state(RouterState.fresh(config.routing), lenient))
+    view = routed_view(config, "d-1", "d-2")
+    view.routers["acme"] = router_value(RouterState.fresh(config.routing), [], ["imp-1"], candidate)
+    e = plan([outcome("d-1", 0), outcome("d-2", 1), outcome("d-1", 2)], view, config)
+    (write,) = e.early_writes
+    kept = candidate_of(write.value)
+    assert kept is not None and (kept.enhancement_id, kept.activation, kept.cfg) == ("lenient", 1, lenient)
+    current = RouterState.from_dict(write.value["state"], config.routing)
+    assert kept.state.stats.outcomes == current.stats.outcomes == 2  # each decision once, whichever router chose
+    key = "llm_inference:a100:us-west"
+    assert kept.state.policy.value(key, "akash") == current.policy.value(key, "akash") is not None
+    assert write.value["imports"] == ["imp-1"]
 
 
 def test_the_items_are_what_the_ramp_counts() -> None:

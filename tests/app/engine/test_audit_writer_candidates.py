@@ -160,7 +160,7 @@ def test_nothing_is_written_for_no_items() -> None:
 
 
 def test_a_canary_batch_is_audited_with_both_configs_and_recovered_with_its_canary_parts() -> None:
-    canary = PolicyCanary("floor-70", 0.5, 2, candidate_trust(CFG.trust, {"trust_floor": 0.7}), CAND)
+    canary = PolicyCanary("floor-70", 0.5, 2, CAND, trust=candidate_trust(CFG.trust, {"trust_floor": 0.7}))
     records = [rec(body(f"r-{i}", MONITOR), offset=i) for i in range(20)]
     plan = plan_batch(GateBatch(records, NOW, MONO), DictView(policies={"acme": canary}), CFG)
     items = [a.item for a in plan.effects.audit]
@@ -195,7 +195,7 @@ def test_remember_and_replay_keep_the_canary_part_with_its_verb() -> None:
     part = {"enhancement_id": "e", "arm": "current", "share": 0.0, "step": 0, "candidate_policy_version": CAND,
             "shadow": {"verb": "review", "tier": "monitor", "score": 0.66, "policy_version": CAND}}
     live = recover([], 10)
-    live.remember("r-1", "d-1", "acme", 0.66, None, {**part, "verb": "execute", "trust_verb": "execute"})
+    live.remember("r-1", "d-1", "acme", 0.66, None, {**part, "verb": "execute", "part_verb": "execute"})
     live.remember("r-2", "d-2", "acme", 0.5)
     decision = {"event_id": "d-1", "tenant": "acme", "verb": "execute", "trust": {"raw_score": 0.66, "decision": "execute"},
                 "canary": part}
@@ -204,5 +204,5 @@ def test_remember_and_replay_keep_the_canary_part_with_its_verb() -> None:
     replayed.replay({"kind": "decision", "record": {"request": {"event_id": "r-1"}, "decision": decision}})
     replayed.replay({"kind": "decision", "record": {"request": {"event_id": "r-2"}, "decision": plain}})
     for state in (live, replayed):
-        assert state.decisions.get("d-1") == ("acme", 0.66, None, {**part, "verb": "execute", "trust_verb": "execute"})
+        assert state.decisions.get("d-1") == ("acme", 0.66, None, {**part, "verb": "execute", "part_verb": "execute"})
         assert state.decisions.get("d-2") == ("acme", 0.5, None, None)
