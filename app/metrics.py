@@ -167,6 +167,9 @@ ENHANCEMENT_TRIGGERS = Counter("resontinex_enhancement_triggers", "Monitor trigg
                                ["check", "severity"], registry=REGISTRY)
 ENHANCEMENT_CANARY_JUDGEMENTS = Counter("resontinex_enhancement_canary_judgements", "Canary judgements, by verdict",
                                         ["verdict"], registry=REGISTRY)
+ENHANCEMENT_JUDGES_DEFERRED = Counter("resontinex_enhancement_judges_deferred",
+                                      "Canary judges due but left to the next tick (canary.judges_per_tick)",
+                                      registry=REGISTRY)
 ENHANCEMENT_TELEMETRY_DROPPED = Counter("resontinex_enhancement_telemetry_dropped",
                                         "Enhancement telemetry partials not merged, by reason", ["reason"], registry=REGISTRY)
 ENHANCEMENTS = Gauge("resontinex_enhancements", "Enhancements of the tenants this worker owns, by state", ["state"],

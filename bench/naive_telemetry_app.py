@@ -11,8 +11,8 @@ a bottom-64 sample per window and metric: that is work the baseline is spared).
 
 A record of an enhancement also sends its partial on the internal `enhancement-feed` topic,
 keyed by the enhancement id, on the partition the project's telemetry agent uses, in the
-project's format (`type`, `enhancement_id`, `arm`, `window_start`, `partial_id`, `metrics`
-with each metric's `WindowStats` of this one value, sample included): one `await
+project's format (`type`, `enhancement_id`, `arm`, `window_start`, `source`, `upto`,
+`metrics`: the arm's window so far, `samples`: this one value's sample entry): one `await
 topic.send` per event, where the project sends one partial per enhancement, arm and window
 per batch. Nothing reads the feed here (the project's worker also routes what it sends:
 work the baseline is spared too). Records are not checked against their key, their window
@@ -75,16 +75,19 @@ def updated(value: Mapping[str, Any] | None, metrics: Mapping[str, float]) -> di
     return out
 
 
-def partial(event: Telemetry, partition: int, offset: int, at: float) -> tuple[str, bytes]:
+def partial(event: Telemetry, partition: int, offset: int, at: float,
+            window: Mapping[str, Mapping[str, float]]) -> tuple[str, bytes]:
     """The enhancement partial of one record, as the project's telemetry agent writes it
-    for a group of records (here a group of one): (enhancement id, value)."""
+    for a group of records (here a group of one), with the arm's `window` so far:
+    (enhancement id, value)."""
     assert event.enhancement_id is not None
     arm = event.arm or "enhancement"
-    start = window_start(at, WINDOW_S)
     return event.enhancement_id, orjson.dumps({
-        "type": FEED_TELEMETRY, "enhancement_id": event.enhancement_id, "arm": arm, "window_start": start,
-        "partial_id": f"{partition}:{offset}-{offset}:{start:g}:{arm}",
-        "metrics": {name: fold((event.event_id,), (x,), PARTIAL_K).as_dict() for name, x in event.metrics.items()}})
+        "type": FEED_TELEMETRY, "enhancement_id": event.enhancement_id, "arm": arm,
+        "window_start": window_start(at, WINDOW_S), "source": partition, "upto": offset + 1,
+        "metrics": {name: {**st, "s": []} for name, st in window.items()},
+        "samples": {name: [list(e) for e in fold((event.event_id,), (x,), PARTIAL_K).sample]
+                    for name, x in event.metrics.items()}})
 
 
 def count_windows(items: Iterable[tuple[Any, Mapping[str, Any]]]) -> dict[str, dict[str, int]]:
@@ -124,8 +127,8 @@ def build(bootstrap: str, datadir: Path, web_port: int):
             windows["sources"][t.source] = updated(windows["sources"][t.source].value(), t.metrics)
             if t.enhancement_id is not None:
                 key = f"{t.enhancement_id}/{t.arm or 'enhancement'}"
-                windows["arms"][key] = updated(windows["arms"][key].value(), t.metrics)
-                enhancement_id, value = partial(t, message.partition, message.offset, at)
+                window = windows["arms"][key] = updated(windows["arms"][key].value(), t.metrics)
+                enhancement_id, value = partial(t, message.partition, message.offset, at, window)
                 await feed.send(key=enhancement_id.encode(), value=value,
                                 partition=partition_of(enhancement_id, PARTITIONS))
             state["events"] += 1

@@ -149,8 +149,15 @@ def judge_canary(enhancement: Mapping[str, Sequence[float]], baseline: Mapping[s
     unweighted = sorted({m.group for m in metrics} - settings.group_weights.keys())
     if settings.group_weights and unweighted:
         raise ConfigError("canary.judge.group_weights", f"no weight for group(s) {', '.join(unweighted)}")
-    verdicts = tuple(_judge_metric(m, _samples(m.name, "enhancement", enhancement.get(m.name, ())),
-                                   _samples(m.name, "baseline", baseline.get(m.name, ())), settings) for m in metrics)
+    arms = [(_samples(m.name, "enhancement", enhancement.get(m.name, ())),
+             _samples(m.name, "baseline", baseline.get(m.name, ()))) for m in metrics]
+    tests = _tests(arms, settings.min_samples)
+    verdicts = tuple(_verdict(m, enh, base, tests.get(i), settings)
+                     for i, (m, (enh, base)) in enumerate(zip(metrics, arms)))
+    return _conclude(verdicts, settings)
+
+
+def _conclude(verdicts: tuple[MetricVerdict, ...], settings: CanarySettings) -> CanaryJudgement:
     score = _score(verdicts, settings)
     failed = [v for v in verdicts if v.failed]
     critical = [v.name for v in failed if v.critical]
@@ -182,26 +189,59 @@ def _samples(name: str, arm: str, values: Sequence[float]) -> npt.NDArray[np.flo
     return x
 
 
-def _judge_metric(m: MetricJudge, enh: npt.NDArray[np.float64], base: npt.NDArray[np.float64],
-                  s: CanarySettings) -> MetricVerdict:
-    if min(len(enh), len(base)) < s.min_samples:
+_Test = tuple[float, float, float, float]
+"""A scored metric's U test p-value, Hodges–Lehmann shift, and median of each arm (enhancement, baseline)."""
+
+_EXACT_MAX = 8
+"""scipy's `mannwhitneyu` ("auto") may take the exact distribution when an arm has this many values or fewer."""
+
+
+def _tests(arms: Sequence[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]],
+           min_samples: int) -> dict[int, _Test]:
+    """The `_Test` of each metric (by index in `arms`) with `min_samples` in both arms.
+
+    Metrics whose arms have the same sizes go through scipy and numpy as one 2-D batch: scipy's
+    per-call overhead, not the arithmetic, is most of a U test's cost. "auto" chooses exact or
+    asymptotic once for a whole batch (exact needs no ties anywhere in it), so a metric that
+    could get the exact test is tested alone, as it would be on its own.
+    """
+    batches: dict[tuple[int, ...], list[int]] = {}
+    for i, (enh, base) in enumerate(arms):
+        if min(len(enh), len(base)) >= min_samples:
+            key = (len(enh), len(base)) if min(len(enh), len(base)) > _EXACT_MAX else (len(enh), len(base), i)
+            batches.setdefault(key, []).append(i)
+    tests: dict[int, _Test] = {}
+    for rows in batches.values():
+        found = _batch_tests(np.stack([arms[i][0] for i in rows]), np.stack([arms[i][1] for i in rows]))
+        tests.update(zip(rows, found))
+    return tests
+
+
+def _batch_tests(enh: npt.NDArray[np.float64], base: npt.NDArray[np.float64]) -> list[_Test]:
+    """The `_Test` of each row: row i of `enh` and of `base` are one metric's two arms."""
+    from scipy.stats import mannwhitneyu  # half a second to import: not at every worker's start
+
+    p = mannwhitneyu(enh, base, alternative="two-sided", axis=1).pvalue
+    p = np.where(np.isnan(p), 1.0, p)  # scipy gives nan when every sample in both arms is the same
+    # the samples are in hash order (a uniform order): their first HL_SAMPLES are a uniform subsample
+    shifts = np.median((enh[:, :HL_SAMPLES, None] - base[:, None, :HL_SAMPLES]).reshape(len(enh), -1), axis=1)
+    return list(zip(p.tolist(), shifts.tolist(), np.median(enh, axis=1).tolist(), np.median(base, axis=1).tolist()))
+
+
+def _verdict(m: MetricJudge, enh: npt.NDArray[np.float64], base: npt.NDArray[np.float64], test: _Test | None,
+             s: CanarySettings) -> MetricVerdict:
+    if test is None:
         return MetricVerdict(m.name, m.group, "nodata", None, None, len(enh), len(base),
                              float(np.median(enh)) if len(enh) else None,
                              float(np.median(base)) if len(base) else None, m.critical, failed=False)
-    from scipy.stats import mannwhitneyu  # half a second to import: not at every worker's start
-
-    p = float(mannwhitneyu(enh, base, alternative="two-sided").pvalue)
-    p = 1.0 if math.isnan(p) else p  # scipy gives nan when every sample in both arms is the same
-    median_base = float(np.median(base))
-    # the samples are in hash order (a uniform order): their first HL_SAMPLES are a uniform subsample
-    shift = float(np.median(np.subtract.outer(enh[:HL_SAMPLES], base[:HL_SAMPLES])))
+    p, shift, median_enh, median_base = test
     effect = shift / abs(median_base) if median_base else shift
     outcome: Outcome = "pass"
     if p < s.alpha and effect > m.tolerance:
         outcome = "high"
     elif p < s.alpha and effect < -m.tolerance:
         outcome = "low"
-    return MetricVerdict(m.name, m.group, outcome, p, effect, len(enh), len(base), float(np.median(enh)), median_base,
+    return MetricVerdict(m.name, m.group, outcome, p, effect, len(enh), len(base), median_enh, median_base,
                          m.critical, failed=outcome in _HARMFUL[m.direction])
 
 

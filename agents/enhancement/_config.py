@@ -179,11 +179,15 @@ DEFAULT_JUDGE_SETTINGS = CanarySettings(alpha=0.01, group_weights={"quality": 50
 class CanaryConfig:
     """The canary judge, every `interval_s` while an enhancement is a canary; a pass with
     at least `min_samples` per arm promotes it to full. `sample_size`: values pooled per
-    arm and metric since activation. `metrics`: the judge of a submission that names none."""
+    arm and metric since activation. `metrics`: the judge of a submission that names none.
+    `judges_per_tick`: the most judges one tick of the monitor runs (about 1 ms each);
+    the others due wait for the next tick, so a tick's work is bounded however many
+    canaries fall due together."""
 
     interval_s: float = 60.0
     min_samples: int = 50
     sample_size: int = 200
+    judges_per_tick: int = 200
     judge: CanarySettings = DEFAULT_JUDGE_SETTINGS
     metrics: tuple[MetricJudge, ...] = DEFAULT_JUDGE
 
@@ -301,7 +305,8 @@ _CONVERT: Mapping[str, Any] = {
         "tolerance": _UNIT,
     }),
     "canary": _section(CanaryConfig, {"interval": parse_duration, "min_samples": _at_least(3),
-                                      "sample_size": _at_least(3), "judge": _judge, "metrics": _metrics}),
+                                      "sample_size": _at_least(3), "judges_per_tick": _at_least(1),
+                                      "judge": _judge, "metrics": _metrics}),
     "policy": _section(RampSettings, {"steps": _steps, "min_outcomes": _at_least(1), "max_drop": _UNIT,
                                       "alpha": _UNIT}),
 }

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Final
 
 from resontinex.agents.events import derived_id
@@ -99,7 +99,12 @@ class Enhancement:
         return cls(enhancement_id, tenant, kind, mode, now, submission or {})
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record as JSON types. Its nested values are shared, not copied: a record is
+        never changed in place (a change is a new one, `move`/`replace`), and a tick writes
+        back every record it reads, where a deep copy was a third of its time."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["awaiting"] = None if self.awaiting is None else asdict(self.awaiting)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Enhancement:

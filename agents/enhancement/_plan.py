@@ -144,6 +144,8 @@ class _Plan:
         """Series read (or started) with their pools."""
         self.pools_changed: set[str] = set()
         self.indexes: dict[str, list[str]] = {}
+        self.judges = 0
+        """Canary judges run by this plan (a tick runs at most `canary.judges_per_tick`)."""
 
     def get(self, enhancement_id: str) -> Enhancement | None:
         return self.records.get(enhancement_id) or self.view.enhancement(enhancement_id)
@@ -366,11 +368,13 @@ def _merge(plan: _Plan, item: dict[str, Any]) -> None:
         plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "not_active")
         return
     stats = {m: WindowStats.from_dict(d) for m, d in item["metrics"].items()}
+    samples = {m: [(int(h), float(v)) for h, v in entries] for m, entries in item["samples"].items()}
     judged = e.phase == "canary" and e.ramp is None  # only a telemetry canary's judge reads the pooled samples
-    merged = plan.series_of(e, pools=judged).add(item["partial_id"], item["arm"], float(item["window_start"]), stats,
-                                                 plan.cfg.canary.sample_size, pool=judged)
+    merged = plan.series_of(e, pools=judged).add(item["arm"], float(item["window_start"]), int(item["source"]),
+                                                 int(item["upto"]), stats, samples, plan.cfg.canary.sample_size,
+                                                 pool=judged)
     if merged is None:
-        plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_or_before_activation")
+        plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_late_or_before_activation")
         return
     plan.series[e.enhancement_id] = merged
     if judged:
@@ -455,6 +459,9 @@ def _monitor(plan: _Plan, e: Enhancement) -> None:
     cfg, now = plan.cfg, plan.ctx.now
     canary_due = e.phase == "canary" and e.ramp is None and (
         e.judged_at is None or now - e.judged_at >= cfg.canary.interval_s)
+    if canary_due and plan.judges >= cfg.canary.judges_per_tick:
+        canary_due = False  # due still: judged in the next tick
+        plan.out.count("ENHANCEMENT_JUDGES_DEFERRED")
     if (e.closes_at is not None and now >= e.closes_at) or canary_due:
         tel = cfg.telemetry
         keep = max(cfg.monitor.stability.window, cfg.monitor.quality.window)
@@ -465,6 +472,7 @@ def _monitor(plan: _Plan, e: Enhancement) -> None:
         if _watch(plan, e, series):
             return  # deactivated (or its deactivation held)
         if canary_due:
+            plan.judges += 1
             _judge(plan, plan.records.get(e.enhancement_id, e), series)
     if e.phase == "canary" and e.ramp is not None:
         _ramp(plan, plan.records.get(e.enhancement_id, e))
@@ -525,8 +533,9 @@ def _judge(plan: _Plan, e: Enhancement, series: EnhancementSeries) -> None:
     settings = cfg.judge
     if settings.group_weights and not {m.group for m in metrics} <= set(settings.group_weights):
         settings = replace(settings, group_weights={})  # a submission's own groups: weighted equally
-    judgement = judge_canary({m: p.values for m, p in arms["enhancement"].items()},
-                             {m: p.values for m, p in arms["baseline"].items()}, metrics, settings)
+    samples = {arm: {m.name: pooled[m.name].values for m in metrics if m.name in pooled}
+               for arm, pooled in arms.items()}  # only the metrics judged
+    judgement = judge_canary(samples["enhancement"], samples["baseline"], metrics, settings)
     plan.out.count("ENHANCEMENT_CANARY_JUDGEMENTS", judgement.verdict)
     e = plan.records[e.enhancement_id] = replace(e, judged_at=ctx.now, judgement=judgement.as_dict())
     evidence = {"judgement": judgement.as_dict(),

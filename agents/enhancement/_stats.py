@@ -109,6 +109,25 @@ class WindowStats:
                            min(self.min, other.min), max(self.max, other.max),
                            _bottom_k(sorted(self.sample + other.sample), k))
 
+    def union(self, sample: Sequence[tuple[int, float]], k: int) -> WindowStats:
+        """The statistics of the bottom k of this sample and `sample` together: idempotent
+        (an entry merged twice is kept once), so count, mean, … describe the sample, not
+        every value seen.
+
+        >>> a = fold(["e1", "e2", "e3"], [1.0, 2.0, 3.0], k=8)
+        >>> a.union(a.sample, 8) == a.union(a.sample, 8).union(a.sample, 8), a.union(a.sample, 8).count
+        (True, 3)
+        """
+        entries = _bottom_k(sorted(self.sample + tuple(sample)), k)
+        if not entries:
+            return EMPTY
+        values = [v for _, v in entries]
+        n, mean = len(values), sum(values) / len(values)
+        return WindowStats(n, mean, sum([(x - mean) * (x - mean) for x in values]), min(values), max(values), entries)
+
+    def unsampled(self) -> WindowStats:
+        return WindowStats(self.count, self.mean, self.m2, self.min, self.max, ())
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON value (finite: an empty window's min and max are null)."""
         empty = not self.count
@@ -119,9 +138,10 @@ class WindowStats:
     def from_dict(cls, d: Mapping[str, Any] | None) -> WindowStats:
         if not d or not d["n"]:
             return EMPTY
-        # float(): canonical JSON writes 2.0 as 2, which reads back as an int.
+        # float(): canonical JSON writes 2.0 as 2, which reads back as an int (a sample value
+        # read back so is equal to its float, and converting each costs a pool read 3×).
         return cls(int(d["n"]), float(d["mean"]), float(d["m2"]), float(d["min"]), float(d["max"]),
-                   tuple((int(h), float(v)) for h, v in d["s"]))
+                   tuple(map(tuple, d["s"])))
 
 
 EMPTY = WindowStats(0, 0.0, 0.0, math.inf, -math.inf, ())

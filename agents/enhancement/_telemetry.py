@@ -6,9 +6,11 @@ and `telemetry-arms` keyed by `enhancement_id/arm` for records of an enhancement
 window's value is `{"upto": offset, "metrics": {name: WindowStats}}`: the records of a key
 all come from one partition, in offset order, so a record below `upto` was folded already
 and a redelivered batch is folded once. An enhancement's records also become a partial
-per enhancement, arm and window (with a sample of `canary.sample_size`), sent on the
-internal feed keyed by the enhancement id, for its monitor (`_plan`). A partial's id names
-its partition and offsets, so the same batch sends the same partial.
+per enhancement, arm and window, sent on the internal feed keyed by the enhancement id,
+for its monitor (`_plan`): the window's statistics so far on this partition (`source`),
+the offset they reach (`upto`), and the batch's sample of `canary.sample_size` values. A
+partial replaces what its source sent before rather than adding to it (`_series`), so a
+batch redelivered with other boundaries counts once.
 
 Records are folded per group at once (`fold_many`): one table write per key and window
 per batch, however many records it holds.
@@ -72,7 +74,6 @@ def plan_telemetry(records: Sequence[Record], view: TelemetryView, cfg: Enhancem
     # (table, key, partition, window start) → metric → (ids, values), and the next offset past the group's records
     groups: dict[tuple[str, str, int, float], dict[str, _Group]] = defaultdict(dict)
     upto: dict[tuple[str, str, int, float], int] = {}
-    ranges: dict[tuple[str, str, int, float], tuple[int, int]] = {}
     stored: dict[tuple[str, str, int, float], dict[str, Any] | None] = {}
     folded = 0
     for record in records:
@@ -106,8 +107,6 @@ def plan_telemetry(records: Sequence[Record], view: TelemetryView, cfg: Enhancem
                 ids.append(event.event_id)
                 values.append(value)
             upto[g] = record.offset + 1
-            first, _ = ranges.get(g, (record.offset, record.offset))
-            ranges[g] = (first, record.offset)
             counted = True
         folded += counted
     if folded:
@@ -119,15 +118,14 @@ def plan_telemetry(records: Sequence[Record], view: TelemetryView, cfg: Enhancem
         partials = fold_many(metrics, partial_k if arm else window_k)
         before = (stored[g] or {}).get("metrics", {})
         merged = {name: WindowStats.from_dict(before.get(name)).merged(st, window_k) for name, st in partials.items()}
-        kept = {name: s for name, s in before.items() if name not in merged}
-        out.late.append(TableWrite(table, key, {"upto": upto[g], "metrics": {
-            **kept, **{n: s.as_dict() for n, s in merged.items()}}}, partition, at=start))
+        window = {**before, **{n: s.as_dict() for n, s in merged.items()}}
+        out.late.append(TableWrite(table, key, {"upto": upto[g], "metrics": window}, partition, at=start))
         if arm:
             enhancement_id, _, arm_name = key.rpartition("/")
-            first, last = ranges[g]
             partial = {"type": FEED_TELEMETRY, "enhancement_id": enhancement_id, "arm": arm_name,
-                       "window_start": start, "partial_id": f"{partition}:{first}-{last}:{round(start * 1000)}:{arm_name}",
-                       "metrics": {n: s.as_dict() for n, s in partials.items()}}
+                       "window_start": start, "source": partition, "upto": upto[g],
+                       "metrics": {n: {**d, "s": []} for n, d in window.items()},
+                       "samples": {n: [list(e) for e in s.sample] for n, s in partials.items()}}
             out.outputs.append(Output("enhancement_feed", partition_of(enhancement_id, partitions),
                                       enhancement_id.encode(), orjson.dumps(partial)))
     return TelemetryPlan(out.effects(), folded)

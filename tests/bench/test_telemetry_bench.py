@@ -81,10 +81,12 @@ def test_checks_of_windows_and_partials():
     assert window_counts(windows) == {m: 5 for m in METRICS}
     assert count_mismatches({"s": 5}, {"s": window_counts(windows)}, "source") == []
     assert count_mismatches({"s": 6}, {"s": window_counts(windows)}, "source")[0] == "source s: quality_score 5 != 6"
-    feed = [{"type": "telemetry", "enhancement_id": "enh-1", "arm": "baseline", "metrics": {"q": {"n": 2}, "r": {"n": 2}}},
-            {"type": "telemetry", "enhancement_id": "enh-1", "arm": "baseline", "metrics": {"q": {"n": 1}}},
+    where = {"type": "telemetry", "enhancement_id": "enh-1", "arm": "baseline", "window_start": 0.0}
+    feed = [{**where, "source": 0, "metrics": {"q": {"n": 1}}},
+            {**where, "source": 0, "metrics": {"q": {"n": 2}, "r": {"n": 2}}},  # source 0's window so far
+            {**where, "source": 1, "metrics": {"q": {"n": 1}}},
             {"type": "submission", "event_id": "x"}]
-    assert feed_counts(feed) == {"partials": 2, "arms": {"enh-1/baseline": 3}}
+    assert feed_counts(feed) == {"partials": 3, "arms": {"enh-1/baseline": 3}}
     assert count_mismatches({"enh-1/baseline": 3}, feed_counts(feed)["arms"], "partials of") == []
     assert count_mismatches({"enh-1/baseline": 3, "enh-2/baseline": 1}, {"enh-1/baseline": 3}, "partials of") == [
         "partials of enh-2/baseline: missing"]
@@ -105,14 +107,15 @@ def test_naive_partial_is_the_projects_format():
     key, value = telemetry(200, now=NOW)[next(i for i, (_, v) in enumerate(telemetry(200, now=NOW))
                                               if b"enhancement_id" in v)]
     event = decode(Telemetry, value)
-    enhancement_id, raw = naive.partial(event, 2, 17, NOW)
+    enhancement_id, raw = naive.partial(event, 2, 17, NOW, naive.updated(None, event.metrics))
     p = orjson.loads(raw)
     assert enhancement_id == event.enhancement_id
     assert p["type"] == "telemetry" and p["arm"] == event.arm and p["window_start"] == window_start(NOW, 60.0)
-    assert p["partial_id"] == f"2:17-17:{window_start(NOW, 60.0):g}:{event.arm}"
+    assert (p["source"], p["upto"]) == (2, 17 + 1)
     for name, x in event.metrics.items():
         st = WindowStats.from_dict(p["metrics"][name])  # what the project's feed merges
-        assert (st.count, st.mean, st.min, st.max, st.values) == (1, x, x, x, (x,))
+        assert (st.count, st.mean, st.min, st.max) == (1, x, x, x)
+        assert [v for _, v in p["samples"][name]] == [x]
     assert feed_counts([p])["arms"] == {f"{event.enhancement_id}/{event.arm}": 1}
 
 
@@ -152,7 +155,8 @@ def test_a_tiny_monitor_run_completes():
     tick, idle = got["tick"]["effects"], got["idle_tick"]["effects"]
     assert tick["writes"]["enhancement-state"] == 40  # every monitor ran (its upto moved)
     judged = tick["counts"]["ENHANCEMENT_CANARY_JUDGEMENTS"]
-    assert sum(judged.values()) == 20  # every canary's judge was due
+    assert sum(judged.values()) == 20  # every canary's judge was due (fewer than judges_per_tick)
+    assert got["every_judge_tick"]["effects"] == tick and got["judges_per_tick"] == 200
     assert judged.get("fail", 0) >= 10 and tick["counts"]["ENHANCEMENT_TRIGGERS"]
     assert idle == {"outputs": 0, "audit": 0, "writes_total": 0, "writes": {}, "counts": {}}  # nothing due: the tick only looked
     closing = got["close_only_tick"]["effects"]
@@ -172,7 +176,8 @@ def _fold_result(per_s: float, steady: float, verified: bool = True) -> dict:
 def test_report_ratios_and_targets():
     fold = {"project": _fold_result(20_000.0, 21_000.0), "naive": _fold_result(2_000.0, 2_100.0)}
     monitor = {"tick": {"best_s": 2.5, "first_s": 3.0}, "idle_tick": {"best_s": 0.5}, "decode": {"best_s": 0.25},
-               "close_only_tick": {"best_s": 1.5}, "sizes": {"series": {"mean_bytes": 100}},
+               "close_only_tick": {"best_s": 1.5}, "every_judge_tick": {"best_s": 3.5}, "judges_per_tick": 200,
+               "sizes": {"series": {"mean_bytes": 100}},
                "tick_plus_decode_s": 2.75, "enhancements": 1000, "encode_writes": {"best_s": 0.1, "values": 9, "bytes": 1e6}}
     monitor["decode"]["bytes"] = 1e8
     r = assemble({}, fold, monitor)

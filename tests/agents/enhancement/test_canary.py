@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import mannwhitneyu
 
-from resontinex.agents.enhancement._canary import CanarySettings, MetricJudge, judge_canary
+from resontinex.agents.enhancement._canary import HL_SAMPLES, CanarySettings, MetricJudge, judge_canary
 from resontinex.agents.enhancement.exceptions import ConfigError, EnhancementError
 
 LATENCY = MetricJudge("response_time_ms", "increase", 0.05, group="performance")
@@ -156,6 +158,41 @@ def test_p_values_are_probabilities_and_everything_is_finite(enh: list[float], b
     assert m.p_value is not None and 0.0 <= m.p_value <= 1.0
     assert j.score in (0.0, 100.0) and j.verdict in ("pass", "fail")
     json.dumps(j.as_dict(), allow_nan=False)
+
+
+def one_metric_alone(enh: list[float], base: list[float]) -> tuple[float, float, float, float]:
+    """The judge's figures for one metric, computed on their own: p, effect, both arms' medians."""
+    e, b = np.asarray(enh), np.asarray(base)
+    p = float(mannwhitneyu(e, b, alternative="two-sided").pvalue)
+    shift = float(np.median(np.subtract.outer(e[:HL_SAMPLES], b[:HL_SAMPLES])))
+    median_base = float(np.median(b))
+    return (1.0 if math.isnan(p) else p, shift / abs(median_base) if median_base else shift,
+            float(np.median(e)), median_base)
+
+
+values = st.one_of(st.integers(-3, 3).map(float), st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+# few sizes, so that metrics often share theirs (tested in one batch); 8 and below may take the exact test
+arm = st.sampled_from([3, 5, 8, 9, 21, 100, 131]).flatmap(lambda n: st.lists(values, min_size=n, max_size=n))
+
+
+@given(st.lists(st.tuples(arm, arm), min_size=1, max_size=4))
+@settings(max_examples=150, deadline=None)
+def test_each_metric_is_judged_as_it_would_be_alone(arms: list[tuple[list[float], list[float]]]) -> None:
+    metrics = [MetricJudge(f"m{i}", "either", 0.05, group="g") for i in range(len(arms))]
+    j = judge_canary({m.name: e for m, (e, _) in zip(metrics, arms)}, {m.name: b for m, (_, b) in zip(metrics, arms)},
+                     metrics, CanarySettings(min_samples=3))
+    for m, (enh, base) in zip(j.metrics, arms):
+        assert (m.p_value, m.effect, m.median_enhancement, m.median_baseline) == one_metric_alone(enh, base)
+
+
+def test_ties_in_one_small_metric_leave_the_exact_test_of_another() -> None:
+    # scipy's "auto" takes the exact test for ≤ 8 values without ties, deciding once per call
+    metrics = [MetricJudge("tied", "increase", 0.05, group="g"), MetricJudge("distinct", "increase", 0.05, group="g")]
+    enh = {"tied": [1.0, 1, 2, 3, 4], "distinct": [1.0, 2, 3, 4, 5]}
+    base = {"tied": [5.0, 6, 7, 8, 9], "distinct": [6.0, 7, 8, 9, 10]}
+    j = judge_canary(enh, base, metrics, CanarySettings(min_samples=5))
+    assert [m.p_value for m in j.metrics] == [one_metric_alone(enh[m], base[m])[0] for m in ("tied", "distinct")]
+    assert j.metrics[1].p_value == pytest.approx(2 / 252)  # exact: the most extreme of C(10, 5) orderings, both tails
 
 
 def test_settings_copy_their_group_weights() -> None:

@@ -243,14 +243,17 @@ def command(view: FakeView, action: str, now: float, enhancement_id: str | None 
 
 
 def partial(start: float, values: Sequence[float], *, arm: str = "enhancement", enhancement_id: str = EID,
-            metric: str = "quality_score", partial_id: str | None = None, routed: bool = True,
+            metric: str = "quality_score", source: int = 0, upto: int | None = None, routed: bool = True,
             k: int = CFG.canary.sample_size) -> dict[str, Any]:
-    """A telemetry partial (as `plan_telemetry` sends it), routed to the tenant or not yet."""
-    ids = [f"{enhancement_id}/{arm}/{start}/{i}" for i in range(len(values))]
+    """A telemetry partial (as `plan_telemetry` sends it), routed to the tenant or not yet:
+    `values` are the window's so far on partition `source` (and the batch's, for its sample),
+    reaching offset `upto` (default: one past the last value's)."""
+    ids = [f"{enhancement_id}/{arm}/{start}/{source}/{i}" for i in range(len(values))]
+    window = fold(ids, list(values), k)
     item: dict[str, Any] = {
         "type": FEED_ROUTED if routed else FEED_TELEMETRY, "enhancement_id": enhancement_id, "arm": arm,
-        "window_start": start, "partial_id": partial_id or f"p:{arm}:{start}:{metric}",
-        "metrics": {metric: fold(ids, list(values), k).as_dict()}}
+        "window_start": start, "source": source, "upto": len(values) if upto is None else upto,
+        "metrics": {metric: window.unsampled().as_dict()}, "samples": {metric: [list(e) for e in window.sample]}}
     if routed:
         item["tenant"] = TENANT
     return item
@@ -542,7 +545,7 @@ def test_two_submissions_of_one_tenant_in_one_batch_both_enter_the_index() -> No
 def test_a_partial_with_a_directory_entry_is_routed_to_its_tenant() -> None:
     view = FakeView()
     submit(view)
-    item = partial(T, [0.9], routed=False, partial_id="2:0-4:x:enhancement")
+    item = partial(T, [0.9], routed=False, source=2)
     effects = feed(view, [item])
     [out] = effects.outputs
     assert (out.topic, out.partition, out.key) == ("enhancement_feed", partition_of(TENANT, P), TENANT.encode())
@@ -568,27 +571,43 @@ def test_a_routed_partial_of_an_active_enhancement_joins_its_series_once() -> No
     # the record learns when its first window closes (the tick reads no series before then)
     assert view.state().closes_at == T + CFG.telemetry.window_s + CFG.telemetry.grace_s
     s = view.series(EID)
-    assert s is not None and s.partials == (item["partial_id"],)
+    assert s is not None and s.uptos == {("enhancement", T, 0): 2}
     pooled = s.pooled("enhancement")["quality_score"]
     assert pooled.count == 2 and pooled.mean == pytest.approx(0.85)
-    assert s.arms["enhancement"]["quality_score"].open[T].sample == ()  # open windows keep means, not samples
+    assert s.arms["enhancement"]["quality_score"].open[T][0].sample == ()  # open windows keep means, not samples
 
     again = feed(view, [item], T + 0.6)
     assert not again.late_writes
-    assert counts(again) == {("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_or_before_activation"): 1}
+    assert counts(again) == {("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_late_or_before_activation"): 1}
     assert view.series(EID) == s
 
 
 def test_routed_partials_in_one_batch_add_up_and_a_repeat_in_it_is_dropped() -> None:
     view = FakeView()
     active(view)
-    a, b = partial(T, [0.9], partial_id="a"), partial(T, [0.7], partial_id="b")
+    a, b = partial(T, [0.9], source=0), partial(T, [0.7], source=1)
     effects = feed(view, [a, b, a], T + 0.5)
     assert len(writes(effects, SERIES_TABLE)) == 1
-    assert counts(effects)[("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_or_before_activation")] == 1
+    assert counts(effects)[("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_late_or_before_activation")] == 1
     s = view.series(EID)
-    assert s is not None and s.arms["enhancement"]["quality_score"].open[T].count == 2
+    assert s is not None and s.arms["enhancement"]["quality_score"].window(T).count == 2
     assert s.pooled("enhancement")["quality_score"].count == 0  # no canary: no judge reads a pool
+
+
+def test_a_batch_redelivered_with_other_boundaries_counts_once() -> None:
+    """Offsets 0-1 sent, then (after a crash) 0-2 again as one batch: the second partial
+    holds the window so far, replacing the first; an older one arriving late changes nothing."""
+    view = FakeView()
+    active(view, canary_share=0.2)
+    first, again = partial(T, [0.9, 0.8], upto=2), partial(T, [0.9, 0.8, 0.4], upto=3)
+    feed(view, [first, again], T + 0.5)
+    late = feed(view, [first], T + 0.6)
+    assert counts(late) == {("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_late_or_before_activation"): 1}
+    s = view.series(EID)
+    assert s is not None
+    window = s.arms["enhancement"]["quality_score"].window(T)
+    assert window.count == 3 and window.mean == pytest.approx(0.7)
+    assert s.pooled("enhancement")["quality_score"].count == 3  # the samples' union, each value once
 
 
 @pytest.mark.parametrize("mode", ["semi_automatic", "manual"])
@@ -607,7 +626,7 @@ def test_a_partial_older_than_the_activation_is_dropped() -> None:
     active(view, now=T + 5)
     effects = feed(view, [partial(T + 4, [0.9])], T + 6)
     assert not effects.late_writes
-    assert counts(effects) == {("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_or_before_activation"): 1}
+    assert counts(effects) == {("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_late_or_before_activation"): 1}
 
 
 # === plan_tick: the monitor
@@ -640,8 +659,7 @@ def test_nothing_is_judged_before_a_window_closes() -> None:
 def test_the_submitted_baseline_judges_performance() -> None:
     view = FakeView()
     active(view, baseline={"response_time_ms": 100.0, "accuracy": 0.9})
-    feed(view, [partial(T, [210.0], metric="response_time_ms", partial_id="rt"),
-                partial(T, [0.8], metric="accuracy", partial_id="acc")])
+    feed(view, [partial(T, [210.0], metric="response_time_ms"), partial(T, [0.8], metric="accuracy", source=1)])
     effects = tick(view, closes(T))
     assert moves(effects)[0] == ("active", "deactivated", "critical_regression")
     [trigger] = events(effects)[0]["evidence"]["triggers"]
@@ -650,8 +668,8 @@ def test_the_submitted_baseline_judges_performance() -> None:
 
     no_baseline = FakeView()
     active(no_baseline)
-    feed(no_baseline, [partial(T, [210.0], metric="response_time_ms", partial_id="rt"),
-                       partial(T, [0.8], metric="accuracy", partial_id="acc")])
+    feed(no_baseline, [partial(T, [210.0], metric="response_time_ms"),
+                       partial(T, [0.8], metric="accuracy", source=1)])
     assert not tick(no_baseline, closes(T)).outputs
 
 
@@ -703,8 +721,8 @@ def test_after_the_cooldown_it_is_active_again_with_a_fresh_series() -> None:
                                                                                             None)
     assert view.series(EID) == EnhancementSeries.start(until)
 
-    stale = feed(view, [partial(T + 1, [0.1], partial_id="late")], until + 1)
-    assert counts(stale) == {("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_or_before_activation"): 1}
+    stale = feed(view, [partial(T + 1, [0.1])], until + 1)
+    assert counts(stale) == {("ENHANCEMENT_TELEMETRY_DROPPED", "repeat_late_or_before_activation"): 1}
     assert not tick(view, until + 5).outputs  # the old windows' critical means no longer count
 
 
@@ -771,7 +789,7 @@ def test_windows_without_new_enhancement_data_do_not_count_as_more_rounds() -> N
     view = FakeView()
     active(view, canary_share=0.2)
     windows(view, T, [1.0, 0.96, 0.92, 0.88])  # the fourth window is the first MAJOR round
-    feed(view, [partial(T + 4 + i, [0.9], arm="baseline", partial_id=f"b{i}") for i in range(2)])
+    feed(view, [partial(T + 4 + i, [0.9], arm="baseline") for i in range(2)])
     for i in range(4):
         tick(view, closes(T + i))
     assert view.state().consecutive == 1
@@ -863,8 +881,8 @@ def test_a_regression_while_a_promotion_awaits_approval_is_held_instead() -> Non
                                                                                       canary_share=0.2))
     view.store(replace(e, state="active", phase="canary", share=0.2, activated_at=T, judged_at=T, transitions=3))
     view.tables[SERIES_TABLE][EID] = _json(EnhancementSeries.start(T).as_dict())
-    feed(view, [partial(T + 10, normal(1, 0.9, 0.02, 80), partial_id="pe"),
-                partial(T + 10, normal(2, 0.9, 0.02, 80), arm="baseline", partial_id="pb")])
+    feed(view, [partial(T + 10, normal(1, 0.9, 0.02, 80)),
+                partial(T + 10, normal(2, 0.9, 0.02, 80), arm="baseline")])
     tick(view, T + 2)
     held = view.state().awaiting
     assert held is not None and held.code == "canary_promoted"
@@ -885,8 +903,8 @@ def canary(view: FakeView, enhancement: Sequence[float], baseline: Sequence[floa
     """An active canary (share .2) with both arms' samples in a window that is still open."""
     active(view, now=now, canary_share=0.2, **fields)
     start = now + 10  # open at every tick below: only the judge runs
-    feed(view, [partial(start, enhancement, metric=metric, partial_id="pe"),
-                partial(start, baseline, arm="baseline", metric=metric, partial_id="pb")], now)
+    feed(view, [partial(start, enhancement, metric=metric),
+                partial(start, baseline, arm="baseline", metric=metric)], now)
 
 
 def normal(seed: int, mean: float, sd: float, n: int) -> list[float]:
@@ -939,6 +957,22 @@ def test_the_judge_runs_once_per_interval() -> None:
     assert counts(tick(view, T + 3))[("ENHANCEMENT_CANARY_JUDGEMENTS", "pass")] == 1
 
 
+def test_a_tick_runs_at_most_judges_per_tick_and_the_rest_wait_for_the_next() -> None:
+    one = replace(CFG, canary=replace(CFG.canary, judges_per_tick=1))
+    view = FakeView()
+    for eid, event_id in ((EID, "sub-1"), (EID2, "sub-2")):
+        active(view, cfg=one, canary_share=0.2, enhancement_id=eid, event_id=event_id)
+        feed(view, [partial(T + 10, normal(1, 0.9, 0.02, 30), enhancement_id=eid),
+                    partial(T + 10, normal(2, 0.9, 0.02, 30), arm="baseline", enhancement_id=eid)], T, cfg=one)
+    first = tick(view, T + 2, one)
+    assert counts(first)[("ENHANCEMENT_CANARY_JUDGEMENTS", "pass")] == 1
+    assert counts(first)[("ENHANCEMENT_JUDGES_DEFERRED",)] == 1
+    assert (view.state(EID).judged_at, view.state(EID2).judged_at) == (T + 2, T)
+    second = tick(view, T + 2.5, one)  # EID is not due again yet: EID2's turn
+    assert counts(second) == {("ENHANCEMENT_CANARY_JUDGEMENTS", "pass"): 1}
+    assert view.state(EID2).judged_at == T + 2.5
+
+
 @pytest.mark.parametrize(("n", "verdict"), [(10, "insufficient"), (30, "pass")])
 def test_too_few_samples_record_the_judgement_and_nothing_else(n: int, verdict: str) -> None:
     view = FakeView()
@@ -979,8 +1013,8 @@ def test_a_manual_canary_holds_its_promotion() -> None:
                                                                                       canary_share=0.2))
     view.store(replace(e, state="active", phase="canary", share=0.2, activated_at=T, judged_at=T, transitions=3))
     view.tables[SERIES_TABLE][EID] = _json(EnhancementSeries.start(T).as_dict())
-    feed(view, [partial(T + 10, normal(1, 0.9, 0.02, 80), partial_id="pe"),
-                partial(T + 10, normal(2, 0.9, 0.02, 80), arm="baseline", partial_id="pb")])
+    feed(view, [partial(T + 10, normal(1, 0.9, 0.02, 80)),
+                partial(T + 10, normal(2, 0.9, 0.02, 80), arm="baseline")])
     held = tick(view, T + 2)
     assert not events(held)
     assert alerts(held)[0]["details"]["reason"] == "canary_promoted"

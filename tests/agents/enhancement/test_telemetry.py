@@ -139,9 +139,10 @@ def test_an_enhancements_records_fold_per_arm_and_become_partials() -> None:
     assert all(d["type"] == FEED_TELEMETRY and d["enhancement_id"] == EID for d in got.values())
     assert_stats(got[("enhancement", T)]["metrics"]["quality_score"], [0.9, 0.8])
     assert_stats(got[("enhancement", T + 1)]["metrics"]["quality_score"], [0.85])
-    assert got[("enhancement", T)]["partial_id"].startswith(f"{p}:20-21:")
-    assert got[("baseline", T)]["partial_id"].startswith(f"{p}:22-22:")
-    assert len({d["partial_id"] for d in got.values()}) == 3
+    assert {k: (d["source"], d["upto"]) for k, d in got.items()} == {
+        ("enhancement", T): (p, 22), ("baseline", T): (p, 23), ("enhancement", T + 1): (p, 24)}
+    assert sorted(v for _, v in got[("enhancement", T)]["samples"]["quality_score"]) == [0.8, 0.9]
+    assert all(not st["s"] for d in got.values() for st in d["metrics"].values())  # the sample travels apart
     assert result.folded == 5
 
 
@@ -153,7 +154,7 @@ def test_one_enhancements_records_from_two_partitions_send_a_partial_each() -> N
     arms = [w for w in effects.late_writes if w.table == ARMS_TABLE]
     assert sorted(w.partition for w in arms) == sorted([partition_of(SRC, P), partition_of(SRC2, P)])
     sent = partials(effects)
-    assert len(sent) == 2 and len({d["partial_id"] for d in sent}) == 2
+    assert len(sent) == 2 and {d["source"] for d in sent} == {partition_of(SRC, P), partition_of(SRC2, P)}
     assert {o.partition for o in outputs(effects, "enhancement_feed")} == {partition_of(EID, P)}
 
 
@@ -195,8 +196,9 @@ def test_a_batch_overlapping_the_last_folds_only_the_new_records() -> None:
     assert source.value["upto"] == 45
     assert_stats(source.value["metrics"]["latency"], values)  # the stored three and the new two
     [p] = partials(effects)
-    assert p["partial_id"].startswith(f"{partition_of(SRC, P)}:43-44:")
-    assert_stats(p["metrics"]["latency"], values[3:])  # a partial carries only this batch's records
+    assert (p["source"], p["upto"]) == (partition_of(SRC, P), 45)
+    assert_stats(p["metrics"]["latency"], values)  # a partial holds the window so far...
+    assert sorted(v for _, v in p["samples"]["latency"]) == values[3:]  # ...and this batch's sample
 
 
 def test_metrics_of_a_window_missing_from_the_batch_are_kept() -> None:
