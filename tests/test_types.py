@@ -1,4 +1,4 @@
-"""The type checker: mypy, strict on agents/, schemas/ and topics/ ([tool.mypy] in pyproject.toml).
+"""The type checker: mypy, strict on agents/, client/, schemas/ and topics/ ([tool.mypy] in pyproject.toml).
 
 mypy cannot see through the editable install's import hook (the build's package-dir mapping
 `resontinex.agents` → agents/, ...), so this links the mapped folders under

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FOLDERS = ("app", "agents", "schemas", "topics", "config")
+FOLDERS = ("app", "agents", "client", "schemas", "topics", "config")
 TOP_LEVEL_IMPORT = re.compile(rf"^\s*(?:>>> |\.\.\. )?(?:from|import) ({'|'.join(FOLDERS)})\b", re.M)
 
 

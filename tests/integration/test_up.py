@@ -113,35 +113,10 @@ def _expected_roles() -> list[str]:
     return ["core", "trajectory"] if unavailable_reason("smollm2") is None else ["core"]
 
 
-def test_up_runs_supervises_and_stops_cleanly(tmp_path):
-    up = _start_up(tmp_path)
-    try:
-        line = up.out.line_with("READY", READY_S)
-        assert line == f"READY bootstrap=127.0.0.1:{up.port}"
-        bootstrap = f"127.0.0.1:{up.port}"
-        run(produce(bootstrap, "decision-requests", [_request(i) for i in range(10)]))
-        assert len(run(read_all(bootstrap, "decisions", expect=10))) == 10
-
-        # a worker that dies is restarted, and the restart is logged
-        cmdlines = {p: open(f"/proc/{p}/cmdline", "rb").read().split(b"\0") for p in descendants(up.proc.pid)}
-        roles = sorted(c[c.index(b"--role") + 1].decode() for c in cmdlines.values() if b"worker" in c)
-        assert roles == _expected_roles()
-        workers = [p for p, c in cmdlines.items() if b"worker" in c and b"core" in c]
-        os.kill(workers[0], signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while b"worker died; restarting" not in (tmp_path / "up.log").read_bytes():
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        run(produce(bootstrap, "decision-requests", [_request(i) for i in range(10, 20)]))
-        assert len(run(read_all(bootstrap, "decisions", expect=20, timeout_s=90))) == 20
-
-        _stop_leaving_nothing(up, signal.SIGTERM)
-        assert not list(tmp_path.glob("run-*")), "the run's state directory is left"
-    finally:
-        stop_process(up.proc)
-
-
-def test_up_is_quiet_until_ready_then_says_where_everything_is(tmp_path):
+def test_up_is_quiet_until_ready_says_where_everything_is_supervises_and_stops_cleanly(tmp_path):
+    """One start of every role (the trajectory model's load is most of a start): READY
+    first, the pages it lists, decisions on prefixed topics, a killed worker restarted, a
+    clean stop."""
     up = _start_up(tmp_path, env={"RESONTINEX_TOPIC_PREFIX": "t1."})
     try:
         before = up.out.lines_until("READY", READY_S)
@@ -163,21 +138,32 @@ def test_up_is_quiet_until_ready_then_says_where_everything_is(tmp_path):
                 assert resp.status == 200, url
         topics = {d: " ".join(f"t1.{t.name}" for t in REGISTRY if t.direction == d) for d in ("in", "out")}
         assert f"publish to    {topics['in']}" in after and f"subscribe to  {topics['out']}" in after
+
+        bootstrap = f"127.0.0.1:{up.port}"
+        run(produce(bootstrap, "t1.decision-requests", [_request(i) for i in range(10)]))
+        assert len(run(read_all(bootstrap, "t1.decisions", expect=10))) == 10
+
+        # a worker that dies is restarted, and the restart is logged
+        cmdlines = {p: open(f"/proc/{p}/cmdline", "rb").read().split(b"\0") for p in descendants(up.proc.pid)}
+        roles = sorted(c[c.index(b"--role") + 1].decode() for c in cmdlines.values() if b"worker" in c)
+        assert roles == _expected_roles()
+        workers = [p for p, c in cmdlines.items() if b"worker" in c and b"core" in c]
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while b"worker died; restarting" not in (tmp_path / "up.log").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        run(produce(bootstrap, "t1.decision-requests", [_request(i) for i in range(10, 20)]))
+        assert len(run(read_all(bootstrap, "t1.decisions", expect=20, timeout_s=90))) == 20
+
         _stop_leaving_nothing(up, signal.SIGTERM)
+        assert not list(tmp_path.glob("run-*")), "the run's state directory is left"
     finally:
         stop_process(up.proc)
 
 
-def test_a_closed_terminal_sighup_stops_workers_and_broker(tmp_path):
-    up = _start_up(tmp_path, "--roles", "core")
-    try:
-        up.out.line_with("READY", READY_S)
-        _stop_leaving_nothing(up, signal.SIGHUP)
-    finally:
-        stop_process(up.proc)
-
-
-def test_a_second_up_in_the_same_folder_starts_on_fresh_state(tmp_path):
+def test_a_second_up_in_the_same_folder_starts_on_fresh_state_and_a_closed_terminal_stops_it(tmp_path):
+    """Two starts in one folder, the second stopped as a closed terminal stops it (SIGHUP)."""
     port = listen_ports(3)
     web_port = port + 1
     for attempt in range(2):
@@ -192,7 +178,7 @@ def test_a_second_up_in_the_same_folder_starts_on_fresh_state(tmp_path):
             bootstrap = f"127.0.0.1:{port}"
             run(produce(bootstrap, "decision-requests", [_request(i) for i in range(10)]))
             assert len(run(read_all(bootstrap, "decisions", expect=10))) == 10
-            _stop_leaving_nothing(up, signal.SIGTERM)
+            _stop_leaving_nothing(up, (signal.SIGTERM, signal.SIGHUP)[attempt])
         finally:
             stop_process(up.proc)
         assert not list((tmp_path / ".resontinex").glob("run-*")), "the run's state directory is left"

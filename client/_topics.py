@@ -1,0 +1,139 @@
+"""Reading the processor's topics: replies matched to their requests, and feeds.
+
+The embedded broker under-reports end offsets, so "from now on" starts at
+`true_end_offsets`, taken before anything is published: a reply can never come before
+the reader is in place, and an older record is never taken for a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Callable
+from typing import Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel
+
+from resontinex.app.engine.connect import start_client
+from resontinex.app.engine.offsets import true_end_offsets
+from resontinex.app.exceptions import BrokerError
+from resontinex.schemas import InvalidEvent, decode
+
+from .exceptions import Unreachable
+
+__all__ = ["Replies", "follow"]
+
+log = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+POLL_MS = 200
+
+
+async def _consumer(bootstrap: str, topic: str, partitions: Callable[[int], list[int]] | None,
+                    max_bytes: int) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    """A started consumer of no group, assigned `topic`'s partitions (all, or `partitions(count)`)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                fetch_max_bytes=max(max_bytes, 1 << 20) * 4,
+                                max_partition_fetch_bytes=max(max_bytes, 1 << 20))
+    try:
+        await start_client(consumer, bootstrap)
+        await consumer.topics()  # the metadata of every topic
+    except BrokerError as exc:
+        await consumer.stop()
+        raise Unreachable(str(exc)) from None
+    count = len(consumer.partitions_for_topic(topic) or ())
+    if not count:
+        await consumer.stop()
+        raise Unreachable(f"topic {topic!r} does not exist at {bootstrap} (run `resontinex topics create`)")
+    tps = [TopicPartition(topic, p) for p in (partitions(count) if partitions else range(count))]
+    consumer.assign(tps)
+    return consumer, tps
+
+
+class Replies(Generic[ModelT]):
+    """Replies on one topic, each matched to the request it answers by `key(reply)`.
+
+    `expect` registers the ids to wait for before their requests are published; `start`
+    has placed the reader at the topic's end by then.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, model: type[ModelT], key: Callable[[ModelT], str | None],
+                 max_bytes: int) -> None:
+        self.bootstrap, self.topic, self.model, self.key, self.max_bytes = bootstrap, topic, model, key, max_bytes
+        self._waiting: dict[str, asyncio.Future[ModelT]] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._consumer, tps = await _consumer(self.bootstrap, self.topic, None, self.max_bytes)
+        for tp, offset in (await true_end_offsets(self.bootstrap, tps)).items():
+            self._consumer.seek(tp, offset)
+        self._task = asyncio.create_task(self._read(), name=f"replies:{self.topic}")
+
+    def expect(self, request_ids: list[str]) -> dict[str, asyncio.Future[ModelT]]:
+        loop = asyncio.get_running_loop()
+        return {i: self._waiting.setdefault(i, loop.create_future()) for i in request_ids}
+
+    def forget(self, request_ids: list[str]) -> None:
+        for i in request_ids:
+            self._waiting.pop(i, None)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+        for future in self._waiting.values():
+            future.cancel()
+
+    async def _read(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=POLL_MS)
+            for records in batches.values():
+                for record in records:
+                    if not self._waiting:
+                        continue
+                    try:
+                        reply = decode(self.model, record.value, max_bytes=self.max_bytes)
+                    except InvalidEvent as exc:  # not the processor's: not an answer to anything
+                        log.warning("unreadable record on %s: %s", self.topic, exc)
+                        continue
+                    key = self.key(reply)
+                    future = self._waiting.pop(key, None) if key is not None else None
+                    if future is not None and not future.done():
+                        future.set_result(reply)
+
+
+async def follow(bootstrap: str, topic: str, model: type[ModelT], *, keep: Callable[[ModelT], bool],
+                 partitions: Callable[[int], list[int]] | None = None, from_beginning: bool = False,
+                 until_end: bool = False, max_bytes: int) -> AsyncGenerator[ModelT, None]:
+    """`topic`'s records as `model`, those `keep` accepts, in order per partition: from now
+    on (or from the beginning), for ever (or up to the end as it was when called)."""
+    consumer, tps = await _consumer(bootstrap, topic, partitions, max_bytes)
+    try:
+        ends = await true_end_offsets(bootstrap, tps)
+        starts = await consumer.beginning_offsets(tps) if from_beginning else ends
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        left = {tp for tp in tps if starts[tp] < ends[tp]} if until_end else set(tps)
+        while left:
+            batches = await consumer.getmany(*left, timeout_ms=POLL_MS)
+            for tp, records in batches.items():
+                for record in records:
+                    if until_end and record.offset >= ends[tp]:
+                        break
+                    try:
+                        event = decode(model, record.value, max_bytes=max_bytes)
+                    except InvalidEvent as exc:
+                        log.warning("unreadable record on %s at %s: %s", topic, record.offset, exc)
+                        continue
+                    if keep(event):
+                        yield event
+                if until_end and await consumer.position(tp) >= ends[tp]:
+                    left.discard(tp)
+    finally:
+        await consumer.stop()
