@@ -122,7 +122,9 @@ def test_up_is_quiet_until_ready_says_where_everything_is_supervises_and_stops_c
         before = up.out.lines_until("READY", READY_S)
         assert before == [f"READY bootstrap=127.0.0.1:{up.port}"]  # the first line on stdout, exactly
         logged = (tmp_path / "up.log").read_bytes().count(b"\n")
-        assert logged < 30, (tmp_path / "up.log").read_text(errors="replace")
+        # ~25 lines: each worker's start and the model's load; a loaded machine adds Faust's
+        # "Task timed out" warnings. Quiet means dozens, not the hundreds of a DEBUG start.
+        assert logged < 40, (tmp_path / "up.log").read_text(errors="replace")
 
         after = "\n".join(up.out.lines_until("subscribe to", 10))
         assert f"bootstrap     127.0.0.1:{up.port}" in after
