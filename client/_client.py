@@ -201,6 +201,9 @@ class Client:
             done, _ = await asyncio.wait(set(futures.values()), timeout=timeout)
         finally:
             replies.forget(ids)
+        failed = next((f.exception() for f in done if f.exception() is not None), None)
+        if failed is not None:  # the reply reader stopped
+            raise failed
         missing = [i for i, f in futures.items() if f not in done]
         if missing:
             raise ResultTimeout(missing, timeout, {i: f.result() for i, f in futures.items() if f in done})
@@ -208,6 +211,8 @@ class Client:
 
     async def _reader(self, reply_topic: str, model: type[OutT], key: Callable[[OutT], str | None]) -> Replies[OutT]:
         async with self._opening:  # one reader per topic, placed at its end before the first request
+            if reply_topic in self._replies and not self._replies[reply_topic].alive:  # it stopped on an error
+                await self._replies.pop(reply_topic).stop()
             if reply_topic not in self._replies:
                 replies = Replies(self.bootstrap, self.topic(reply_topic), model, key, self.max_message_bytes)
                 await replies.start()

@@ -20,7 +20,7 @@ from resontinex.app.engine.offsets import true_end_offsets
 from resontinex.app.exceptions import BrokerError
 from resontinex.schemas import InvalidEvent, decode
 
-from .exceptions import Unreachable
+from .exceptions import ClientError, Unreachable
 
 __all__ = ["Replies", "follow"]
 
@@ -71,6 +71,11 @@ class Replies(Generic[ModelT]):
         for tp, offset in (await true_end_offsets(self.bootstrap, tps)).items():
             self._consumer.seek(tp, offset)
         self._task = asyncio.create_task(self._read(), name=f"replies:{self.topic}")
+        self._task.add_done_callback(self._ended)
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def expect(self, request_ids: list[str]) -> dict[str, asyncio.Future[ModelT]]:
         loop = asyncio.get_running_loop()
@@ -88,6 +93,16 @@ class Replies(Generic[ModelT]):
             await self._consumer.stop()
         for future in self._waiting.values():
             future.cancel()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The reader stopped on an error: every request waiting fails with it, none waits in vain."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = ClientError(f"reading {self.topic} at {self.bootstrap}: {task.exception()}")
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(error)
+        self._waiting.clear()
 
     async def _read(self) -> None:
         assert self._consumer is not None

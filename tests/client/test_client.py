@@ -59,3 +59,23 @@ def test_a_timeout_names_the_requests_and_keeps_the_answers() -> None:
     e = ResultTimeout([f"r-{i}" for i in range(7)], 2.5, {"r-9": "answer"})
     assert str(e) == "no answer to r-0, r-1, r-2, r-3, r-4 and 2 more within 2.5 s (is a worker of the group running?)"
     assert isinstance(e, TimeoutError) and e.answered == {"r-9": "answer"}
+
+
+def test_a_reply_reader_that_stops_on_an_error_fails_every_request_waiting_on_it() -> None:
+    from resontinex.client._topics import Replies
+    from resontinex.schemas import Decision
+
+    async def scenario() -> tuple[BaseException | None, bool]:
+        replies = Replies("127.0.0.1:1", "decisions", Decision, lambda d: d.request_id, 1 << 20)
+        waiting = replies.expect(["r-1"])["r-1"]
+
+        async def broken() -> None:
+            raise OSError("connection reset")
+
+        replies._task = asyncio.create_task(broken())
+        replies._task.add_done_callback(replies._ended)
+        await asyncio.wait([waiting], timeout=5)
+        return waiting.exception(), replies.alive
+
+    error, alive = asyncio.run(scenario())
+    assert isinstance(error, ClientError) and "connection reset" in str(error) and not alive
