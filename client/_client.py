@@ -107,21 +107,22 @@ class Client:
         """Publish the requests at once and return their decisions in the same order.
         `ResultTimeout` names those that got none in time (`answered` holds the others)."""
         valid = [self._valid(DecisionRequest, r) for r in requests]
-        return await self._ask("decision_requests", valid, "decisions", Decision, lambda d: d.request_id, timeout)
+        return await self._ask("decision_requests", valid, "decisions", Decision,
+                               lambda d: _key(d.tenant, d.request_id), timeout)
 
     async def score_text(self, request: Event, *, timeout: float = 60.0) -> TrajectoryResult:
         """Publish a text to score (§3.6) and return its perplexity and entropy (a trajectory
         worker must run)."""
         valid = self._valid(TrajectoryRequest, request)
         (result,) = await self._ask("trajectory_requests", [valid], "trajectory_results", TrajectoryResult,
-                                    lambda r: r.request_event_id, timeout)
+                                    lambda r: _key(r.tenant, r.request_event_id), timeout)
         return result
 
     async def coordinate(self, request: Event, *, timeout: float = 600.0) -> CoordinationResult:
         """Publish a task for a team of LLM agents (§3.9) and return its result."""
         valid = self._valid(CoordinationRequest, request)
         (result,) = await self._ask("coordination_requests", [valid], "coordination_results", CoordinationResult,
-                                    lambda r: r.request_event_id, timeout)
+                                    lambda r: _key(r.tenant, r.request_event_id), timeout)
         return result
 
     async def report_outcome(self, outcome: Event) -> None:
@@ -194,20 +195,20 @@ class Client:
         if not requests:
             return []
         replies = await self._reader(reply_topic, model, key)
-        ids = [r.event_id for r in requests]
-        futures = replies.expect(ids)
+        ids = {_key(r.tenant, r.event_id): r.event_id for r in requests}  # type: ignore[attr-defined]
+        futures = replies.expect(list(ids))
         try:
             await self._publish(topic_id, requests)
             done, _ = await asyncio.wait(set(futures.values()), timeout=timeout)
         finally:
-            replies.forget(ids)
+            replies.forget(list(ids))
         failed = next((f.exception() for f in done if f.exception() is not None), None)
         if failed is not None:  # the reply reader stopped
             raise failed
-        missing = [i for i, f in futures.items() if f not in done]
+        missing = [ids[k] for k, f in futures.items() if f not in done]
         if missing:
-            raise ResultTimeout(missing, timeout, {i: f.result() for i, f in futures.items() if f in done})
-        return [futures[i].result() for i in ids]
+            raise ResultTimeout(missing, timeout, {ids[k]: f.result() for k, f in futures.items() if f in done})
+        return [futures[_key(r.tenant, r.event_id)].result() for r in requests]  # type: ignore[attr-defined]
 
     async def _reader(self, reply_topic: str, model: type[OutT], key: Callable[[OutT], str | None]) -> Replies[OutT]:
         async with self._opening:  # one reader per topic, placed at its end before the first request
@@ -218,6 +219,11 @@ class Client:
                 await replies.start()
                 self._replies[reply_topic] = replies
         return self._replies[reply_topic]
+
+
+def _key(tenant: str, request_id: str) -> str:
+    """What a reply is matched by: request ids are the producers' own, unique per tenant only."""
+    return f"{tenant}\x1f{request_id}"
 
 
 def _of(tenant: str | None) -> Callable[[int], list[int]] | None:

@@ -367,6 +367,9 @@ def _merge(plan: _Plan, item: dict[str, Any]) -> None:
     if e is None or e.state != "active":
         plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "not_active")
         return
+    if "source" not in item:  # a partial of the layout before windows-so-far (sent by an older worker)
+        plan.out.count("ENHANCEMENT_TELEMETRY_DROPPED", "old_layout")
+        return
     stats = {m: WindowStats.from_dict(d) for m, d in item["metrics"].items()}
     samples = {m: [(int(h), float(v)) for h, v in entries] for m, entries in item["samples"].items()}
     judged = e.phase == "canary" and e.ramp is None  # only a telemetry canary's judge reads the pooled samples

@@ -97,10 +97,12 @@ class EnhancementSeries:
         if window_start < self.since or upto <= self.uptos.get(key, -1):
             return None
         metrics, opened = dict(self.arms.get(arm, {})), False
+        newest_closed = max((m.closed[-1][0] for ms in self.arms.values() for m in ms.values() if m.closed),
+                            default=None)  # windows close by time, every metric's together: a later one is open
         for metric in stats.keys() | samples.keys():
             m = metrics.get(metric, MetricSeries())
             open_ = dict(m.open)
-            if not m.closed or window_start > m.closed[-1][0]:
+            if newest_closed is None or window_start > newest_closed:
                 open_[window_start] = {**open_.get(window_start, {}), source: stats.get(metric, EMPTY).unsampled()}
                 opened = True
             metrics[metric] = MetricSeries(open_, m.closed, m.pool.union(samples.get(metric, ()), k) if pool else m.pool)

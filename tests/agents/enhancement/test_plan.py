@@ -610,6 +610,16 @@ def test_a_batch_redelivered_with_other_boundaries_counts_once() -> None:
     assert s.pooled("enhancement")["quality_score"].count == 3  # the samples' union, each value once
 
 
+def test_a_partial_of_the_old_layout_is_dropped_and_counted() -> None:
+    view = FakeView()
+    active(view)
+    old = {k: v for k, v in partial(T, [0.9]).items() if k not in ("source", "upto", "samples")} | {"partial_id": "x"}
+    effects = feed(view, [old, partial(T, [0.7])], T + 0.5)
+    assert counts(effects)[("ENHANCEMENT_TELEMETRY_DROPPED", "old_layout")] == 1
+    s = view.series(EID)
+    assert s is not None and s.arms["enhancement"]["quality_score"].window(T).count == 1
+
+
 @pytest.mark.parametrize("mode", ["semi_automatic", "manual"])
 def test_a_routed_partial_of_an_enhancement_not_active_is_dropped(mode: str) -> None:
     view = FakeView()

@@ -262,3 +262,11 @@ def test_redelivered_prefixes_in_any_order_count_each_value_once(windows: dict[t
     assert [(start, count) for start, _, count in closed] == [(w, len(v)) for w, v in sorted(by_window.items())]
     for start, mean, _ in closed:
         assert mean == pytest.approx(statistics.fmean(by_window[start]), abs=1e-12)
+
+
+def test_a_late_partial_never_reopens_a_closed_window_for_a_metric_new_to_it() -> None:
+    s = add(EnhancementSeries.start(0.0), "p1", 0.0, 0.8)
+    s, _ = s.close(now=100.0, window_s=W, grace_s=GRACE, keep=10)
+    late = add(s, "p2", 0.0, 5.0, metric="latency_ms")  # window 0 closed: a metric not seen in it is late too
+    assert late.arms["enhancement"]["latency_ms"].open == {} and late.uptos == {}
+    assert late.close(now=1_000.0, window_s=W, grace_s=GRACE, keep=10)[1] is False
