@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from resontinex.agents.audit import KINDS as AUDIT_KINDS
 
-from .commands import budget_gate, coordination_run, enhancement_cli, router_eval
+from .commands import budget_gate, coordination_run, dead_letters, enhancement_cli, router_eval
 from resontinex.app.exceptions import ResontinexError, UsageError
 from resontinex.app.logs import FORMATS, LEVELS, logging_config
 from resontinex.app.settings import DEFAULT_PORT, DEFAULT_WEB_PORT, ROLES, Settings
@@ -75,8 +75,19 @@ def parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="one worker joining its role's consumer group")
     _kafka_flags(worker)
-    worker.add_argument("--role", default="core", choices=ROLES, help="the role whose consumer group to join")
+    worker.add_argument("--role", default="core", choices=ROLES,
+                        help="the role whose consumer group to join (gateway: the HTTP gateway, on --web-port)")
     worker.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, help="serves /health and /metrics")
+
+    gateway = sub.add_parser("gateway", help="the HTTP gateway's tokens (the gateway itself: worker --role gateway)")
+    gateway_sub = gateway.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token = gateway_sub.add_parser("token", help="make a bearer token for one tenant and print its gateway.yaml line",
+                                   description="Print a new random token (give it to the caller; it is not kept) "
+                                               "and the line that lets it write TENANT, for gateway.yaml's tokens.")
+    token.add_argument("--tenant", required=True, help="the one tenant the token may write")
+    token.add_argument("--name", help="who holds it (kept in gateway.yaml, for people)")
+    token.add_argument("--add-to", type=Path, metavar="FILE",
+                       help="also add the line to this gateway.yaml (created if missing; rewritten without comments)")
 
     topics = sub.add_parser("topics", help="topic administration")
     topics_sub = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -85,8 +96,18 @@ def parser() -> argparse.ArgumentParser:
 
     schemas = sub.add_parser("schemas", help="event schemas")
     schemas_sub = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
-    export = schemas_sub.add_parser("export", help="write a JSON Schema per event type")
-    export.add_argument("directory", type=Path)
+    export = schemas_sub.add_parser(
+        "export", help="write a JSON Schema per event type, and/or an AsyncAPI 3.0 document of every topic",
+        description="Write <event>.schema.json (JSON Schema draft 2020-12) for every event type into DIR, and with "
+                    "--asyncapi FILE an AsyncAPI 3.0.0 document of every topic: one channel per topic (its name "
+                    "with $RESONTINEX_TOPIC_PREFIX), its event's schema as payload, its record key, the "
+                    "processor's receive/send operations and the Kafka server. Give DIR, --asyncapi FILE, or both.")
+    export.add_argument("directory", type=Path, nargs="?", metavar="DIR",
+                        help="write the JSON Schemas here (created if missing)")
+    export.add_argument("--asyncapi", type=Path, metavar="FILE",
+                        help="write the AsyncAPI document here: YAML when FILE ends in .yaml or .yml, else JSON")
+    export.add_argument("--bootstrap", metavar="HOST:PORT", help="the document's Kafka server(s) (default: "
+                        "$KAFKA_BOOTSTRAP_SERVERS, else the embedded broker's address)")
 
     _kafka_flags(budget_gate.add_parser(sub))
 
@@ -120,6 +141,15 @@ def parser() -> argparse.ArgumentParser:
                                                      "export (prompt, model and policy changes, validated and watched)")
     enhancement_sub = enhancement.add_subparsers(dest="action", required=True, metavar="ACTION")
     for p in enhancement_cli.add_parsers(enhancement_sub):
+        _kafka_flags(p)
+
+    dead_letters_ = sub.add_parser(
+        "dead-letters", help="inspect dead letters; re-drive their originals to the source topic (a dry run unless "
+                             "--apply)",
+        description="The `dead-letters` topic (CONTRACT §4): list and show what was refused and why; re-drive the "
+                    "original bytes and key to the source topic once the cause is fixed.")
+    dead_letters_sub = dead_letters_.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for p in dead_letters.add_parsers(dead_letters_sub):
         _kafka_flags(p)
 
     standin = sub.add_parser("standin", help="a local Anthropic Messages-API stand-in (deterministic answers, "
@@ -219,15 +249,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print(f"{state:8} {name}")
             return 0
         if args.command == "schemas":
-            from resontinex.schemas import export_json_schemas
-
-            try:
-                paths = export_json_schemas(args.directory)
-            except OSError as exc:
-                raise UsageError(f"schemas export {args.directory}: {exc.strerror or exc}") from exc
-            for path in paths:
-                print(path)
-            return 0
+            return _schemas_export(args)
         if args.command == "budget-gate":
             return budget_gate.run(args)
         if args.command == "budget":
@@ -242,6 +264,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return coordination_run.run(_settings(args), args)
         if args.command == "enhancement":
             return enhancement_cli.run(_settings(args), args)
+        if args.command == "gateway":
+            return _gateway_token(args)
+        if args.command == "dead-letters":
+            return dead_letters.run(_settings(args), args)
         if args.command == "standin":
             from resontinex.app.standin import serve
 
@@ -254,6 +280,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(f"configuration refused: {exc}") from exc
     raise UsageError(f"unknown command {args.command}")
+
+
+def _schemas_export(args: argparse.Namespace) -> int:
+    from resontinex.schemas import export_json_schemas
+    from resontinex.schemas.asyncapi import asyncapi_document, write_asyncapi
+
+    if args.directory is None and args.asyncapi is None:
+        raise UsageError("schemas export: give a DIR for the JSON Schemas, --asyncapi FILE, or both")
+    target = args.directory
+    try:
+        paths = export_json_schemas(args.directory) if args.directory is not None else []
+        if args.asyncapi is not None:
+            target, settings = args.asyncapi, Settings.from_env(bootstrap=args.bootstrap)
+            document = asyncapi_document(settings.bootstrap, prefix=settings.topic_prefix,
+                                         partitions=settings.partitions)
+            paths.append(write_asyncapi(args.asyncapi, document))
+    except OSError as exc:
+        raise UsageError(f"schemas export {target}: {exc.strerror or exc}") from exc
+    for path in paths:
+        print(path)
+    return 0
 
 
 def _router_table(args: argparse.Namespace) -> int:
@@ -280,6 +327,11 @@ def _up(args: argparse.Namespace) -> int:
     settings = _settings(args, port=args.port)
     runtime = Runtime.load(settings, client_id="resontinex-up")  # refuse a bad config before starting anything
     roles = _roles(args.roles, runtime.trajectory.model)
+    if "gateway" in roles:
+        from resontinex.app.gateway import load_gateway_config
+        from resontinex.app.settings import GATEWAY_FILE
+
+        load_gateway_config(settings.config_file(GATEWAY_FILE))  # refused here, before anything starts
     on_ready = None
     if args.demo:
         from resontinex.app.commands.demo import run_demo, use_standin_unless_configured
@@ -312,6 +364,23 @@ def _roles(asked: str | None, model: str) -> list[str]:
     return roles
 
 
+def _gateway_token(args: argparse.Namespace) -> int:
+    import orjson
+
+    from resontinex.app.gateway import add_token, new_token, token_digest
+
+    token = new_token()
+    entry = {"tenant": args.tenant, "sha256": token_digest(token), **({"name": args.name} if args.name else {})}
+    if args.add_to is not None:
+        add_token(args.add_to, entry)
+    print(f"token: {token}")
+    if args.add_to is not None:
+        print(f"added to {args.add_to} (a running gateway reads it when it starts)")
+    else:
+        print(f"gateway.yaml tokens entry:\n  - {orjson.dumps(entry).decode()}")
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     import faust
 
@@ -319,6 +388,10 @@ def _worker(args: argparse.Namespace) -> int:
     from resontinex.app.commands.supervisor import check_ports
 
     check_ports([("--web-port", "0.0.0.0", args.web_port)])
+    if args.role == "gateway":
+        from resontinex.app.gateway import run_gateway
+
+        return run_gateway(_settings(args), args.web_port)
     app, _ = create_app(_settings(args), role=args.role, web_port=args.web_port)
     worker = faust.Worker(app, loglevel=args.log_level, logging_config=logging_config(args.log_level, args.log_format),
                           quiet=True)

@@ -21,6 +21,7 @@ from resontinex.schemas import Control, InvalidEvent, decode
 from resontinex.app.engine.connect import start_client
 from resontinex.app.exceptions import BrokerError, UsageError
 from resontinex.app.settings import Settings
+from resontinex.app.engine.security import client_options
 
 _ACK_TIMEOUT_S = 30.0
 
@@ -41,7 +42,7 @@ def control_command(action: str, tenant: str, operator_id: str, reason: str, *, 
 
 
 async def _publish(settings: Settings, command: Control) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", max_request_size=2 << 20)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, **client_options(), acks="all", max_request_size=2 << 20)
     try:
         await start_client(producer, settings.bootstrap)
         await asyncio.wait_for(producer.send_and_wait(settings.topic("control"),

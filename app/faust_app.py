@@ -16,6 +16,7 @@ from resontinex.app.engine.audit_writer import checkpoint_due
 from resontinex.app.engine.faust_compat import use_fetch_max_wait, use_true_highwaters
 from resontinex.app.engine.group_watch import GroupWatch
 from resontinex.app.engine.record_source import Lifecycle
+from resontinex.app.engine.security import faust_credentials
 from resontinex.app.engine.sink import SinkService
 from resontinex.app.exceptions import UsageError
 from resontinex.app.runtime import Runtime
@@ -26,20 +27,32 @@ log = logging.getLogger(__name__)
 APP_IDS = {"core": "resontinex", "trajectory": "resontinex-trajectory"}
 
 
+class _App(faust.App):
+    """Every table's changelog is made with `min.insync.replicas` (Faust takes a topic's
+    config per table only)."""
+
+    changelog_configs: dict[str, Any] = {}
+
+    def Table(self, name: str, **kwargs: Any) -> Any:  # noqa: N802 (Faust's name)
+        kwargs["extra_topic_configs"] = {**self.changelog_configs, **kwargs.get("extra_topic_configs", {})}
+        return super().Table(name, **kwargs)
+
+
 def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, session_timeout_s: float = 10.0,
-               **web: Any) -> faust.App:
+               replication_factor: int = 1, min_insync_replicas: int = 1, **web: Any) -> faust.App:
     """A Faust app with the project's stream settings (the bench's comparison apps use it too).
 
     Short session and rebalance timeouts: a SIGKILLed worker's partitions move within
     `session_timeout_s` and a rebalance.
     """
-    return faust.App(
+    app = _App(
         app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(),
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=replication_factor,
         table_standby_replicas=1,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
@@ -50,6 +63,8 @@ def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, s
         logging_config=None,
         **web,
     )
+    app.changelog_configs = {"min.insync.replicas": str(min_insync_replicas)}
+    return app
 
 
 def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) -> tuple[faust.App, Runtime]:
@@ -63,6 +78,7 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
     app = stream_app(
         settings.topic_prefix + APP_IDS[role],  # the prefix keeps environments' groups and changelogs apart
         settings.bootstrap, datadir, partitions=settings.partitions, session_timeout_s=settings.session_timeout_s,
+        replication_factor=settings.replication_factor, min_insync_replicas=settings.min_insync_replicas,
         web_enabled=True, web_port=web_port, canonical_url=f"http://{settings.advertised_host}:{web_port}",
     )
     if role == "trajectory":

@@ -213,5 +213,16 @@ def set_enhancement_gauges(status: dict[str, dict]) -> None:
         ENHANCEMENTS.labels(state).set(n)
 
 
-def exposition() -> bytes:
-    return generate_latest(REGISTRY)
+GATEWAY_REGISTRY = CollectorRegistry()
+"""The gateway role's metrics: a process of its own, it exports these alone."""
+GATEWAY_REQUESTS = Counter("resontinex_gateway_requests", "Gateway requests answered, by route and HTTP status",
+                           ["route", "status"], registry=GATEWAY_REGISTRY)
+GATEWAY_SECONDS = Histogram("resontinex_gateway_request_seconds", "Gateway request time, from body read to answer",
+                            ["route"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                                                10.0, 30.0), registry=GATEWAY_REGISTRY)
+GATEWAY_DECISIONS_KEPT = Gauge("resontinex_gateway_decisions_kept", "Decisions the gateway holds for lookups",
+                               registry=GATEWAY_REGISTRY)
+
+
+def exposition(registry: CollectorRegistry = REGISTRY) -> bytes:
+    return generate_latest(registry)

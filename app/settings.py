@@ -22,7 +22,7 @@ from resontinex.app.exceptions import UsageError
 
 DEFAULT_PORT = 9092
 DEFAULT_WEB_PORT = 6066
-ROLES = ("core", "trajectory")
+ROLES = ("core", "trajectory", "gateway")
 TRUST_FILE = "trust_gate.yaml"
 ENERGY_FILE = "energy_governance.yaml"
 ROUTING_FILE = "routing.yaml"
@@ -30,7 +30,8 @@ TRAJECTORY_FILE = "trajectory.yaml"
 COORDINATION_FILE = "coordination.yaml"
 ENHANCEMENTS_FILE = "enhancements.yaml"
 EMBEDDED_BROKER_ENV = "RESONTINEX_EMBEDDED_BROKER"
-CONFIG_FILES = (TRUST_FILE, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE, COORDINATION_FILE, ENHANCEMENTS_FILE)
+GATEWAY_FILE = "gateway.yaml"
+CONFIG_FILES = (TRUST_FILE, ENERGY_FILE, ROUTING_FILE, TRAJECTORY_FILE, COORDINATION_FILE, ENHANCEMENTS_FILE, GATEWAY_FILE)
 """The files --config-dir may replace; its `overlays/` folder adds overlay files."""
 PACKAGE_FILES = ("__init__.py", "__pycache__")
 """Not configuration, not reported: the repository's `config/` (a Python package) is a fine --config-dir."""
@@ -63,6 +64,12 @@ class Settings:
     advertised_host: str = "localhost"
     checkpoint_every: int = 1000  # audit records per partition between signed checkpoints ...
     checkpoint_interval_s: float = 60.0  # ... or this long, whichever comes first
+    replication_factor: int = 1
+    """Replicas of every topic `topics create` makes and of every changelog (the embedded
+    broker has one node: 1 there, 3 elsewhere, unless RESONTINEX_REPLICATION_FACTOR says)."""
+    min_insync_replicas: int = 1
+    """`min.insync.replicas` of those topics: with producers' acks=all, how many replicas
+    must have a write (1 on the embedded broker, 2 elsewhere; RESONTINEX_MIN_INSYNC_REPLICAS)."""
 
     @classmethod
     def from_env(
@@ -75,13 +82,14 @@ class Settings:
     ) -> "Settings":
         env = os.environ if env is None else env
         chosen = bootstrap or env.get("KAFKA_BOOTSTRAP_SERVERS") or None
+        single_node = chosen is None or env.get(EMBEDDED_BROKER_ENV) == "1"
         cdir = config_dir or env.get("RESONTINEX_CONFIG_DIR") or None
         if cdir is not None and not Path(cdir).is_dir():
             raise UsageError(f"--config-dir {cdir}: not a directory")
         return cls(
             bootstrap=chosen or f"127.0.0.1:{port}",
             embedded=chosen is None,
-            embedded_broker=chosen is None or env.get(EMBEDDED_BROKER_ENV) == "1",
+            embedded_broker=single_node,
             config_dir=Path(cdir) if cdir else None,
             topic_prefix=env.get("RESONTINEX_TOPIC_PREFIX", ""),
             partitions=_positive_int(env, "RESONTINEX_PARTITIONS", 4),
@@ -95,6 +103,9 @@ class Settings:
             advertised_host=env.get("RESONTINEX_ADVERTISED_HOST") or socket.gethostname(),
             checkpoint_every=_positive_int(env, "RESONTINEX_AUDIT_CHECKPOINT_EVERY", 1000),
             checkpoint_interval_s=float(_positive_int(env, "RESONTINEX_AUDIT_CHECKPOINT_S", 60)),
+            replication_factor=(replicas := _positive_int(env, "RESONTINEX_REPLICATION_FACTOR",
+                                                          1 if single_node else 3)),
+            min_insync_replicas=_insync(env, replicas, 1 if single_node else 2),
         )
 
     def with_bootstrap(self, bootstrap: str) -> "Settings":
@@ -152,4 +163,22 @@ def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
         raise UsageError(f"{key}={raw!r}: not an integer") from None
     if value < 1:
         raise UsageError(f"{key}={raw!r}: must be ≥ 1")
+    return value
+
+
+def _insync(env: Mapping[str, str], replicas: int, default: int) -> int:
+    """`min.insync.replicas`: at most the replication factor (a write could never be acknowledged).
+
+    >>> _insync({}, 1, 2), _insync({"RESONTINEX_MIN_INSYNC_REPLICAS": "2"}, 3, 1)
+    (1, 2)
+    >>> _insync({"RESONTINEX_MIN_INSYNC_REPLICAS": "4"}, 3, 2)
+    Traceback (most recent call last):
+    resontinex.app.exceptions.UsageError: RESONTINEX_MIN_INSYNC_REPLICAS=4: above the replication factor 3 (no write could be acknowledged)
+    """
+    if "RESONTINEX_MIN_INSYNC_REPLICAS" not in env:
+        return min(default, replicas)
+    value = _positive_int(env, "RESONTINEX_MIN_INSYNC_REPLICAS", default)
+    if value > replicas:
+        raise UsageError(f"RESONTINEX_MIN_INSYNC_REPLICAS={value}: above the replication factor {replicas} "
+                         "(no write could be acknowledged)")
     return value

@@ -1,7 +1,7 @@
 """Web endpoints of a worker: /health, /health/live, /metrics, /stats/trust[/{tenant}],
-/budget/status, /router/status (CONTRACT §6), /coordination/status, /enhancements/status and
-/telemetry/{source} on the core role; /health, /health/live,
-/metrics and /trajectory/health on the trajectory role.
+/budget/status, /router/status (CONTRACT §6), /coordination/status, /enhancements/status,
+/telemetry/{source} and the live console at /ui (`app.console`) on the core role; /health,
+/health/live, /metrics and /trajectory/health on the trajectory role.
 
 `/health` is the readiness check (503 until the worker is ready), `/health/live` the
 liveness check (200 while the process serves: an unexpected error ends the process, see
@@ -33,7 +33,7 @@ from resontinex.agents.router import router_status
 from resontinex.schemas import ms_to_ts
 from resontinex.topics import partition_of
 
-from . import metrics
+from . import console, metrics
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.budget import BudgetTables
 from resontinex.app.wiring.budget_status import budget_rows
@@ -75,6 +75,7 @@ def register(app: faust.App, rt: Runtime, tables: dict[str, Any], budgets: Budge
             return self.json(body, status=200 if body["ready"] else 503)
 
     _register_live(app, rt)
+    console.register(app, rt)
 
     @app.page("/metrics")
     class Metrics(View):

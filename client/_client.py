@@ -26,6 +26,7 @@ from resontinex.schemas import (DEFAULT_MAX_BYTES, Alert, AuditRecord, Coordinat
                                 Decision, DecisionRequest, InputEvent, InvalidEvent, Outcome, TrajectoryRequest,
                                 TrajectoryResult, decode, ts_to_ms)
 from resontinex.topics import partition_of, wire_name
+from resontinex.app.engine.security import client_options
 
 from ._topics import Replies, follow
 from .exceptions import ClientError, InvalidRequest, ResultTimeout, Unreachable
@@ -75,7 +76,7 @@ class Client:
         if self._producer is not None:
             return
         # (no idempotent producer: a retried send may repeat a record; the processor drops a repeated event_id)
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **client_options(), acks="all",
                                     max_request_size=self.max_message_bytes + 1024)
         try:
             await start_client(producer, self.bootstrap)
@@ -109,6 +110,13 @@ class Client:
         valid = [self._valid(DecisionRequest, r) for r in requests]
         return await self._ask("decision_requests", valid, "decisions", Decision,
                                lambda d: _key(d.tenant, d.request_id), timeout)
+
+    async def submit(self, request: Event) -> DecisionRequest:
+        """Publish a decision request without waiting for its decision (follow `decisions()`
+        for it); the request as validated."""
+        valid = self._valid(DecisionRequest, request)
+        await self._publish("decision_requests", [valid])
+        return valid
 
     async def score_text(self, request: Event, *, timeout: float = 60.0) -> TrajectoryResult:
         """Publish a text to score (§3.6) and return its perplexity and entropy (a trajectory

@@ -13,9 +13,10 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
-from resontinex.app.engine.connect import start_client
+from resontinex.app.engine.connect import assigned_consumer
 from resontinex.app.engine.offsets import true_end_offsets
 from resontinex.app.exceptions import BrokerError
 from resontinex.schemas import InvalidEvent, decode
@@ -33,23 +34,10 @@ POLL_MS = 200
 
 async def _consumer(bootstrap: str, topic: str, partitions: Callable[[int], list[int]] | None,
                     max_bytes: int) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-    """A started consumer of no group, assigned `topic`'s partitions (all, or `partitions(count)`)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                fetch_max_bytes=max(max_bytes, 1 << 20) * 4,
-                                max_partition_fetch_bytes=max(max_bytes, 1 << 20))
     try:
-        await start_client(consumer, bootstrap)
-        await consumer.topics()  # the metadata of every topic
+        return await assigned_consumer(bootstrap, topic, partitions, max_bytes=max_bytes)
     except BrokerError as exc:
-        await consumer.stop()
         raise Unreachable(str(exc)) from None
-    count = len(consumer.partitions_for_topic(topic) or ())
-    if not count:
-        await consumer.stop()
-        raise Unreachable(f"topic {topic!r} does not exist at {bootstrap} (run `resontinex topics create`)")
-    tps = [TopicPartition(topic, p) for p in (partitions(count) if partitions else range(count))]
-    consumer.assign(tps)
-    return consumer, tps
 
 
 class Replies(Generic[ModelT]):
@@ -67,9 +55,15 @@ class Replies(Generic[ModelT]):
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._consumer, tps = await _consumer(self.bootstrap, self.topic, None, self.max_bytes)
-        for tp, offset in (await true_end_offsets(self.bootstrap, tps)).items():
-            self._consumer.seek(tp, offset)
+        consumer, tps = await _consumer(self.bootstrap, self.topic, None, self.max_bytes)
+        try:
+            ends = await true_end_offsets(self.bootstrap, tps)
+        except (KafkaError, TimeoutError) as exc:
+            await consumer.stop()
+            raise Unreachable(f"reading the end of {self.topic} at {self.bootstrap}: {exc}") from None
+        for tp, offset in ends.items():
+            consumer.seek(tp, offset)
+        self._consumer = consumer
         self._task = asyncio.create_task(self._read(), name=f"replies:{self.topic}")
         self._task.add_done_callback(self._ended)
 

@@ -35,6 +35,7 @@ from ._enhancements import (
     payload_json_schema,
 )
 from ._inputs import (
+    MAX_REDRIVEN,
     MAX_TASK_CHARS,
     MAX_TEXT_CHARS,
     METRIC_LIMIT,
@@ -48,6 +49,7 @@ from ._inputs import (
     Outcome,
     Provider,
     Psi,
+    Redriven,
     Routing,
     RoutingContext,
     Scenario,
@@ -82,6 +84,7 @@ __all__ = [
     "ENHANCEMENT_STATES",
     "ERROR_CODES",
     "EVENT_TYPES",
+    "MAX_REDRIVEN",
     "MAX_TASK_CHARS",
     "MAX_TEXT_CHARS",
     "METRIC_LIMIT",
@@ -120,6 +123,7 @@ __all__ = [
     "PromptPayload",
     "Psi",
     "Reason",
+    "Redriven",
     "RouteSummary",
     "RoutingPolicyPayload",
     "Routing",

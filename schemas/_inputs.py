@@ -20,6 +20,7 @@ from ._base import (
 )
 
 __all__ = [
+    "MAX_REDRIVEN",
     "MAX_TASK_CHARS",
     "METRIC_LIMIT",
     "MAX_TEXT_CHARS",
@@ -32,6 +33,7 @@ __all__ = [
     "Outcome",
     "Provider",
     "Psi",
+    "Redriven",
     "Routing",
     "RoutingContext",
     "Scenario",
@@ -221,22 +223,44 @@ class Cost(InputEvent):
     latency_ms: NonNegativeFloat
 
 
+MAX_REDRIVEN: Final = 500
+"""Originals one `dead_letter_redrive` command records (the command line sends more in several)."""
+
+
+class Redriven(InputPart):
+    """One original republished from its dead letter: where the dead letter lies (`dead_letter`:
+    PARTITION:OFFSET on `dead-letters`, and its `event_id`), where the original was and
+    where its copy went (`redriven_offset`, same topic and partition)."""
+
+    dead_letter: Annotated[str, Field(pattern=r"^\d+:\d+$", max_length=41)]
+    dead_letter_event_id: EventId
+    source_topic: Name
+    partition: NonNegativeInt
+    offset: NonNegativeInt
+    redriven_offset: NonNegativeInt
+    key: Annotated[str, Field(max_length=1024)] | None = None
+    event_id: Annotated[str, Field(max_length=1024)] | None = None
+
+
 class Control(InputEvent):
     """An operator's command to the processor (topic `control`, beyond CONTRACT §2).
 
     `tripwire_reset` lifts a tenant's budget-tripwire downgrade; `router_import` replaces
     the tenant's router table with `q_table` (an `agents.router.export_q_table` document);
     `enhancement_approve` lets the tenant's enhancement `enhancement_id` make the transition
-    its mode holds for approval, and `enhancement_retire` retires it (CONTRACT §3.10). Each
-    is audited with the operator and the reason.
+    its mode holds for approval, and `enhancement_retire` retires it (CONTRACT §3.10);
+    `dead_letter_redrive` records the originals `resontinex dead-letters redrive` republished
+    (`redriven`, on the `_system` tenant). Each is audited with the operator and the reason.
     """
 
     tenant: Name
-    action: Literal["tripwire_reset", "router_import", "enhancement_approve", "enhancement_retire"]
+    action: Literal["tripwire_reset", "router_import", "enhancement_approve", "enhancement_retire",
+                    "dead_letter_redrive"]
     operator_id: Name
     reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
     q_table: dict[str, Any] | None = None
     enhancement_id: EventId | None = None
+    redriven: Annotated[list[Redriven], Field(min_length=1, max_length=MAX_REDRIVEN)] | None = None
 
     @model_validator(mode="after")
     def _table_for_import(self) -> Self:
@@ -244,6 +268,11 @@ class Control(InputEvent):
             raise PydanticCustomError(
                 "table_for_import", "is required for router_import and only for it",
                 {"code": "missing_field", "field": "q_table"},
+            )
+        if (self.action == "dead_letter_redrive") != (self.redriven is not None):
+            raise PydanticCustomError(
+                "redriven_for_redrive", "is required for dead_letter_redrive and only for it",
+                {"code": "missing_field", "field": "redriven"},
             )
         if self.action.startswith("enhancement_") and self.enhancement_id is None:
             raise PydanticCustomError(

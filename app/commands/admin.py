@@ -13,6 +13,7 @@ from resontinex.topics import INTERNAL, REGISTRY
 from resontinex.app.engine.connect import start_client
 from resontinex.app.exceptions import BrokerError, TopicLayoutError
 from resontinex.app.settings import Settings
+from resontinex.app.engine.security import client_options
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ async def create_topics(settings: Settings) -> dict[str, str]:
     record compliance relies on) raises `TopicLayoutError`. Kafka unreachable, or
     refusing a request, raises `BrokerError`.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="resontinex-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_options(), client_id="resontinex-admin")
     try:
         await start_client(admin, settings.bootstrap)
         return await _create(admin, settings)
@@ -43,8 +44,8 @@ async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> dict[str, s
         NewTopic(
             name=name,
             num_partitions=settings.partitions,
-            replication_factor=1,
-            topic_configs=spec.config(),
+            replication_factor=settings.replication_factor,
+            topic_configs={**spec.config(), "min.insync.replicas": str(settings.min_insync_replicas)},
         )
         for name, spec in wanted.items()
         if name not in existing

@@ -27,6 +27,7 @@ from resontinex.app.engine.connect import start_client
 from resontinex.app.engine.offsets import true_end_offsets
 from resontinex.app.exceptions import BrokerError, UsageError
 from resontinex.app.settings import Settings
+from resontinex.app.engine.security import client_options
 
 __all__ = ["add_parser", "build_request", "run"]
 
@@ -92,8 +93,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 async def _publish_and_wait(settings: Settings, request: CoordinationRequest, timeout_s: float,
                             progress: TextIO) -> dict[str, Any] | None:
     tp = TopicPartition(settings.topic("coordination_results"), partition_of(request.tenant, settings.partitions))
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, **client_options(), group_id=None, enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, **client_options(), acks="all")
     try:
         await start_client(consumer, settings.bootstrap)
         await start_client(producer, settings.bootstrap)

@@ -28,6 +28,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from resontinex.app.settings import Settings
+from resontinex.app.engine.security import client_options
 
 TENANTS = ("acme", "globex", "initech", "umbrella", "hooli")
 WORKFLOWS = ("refunds", "support", "codegen", "search")
@@ -177,7 +178,7 @@ def make_telemetry(rng: random.Random, seq: int, arm: str) -> dict[str, Any]:
 async def _publish_enhancement(settings: Settings) -> None:
     """The demo enhancement (once), then its canary's telemetry, both arms, 4 times a second."""
     rng = random.Random(4)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, **client_options())
     await producer.start()
     try:
         key = str(DEMO_ENHANCEMENT["enhancement_id"]).encode()
@@ -194,7 +195,7 @@ async def _publish_enhancement(settings: Settings) -> None:
 
 async def _publish_teams(settings: Settings) -> None:
     """A coordination request every `TEAM_EVERY_S` seconds."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, **client_options())
     await producer.start()
     try:
         for seq in itertools.count(1):
@@ -207,7 +208,7 @@ async def _publish_teams(settings: Settings) -> None:
 
 async def _publish(settings: Settings, rate: float) -> None:
     rng = random.Random(42)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, **client_options(), linger_ms=5)
     await producer.start()
     topic, costs = settings.topic("decision_requests"), settings.topic("costs")
     seq, tick = 0, 0.1
@@ -234,7 +235,7 @@ async def _publish(settings: Settings, rate: float) -> None:
 async def _show(settings: Settings) -> None:
     names = {settings.topic(t): t for t in ("decisions", "alerts", "dead_letters", "coordination_results",
                                             "enhancement_events")}
-    consumer = AIOKafkaConsumer(*names, bootstrap_servers=settings.bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(*names, bootstrap_servers=settings.bootstrap, **client_options(), group_id=None,
                                 auto_offset_reset="latest", enable_auto_commit=False)
     await consumer.start()
     verbs: Counter[str] = Counter()

@@ -46,6 +46,7 @@ from resontinex.app.engine.connect import start_client
 from resontinex.app.engine.offsets import true_end_offsets
 from resontinex.app.exceptions import BrokerError, UsageError
 from resontinex.app.settings import Settings
+from resontinex.app.engine.security import client_options
 
 __all__ = ["add_parsers", "build_export", "evidence_figures", "format_list", "format_show", "latest_states",
            "load_submission", "run", "transition_line", "verify_records"]
@@ -735,9 +736,9 @@ class _Clients:
 
     def __init__(self, settings: Settings, what: str) -> None:
         self.settings, self.what = settings, what
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, **client_options(), acks="all",
                                          max_request_size=max(settings.max_message_bytes, 1 << 20) + 65_536)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None,
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, **client_options(), group_id=None,
                                          enable_auto_commit=False)
         self.tps: list[TopicPartition] = []
 

@@ -34,7 +34,7 @@ from resontinex.app.commands.admin import create_topics
 from resontinex.app.broker import EmbeddedBroker, port_free
 from resontinex.app.exceptions import UsageError
 from resontinex.app.rundir import fresh_run_dir
-from resontinex.app.settings import EMBEDDED_BROKER_ENV, Settings
+from resontinex.app.settings import EMBEDDED_BROKER_ENV, ROLES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # The pages each role's worker serves (app/web.py), listed once `up` is ready.
 PAGES = {
-    "core": ("/health", "/metrics", "/stats/trust", "/budget/status", "/router/status", "/coordination/status",
-             "/enhancements/status"),
+    "core": ("/ui", "/health", "/metrics", "/stats/trust", "/budget/status", "/router/status",
+             "/coordination/status", "/enhancements/status"),
     "trajectory": ("/health", "/metrics", "/trajectory/health"),
+    "gateway": ("/health", "/metrics", "/v1/openapi.json"),
 }
 
 
@@ -63,6 +64,15 @@ class WorkerProcess:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.web_port}{path}"
+
+
+def role_ports(roles: list[str], web_port: int) -> dict[str, int]:
+    """Each role's web port: a role keeps its place after `web_port` whichever roles run.
+
+    >>> role_ports(["core", "gateway"], 6066)
+    {'core': 6066, 'gateway': 6068}
+    """
+    return {role: web_port + ROLES.index(role) for role in roles}
 
 
 def worker_argv(settings: Settings, role: str, web_port: int, log_level: str = "INFO",
@@ -87,7 +97,8 @@ def where(settings: Settings, workers: list[WorkerProcess]) -> str:
     >>> s = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "RESONTINEX_TOPIC_PREFIX": "t."})
     >>> print(where(s, [WorkerProcess("core", 6066, [])]))
     bootstrap     k:9092
-    core worker   http://127.0.0.1:6066/health
+    core worker   http://127.0.0.1:6066/ui
+                  http://127.0.0.1:6066/health
                   http://127.0.0.1:6066/metrics
                   http://127.0.0.1:6066/stats/trust
                   http://127.0.0.1:6066/budget/status
@@ -112,8 +123,8 @@ class Supervisor:
         self.run_id = run_id
         self.env = worker_env(settings, run_id)
         self.workers = [
-            WorkerProcess(role, web_port + i, worker_argv(settings, role, web_port + i, log_level, log_format))
-            for i, role in enumerate(roles)
+            WorkerProcess(role, port, worker_argv(settings, role, port, log_level, log_format))
+            for role, port in role_ports(roles, web_port).items()
         ]
         self._stopping = asyncio.Event()
 
@@ -192,7 +203,7 @@ def run_up(settings: Settings, roles: list[str], port: int, web_port: int,
            on_ready: Callable[[Settings], Awaitable[None]] | None = None, *,
            log_level: str = "INFO", log_format: str = "auto") -> int:
     broker_port = [("--port (embedded broker)", "127.0.0.1", port)] if settings.embedded else []
-    web_ports = [(f"--web-port ({role} worker)", "0.0.0.0", web_port + i) for i, role in enumerate(roles)]
+    web_ports = [(f"--web-port ({role} worker)", "0.0.0.0", p) for role, p in role_ports(roles, web_port).items()]
     check_ports(broker_port + web_ports)
     for sig in STOP_SIGNALS[1:]:  # until the supervisor's loop takes them over, stop as Ctrl-C does
         signal.signal(sig, signal.default_int_handler)

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from resontinex.app.engine.connect import start_client
 from resontinex.app.exceptions import BrokerError, UsageError
 from resontinex.app.engine.offsets import true_end_offsets
+from resontinex.app.engine.security import client_options
 
 _STALL_S = 30.0
 
@@ -21,7 +22,7 @@ async def read_topic(bootstrap: str, topic: str, handle: Callable[[ConsumerRecor
     The end comes from `true_end_offsets` (the embedded broker under-reports ListOffsets);
     a read that makes no progress for `_STALL_S` seconds is a `BrokerError`.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options(), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     try:
         await start_client(consumer, bootstrap)

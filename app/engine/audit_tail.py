@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from resontinex.app.engine.security import client_options
 
 _FETCH_TIMEOUT_MS = 200
 
@@ -30,7 +31,7 @@ async def read_tail(bootstrap: str, topic: str, partition: int, max_records: int
     """The last `max_records` (or a few more) records of `topic[partition]`, decoded, oldest first."""
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=bootstrap, **client_options(),
         enable_auto_commit=False,
         group_id=None,
         max_partition_fetch_bytes=8 * 1024 * 1024,

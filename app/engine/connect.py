@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from resontinex.app.exceptions import BrokerError
+from resontinex.app.engine.security import client_options
 
 CONNECT_TIMEOUT_S: Final = 5.0
 """A broker that answers at all answers bootstrap in well under a second."""
@@ -63,3 +66,26 @@ async def start_client(client: _Startable, bootstrap: str) -> None:
         logger.removeFilter(held)
     for record in held.records:
         logger.handle(record)
+
+
+async def assigned_consumer(bootstrap: str, topic: str, partitions: Callable[[int], list[int]] | None = None, *,
+                            max_bytes: int) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    """A started consumer of no group, assigned `topic`'s partitions (all, or those
+    `partitions(count)` names), fetching records of up to `max_bytes`; `BrokerError` when
+    Kafka cannot be reached or the topic does not exist."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options(), group_id=None, enable_auto_commit=False,
+                                fetch_max_bytes=max(max_bytes, 1 << 20) * 4,
+                                max_partition_fetch_bytes=max(max_bytes, 1 << 20))
+    try:
+        await start_client(consumer, bootstrap)
+        # the metadata of every topic: asking for one by name would create it where topics are auto-created
+        await consumer.topics()
+        count = len(consumer.partitions_for_topic(topic) or ())
+        if not count:
+            raise BrokerError(f"topic {topic!r} does not exist at {bootstrap} (run `resontinex topics create`)")
+    except BaseException:
+        await consumer.stop()
+        raise
+    tps = [TopicPartition(topic, p) for p in (partitions(count) if partitions else range(count))]
+    consumer.assign(tps)
+    return consumer, tps

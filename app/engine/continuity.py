@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from resontinex.app import metrics
+from resontinex.app.engine.security import client_options
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class FetchedEvent:
 async def fetch_range(bootstrap: str, topic: str, partition: int, start: int, end: int) -> list[FetchedEvent]:
     """Records of `topic[partition]` with offsets in [start, end), oldest first."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options(), group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=16 * 1024 * 1024)
     try:
         await consumer.start()

@@ -13,6 +13,7 @@ import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient
+from resontinex.app.engine.security import client_options
 from prometheus_client import Gauge
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class GroupWatch:
     async def run(self) -> None:
         """Refresh the member count every `refresh_s` until cancelled (a broker that cannot
         be reached leaves it unknown and is tried again; it never stops the worker)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="resontinex-group-watch")
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, **client_options(), client_id="resontinex-group-watch")
         try:
             while True:
                 self._set(await self._count(admin))

@@ -13,6 +13,7 @@ import time
 from typing import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from resontinex.app.engine.security import client_options
 
 _PROBE_TIMEOUT_S = 15.0
 
@@ -23,7 +24,7 @@ async def true_end_offsets(bootstrap: str, partitions: Iterable[TopicPartition],
     tps = list(partitions)
     if not tps:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options(), group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=1024)
     try:
         await consumer.start()

@@ -46,6 +46,7 @@ from mode import Service
 
 from resontinex.app.engine.continuity import FetchedMessage
 from resontinex.app.engine.failfast import crash_only
+from resontinex.app.engine.security import client_options
 from resontinex.app.engine.faust_compat import (before_consumer_stops, commit_offsets, exclude_from_fetching,
                                                 recovery_pending)
 
@@ -189,7 +190,7 @@ class RecordSource(Service):
 
     async def on_start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            bootstrap_servers=self._bootstrap, **client_options(),
             group_id=self.app.conf.id,  # only to read the group's committed offsets: it never joins
             client_id=f"{self.app.conf.broker_client_id}-{self.name}",
             enable_auto_commit=False,

@@ -3,19 +3,26 @@
 One `send` per message costs ~8 µs of Python here; appending to a record batch costs
 well under 1 µs. Every output of the gate is partition-aligned with its input
 (tenant-keyed topics share one partition count), so the partition is known.
+
+`OutputSink.watch` lets a reader (the web console's memory of recent alerts and dead
+letters) see the messages queued to a few topics, at the cost of one dict lookup a message.
 """
 
 from __future__ import annotations
 
 import asyncio
-
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from resontinex.app.engine.security import client_options
 from mode import Service
 
 _MAX_BATCH_BYTES = 1_000_000
 _NO_HEADERS: list[tuple[str, bytes]] = []  # aiokafka only reads it
+
+Watcher = Callable[[str, int, "bytes | None", bytes], None]
+"""Called as `watcher(topic, partition, key, value)` for each message queued to a watched topic."""
 
 
 class OutputSink:
@@ -28,11 +35,21 @@ class OutputSink:
         self._full: list[tuple[tuple[str, int], object]] = []
         self._inflight: set[asyncio.Future] = set()
         self._handing_over = asyncio.Lock()
+        self._watchers: dict[str, list[Watcher]] = {}
+
+    def watch(self, topics: Iterable[str], watcher: Watcher) -> None:
+        """Call `watcher` with every message queued to one of `topics`, once it is queued.
+
+        It runs on the hot path, inside `add`: it must be cheap (keep the bytes, decode
+        later) and must not raise. It sees what was queued, before the broker's ack.
+        """
+        for topic in topics:
+            self._watchers.setdefault(topic, []).append(watcher)
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the producer is made here, not in __init__.
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
+            bootstrap_servers=self._bootstrap, **client_options(),
             client_id=self._client_id,
             acks="all",
             linger_ms=0,
@@ -64,6 +81,9 @@ class OutputSink:
             batch = self._open[slot] = self.producer.create_batch()
             if batch.append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:  # type: ignore[attr-defined]
                 raise ValueError(f"message of {len(value)} bytes exceeds the batch limit for {topic}")
+        if (watchers := self._watchers.get(topic)) is not None:
+            for watcher in watchers:
+                watcher(topic, partition, key, value)
 
     async def flush(self) -> None:
         """Send every collected batch, in order, and wait until the broker acknowledged all,

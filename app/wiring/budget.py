@@ -26,6 +26,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Awaitable, Callable
 
 import faust
@@ -48,6 +49,7 @@ from resontinex.app.engine.seams import Event, Table
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.calendar_window import CalendarWindow
 from resontinex.app.wiring.hot import attach_hot
+from resontinex.app.wiring.redrive_audit import audit_redrive
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,7 @@ def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
         app=app,
         costs_topic=s.topic("costs"),
     )
+    tables.commands["dead_letter_redrive"] = partial(audit_redrive, rt)
     costs_topic, control_topic, dead_letters = s.topic("costs"), s.topic("control"), s.topic("dead_letters")
     view = CostsView(tables)
     written = {**{spend_table(p): tables.spend[p] for p in PERIODS}, "budget-tripwire": tables.tripwire,

@@ -109,7 +109,7 @@ def _required(leaf: argparse.ArgumentParser) -> list[str]:
     for action in leaf._actions:
         if not action.option_strings and action.nargs is None:
             argv.append("x")
-        elif action.required:
+        elif action.required and action.option_strings:  # (a positional `*` is "required" and may be empty)
             argv += [action.option_strings[0], "x"]
     return argv
 

@@ -51,7 +51,7 @@ def test_the_log_says_where_each_file_came_from_and_what_is_ignored(tmp_path, ca
     lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "resontinex.app.runtime"]
     assert lines == [
         ("INFO", f"configuration from {tmp_path}: routing.yaml, overlays/mine.yaml; "
-                 "packaged defaults: trust_gate.yaml, energy_governance.yaml, trajectory.yaml, coordination.yaml, enhancements.yaml"),
+                 "packaged defaults: trust_gate.yaml, energy_governance.yaml, trajectory.yaml, coordination.yaml, enhancements.yaml, gateway.yaml"),
         ("WARNING", f"ignored in --config-dir: {tmp_path / 'trust-gate.yml'}: "
                     "matches no configuration file (did you mean trust_gate.yaml?)"),
         ("WARNING", f"overlay file skipped: {overlays / 'empty.yaml'}: the file is empty"),

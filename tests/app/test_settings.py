@@ -46,7 +46,7 @@ def test_files_in_config_dir_that_nothing_reads_are_named_with_the_closest_known
     assert unread == {
         "trust-gate.yml": "matches no configuration file (did you mean trust_gate.yaml?)",
         "notes.txt": "matches no configuration file (known: trust_gate.yaml, energy_governance.yaml, routing.yaml, "
-                     "trajectory.yaml, coordination.yaml, enhancements.yaml, overlays)",
+                     "trajectory.yaml, coordination.yaml, enhancements.yaml, gateway.yaml, overlays)",
         "overlays/mine.json": "not an overlay file (overlays end in .yaml or .yml)",
         "trajectory.yaml": "not a regular file: the packaged default is used",
     }

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from resontinex.app.faust_app import APP_IDS
+from resontinex.app.settings import CONFIG_FILES, GATEWAY_FILE
 from resontinex.app.settings import ROLES as CLI_ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,23 +42,31 @@ CLI_FLAGS: dict[tuple[str, ...], set[str]] = {
     ("router", "evaluate"): {"--policy"},
 }
 # The roles the deploy files run, each one a role the CLI accepts.
-ROLES = {"core", "trajectory"}
+ROLES = {"core", "trajectory", "gateway"}
+# Those that are Faust workers in a consumer group (the gateway is an HTTP server of its own:
+# no group, no Faust canonical URL for peers to call).
+GROUP_ROLES = ROLES & set(APP_IDS)
 DEFAULT_ROLE = "core"  # `resontinex worker` without --role
-# The compose services that run `resontinex worker`: their role and web port. The trajectory
-# ones need the ml image, and one of them a GPU: each in its own profile, off by default.
-WORKERS = {"worker": ("core", "6066"), "trajectory": ("trajectory", "6067"), "trajectory-gpu": ("trajectory", "6068")}
+# The compose services that run `resontinex worker`: their role and web port (the gateway's is
+# the one `resontinex up` gives it, 6066 + 2). The trajectory ones need the ml image, and one of
+# them a GPU: each in its own profile, off by default.
+WORKERS = {"worker": ("core", "6066"), "gateway": ("gateway", "6068"), "trajectory": ("trajectory", "6067"),
+           "trajectory-gpu": ("trajectory", "6069")}
+GROUP_WORKERS = {name for name, (role, _) in WORKERS.items() if role in GROUP_ROLES}
 PROFILES = {"trajectory": ["trajectory"], "trajectory-gpu": ["gpu"]}
 # The trajectory role loads its model before its web port opens (15-25 s on a CPU, more with
 # CUDA start-up and a larger model): its health checks must wait at least this long.
 MODEL_LOAD_ALLOWANCE_S = 60
 
 def _exported() -> dict[str, str]:
-    """Every metric the worker exports (app.metrics), by its exposition name."""
+    """Every metric the workers and the gateway export (app.metrics: the workers' registry and
+    the gateway's own), by its exposition name."""
     from resontinex.app import metrics
 
     out = {}
-    for family in metrics.REGISTRY.collect():
-        out[family.name + ("_total" if family.type == "counter" else "")] = family.type
+    for registry in (metrics.REGISTRY, metrics.GATEWAY_REGISTRY):
+        for family in registry.collect():
+            out[family.name + ("_total" if family.type == "counter" else "")] = family.type
     return out
 
 
@@ -120,10 +130,10 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_compose_services_and_images(services: dict[str, Any]) -> None:
-    assert set(services) == {"kafka", "topics", "prometheus", *WORKERS}
+    assert set(services) == {"kafka", "topics", "prometheus", "grafana", *WORKERS}
     assert re.fullmatch(r"apache/kafka:[34]\.\d+\.\d+", services["kafka"]["image"])
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
-    for name in ("topics", "worker"):
+    for name in ("topics", "worker", "gateway"):
         assert services[name]["build"] == {"context": "."}
         assert re.fullmatch(r"resontinex:\d+\.\d+\.\d+", services[name]["image"])
     core_version = services["worker"]["image"].split(":")[1]
@@ -135,7 +145,7 @@ def test_compose_services_and_images(services: dict[str, Any]) -> None:
 def test_compose_default_stack_needs_no_gpu_and_no_ml_image(services: dict[str, Any]) -> None:
     """`docker compose up` starts what has no profile: it must run on any Docker host."""
     default = {name for name, service in services.items() if "profiles" not in service}
-    assert default == {"kafka", "topics", "worker", "prometheus"}
+    assert default == {"kafka", "topics", "worker", "gateway", "prometheus", "grafana"}
     assert {name: services[name].get("profiles") for name in set(services) - default} == PROFILES
     for name, service in services.items():
         devices = service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices")
@@ -200,14 +210,20 @@ def test_healthchecks(services: dict[str, Any]) -> None:
         if role == "trajectory":  # the model loads before /health answers
             start = _seconds(services[name]["healthcheck"]["start_period"])
             assert start >= max(MODEL_LOAD_ALLOWANCE_S, _seconds(services["worker"]["healthcheck"]["start_period"]))
+    # The gateway's /health says "status": "healthy" whenever it answers; `ready` (and the 503 that
+    # urlopen raises on) is what says it reached Kafka.
+    assert ".get('ready') is not True" in services["gateway"]["healthcheck"]["test"][-1]
 
 
 def test_compose_worker_is_reachable_by_its_peers(services: dict[str, Any]) -> None:
     """/stats/trust calls the other workers at http://$RESONTINEX_ADVERTISED_HOST:<web-port>."""
-    for name in WORKERS:
+    assert GROUP_WORKERS == set(WORKERS) - {"gateway"}
+    for name in GROUP_WORKERS:
         env = services[name]["environment"]
         assert env["RESONTINEX_ADVERTISED_HOST"] == name  # the service name, resolvable on the compose network
         assert "hostname" not in services[name]
+    # The gateway is in no group, and calls no Messages API (only the core role does).
+    assert set(services["gateway"]["environment"]) == {"KAFKA_BOOTSTRAP_SERVERS", "RESONTINEX_CONFIG_DIR"}
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     assert re.search(r"^\s*#.*scaled replicas need per-replica hostnames", text, re.M | re.I)
 
@@ -318,7 +334,11 @@ def test_prometheus_config_scrapes_the_worker_ports(compose: dict[str, Any], ser
     targets = {target for job in config["scrape_configs"] for target in _targets(job)}
     expected = {f"{name}:{_cli(services[name]['command'])[1]['--web-port']}" for name in WORKERS}
     assert targets == expected == {f"{name}:{port}" for name, (_, port) in WORKERS.items()}
-    assert [job["job_name"] for job in config["scrape_configs"]] == ["resontinex-core", "resontinex-trajectory"]
+    assert [job["job_name"] for job in config["scrape_configs"]] == ["resontinex-core", "resontinex-gateway",
+                                                                     "resontinex-trajectory"]
+    # The gateway runs in the default stack: a static target, as the core worker.
+    (gateway,) = (job for job in config["scrape_configs"] if job["job_name"] == "resontinex-gateway")
+    assert gateway["static_configs"] == [{"targets": ["gateway:6068"], "labels": {"role": "gateway"}}]
     assert all(DURATION.match(config["global"][key]) for key in ("scrape_interval", "evaluation_interval"))
 
 
@@ -480,7 +500,7 @@ def manifests() -> dict[str, list[dict[str, Any]]]:
 
 def test_k8s_kinds_and_kustomization(manifests: dict[str, list[dict[str, Any]]]) -> None:
     assert {kind: len(docs) for kind, docs in manifests.items()} == {
-        "Kustomization": 1, "ConfigMap": 1, "Deployment": 2, "Service": 1,
+        "Kustomization": 1, "ConfigMap": 1, "Deployment": 3, "Service": 2, "PodDisruptionBudget": 3,
     }
     listed = set(manifests["Kustomization"][0]["resources"])
     assert listed == {doc["_file"] for kind, docs in manifests.items() if kind != "Kustomization" for doc in docs}
@@ -514,10 +534,13 @@ def test_k8s_worker_deployments(manifests: dict[str, list[dict[str, Any]]], role
     assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "web"}
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert "KAFKA_BOOTSTRAP_SERVERS" in env
-    # Peers call http://$RESONTINEX_ADVERTISED_HOST:<web-port> for /stats/trust: the pod IP.
-    (advertised,) = (item for item in container["env"] if item["name"] == "RESONTINEX_ADVERTISED_HOST")
-    assert advertised == {"name": "RESONTINEX_ADVERTISED_HOST",
-                          "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    if role in GROUP_ROLES:
+        # Peers call http://$RESONTINEX_ADVERTISED_HOST:<web-port> for /stats/trust: the pod IP.
+        (advertised,) = (item for item in container["env"] if item["name"] == "RESONTINEX_ADVERTISED_HOST")
+        assert advertised == {"name": "RESONTINEX_ADVERTISED_HOST",
+                              "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    else:  # the gateway: no group, no peers
+        assert "RESONTINEX_ADVERTISED_HOST" not in env
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     assert set(mounts.values()) <= set(volumes)
@@ -529,7 +552,7 @@ def test_k8s_deployments_match_the_compose_services(manifests: dict[str, list[di
                                                     services: dict[str, Any]) -> None:
     """Per role: the same image and web port as its compose service, its own component label."""
     components = set()
-    for name in ("worker", "trajectory"):
+    for name in ("worker", "trajectory", "gateway"):
         role, port = WORKERS[name]
         doc = _deployment(manifests, role)
         (container,) = doc["spec"]["template"]["spec"]["containers"]
@@ -572,16 +595,97 @@ def test_k8s_trajectory_deployment_gets_a_gpu_and_time_to_load_its_model(
     assert annotations == {**core["spec"]["template"]["metadata"]["annotations"], "prometheus.io/port": "6067"}
 
 
+def _service(manifests: dict[str, list[dict[str, Any]]], name: str) -> dict[str, Any]:
+    (service,) = (doc for doc in manifests["Service"] if doc["metadata"]["name"] == name)
+    return service
+
+
+def _selects(service: dict[str, Any], deployment: dict[str, Any]) -> bool:
+    return bool(service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items())
+
+
 def test_k8s_service_exposes_the_core_web_port(manifests: dict[str, list[dict[str, Any]]]) -> None:
-    (service,) = manifests["Service"]
+    assert {doc["metadata"]["name"] for doc in manifests["Service"]} == {"resontinex-web", "resontinex-gateway"}
+    service = _service(manifests, "resontinex-web")
     core = _deployment(manifests, "core")
-    assert service["spec"]["selector"].items() <= core["spec"]["template"]["metadata"]["labels"].items()
-    trajectory = _deployment(manifests, "trajectory")  # /stats/trust and the rest are core's
-    assert not service["spec"]["selector"].items() <= trajectory["spec"]["template"]["metadata"]["labels"].items()
+    assert _selects(service, core)
+    for role in ROLES - {"core"}:  # /stats/trust and the rest are core's
+        assert not _selects(service, _deployment(manifests, role))
     (port,) = service["spec"]["ports"]
     container = core["spec"]["template"]["spec"]["containers"][0]
     assert port["targetPort"] in {p["name"] for p in container["ports"]}
     assert port["port"] == 6066
+
+
+def test_k8s_gateway_service_reaches_the_gateways_web_port(manifests: dict[str, list[dict[str, Any]]]) -> None:
+    """Port 80 of the resontinex-gateway Service is the port the gateway listens on, probes
+    and is scraped at; it selects the gateway's pods and no worker's."""
+    service = _service(manifests, "resontinex-gateway")
+    gateway = _deployment(manifests, "gateway")
+    assert gateway["metadata"]["name"] == "resontinex-gateway"
+    assert _selects(service, gateway)
+    assert service["spec"]["selector"] == gateway["spec"]["selector"]["matchLabels"]
+    assert not any(_selects(service, _deployment(manifests, role)) for role in ROLES - {"gateway"})
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == 80 and service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    template = gateway["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    web = ports[port["targetPort"]]
+    assert str(web) == _cli(container["command"])[1]["--web-port"] == template["metadata"]["annotations"][
+        "prometheus.io/port"] == "6068"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert ports[container[probe]["httpGet"]["port"]] == web
+
+
+def _configmap_gateway(manifests: dict[str, list[dict[str, Any]]]) -> Any:
+    (configmap,) = manifests["ConfigMap"]
+    return yaml.safe_load(configmap["data"][GATEWAY_FILE])
+
+
+def test_k8s_configmap_holds_the_gateways_file(manifests: dict[str, list[dict[str, Any]]]) -> None:
+    """gateway.yaml rides in the config dir every pod mounts: a file the configuration knows (so
+    the workers do not warn about it), valid, with the packaged limits and no token (tokens are
+    each deployment's own)."""
+    from resontinex.app.gateway import gateway_config_from, load_gateway_config
+    from resontinex.config import PACKAGED_DIR
+
+    (configmap,) = manifests["ConfigMap"]
+    assert set(configmap["data"]) <= set(CONFIG_FILES)
+    shipped = gateway_config_from(_configmap_gateway(manifests))
+    assert shipped == load_gateway_config(PACKAGED_DIR / GATEWAY_FILE) and not shipped.tenants
+    assert yaml.safe_load((ROOT / "config" / GATEWAY_FILE).read_text(encoding="utf-8")) == _configmap_gateway(
+        manifests)  # what compose mounts says the same
+    mount, volume = _config_volume(_deployment(manifests, "gateway"))
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    assert (mount, volume) == _config_volume(_deployment(manifests, "core"))  # the workers' config dir
+
+
+def _config_volume(deployment: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The mount path of RESONTINEX_CONFIG_DIR in the Deployment's pod, and the volume there."""
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    (mount,) = (m for m in container["volumeMounts"] if m["mountPath"] == env["RESONTINEX_CONFIG_DIR"])
+    assert mount.get("readOnly") is True
+    (volume,) = (v for v in pod["volumes"] if v["name"] == mount["name"])
+    return mount["mountPath"], volume
+
+
+def test_k8s_gateway_pod_stops_gracefully(manifests: dict[str, list[dict[str, Any]]]) -> None:
+    """On SIGTERM the gateway closes its port and lets requests in flight finish; a decide waits up
+    to max_decide_timeout_s. The grace period covers the preStop pause and that wait."""
+    from resontinex.app.gateway import gateway_config_from
+
+    cfg = gateway_config_from(_configmap_gateway(manifests))
+    pod = _deployment(manifests, "gateway")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    assert pod["terminationGracePeriodSeconds"] >= int(command[1]) + cfg.max_decide_timeout_s
+    assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+    assert "cpu" not in container["resources"]["limits"]  # as core: no throttling of the event loop
+    assert "nvidia.com/gpu" not in container["resources"]["limits"]
 
 
 def test_k8s_runs_as_the_image_user(manifests: dict[str, list[dict[str, Any]]]) -> None:
@@ -614,7 +718,7 @@ def test_every_worker_runs_a_role_the_cli_accepts(compose: dict[str, Any],
         sub, flags = _cli(argv)
         if sub == ("worker",):
             roles[where] = flags.get("--role", DEFAULT_ROLE)
-    assert {"Dockerfile CMD", "k8s resontinex-core", "k8s resontinex-trajectory",
+    assert {"Dockerfile CMD", "k8s resontinex-core", "k8s resontinex-trajectory", "k8s resontinex-gateway",
             *(f"compose {name}" for name in WORKERS)} <= set(roles)
     assert set(roles.values()) == ROLES, roles
     assert ROLES <= set(CLI_ROLES)  # `resontinex worker --role X` refuses any other role (exit 2)

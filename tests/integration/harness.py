@@ -6,11 +6,13 @@ Every process started here is stopped by pid with a deadline (SIGTERM, then SIGK
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -210,3 +212,216 @@ def system_tool(name: str, apt_package: str) -> tuple[str | None, str]:
         if done.returncode != 0:
             return None, f"needs {name}: `{' '.join(step)}` failed: {done.stderr.strip()[-300:]}"
     return shutil.which(name), f"needs {name}: installing {apt_package} did not put it on PATH"
+
+
+# ----------------------------------------------------------------------------- hosts in network namespaces
+
+class NetnsError(RuntimeError):
+    """A namespace, link or address could not be made (not root, no `ip`, no CAP_NET_ADMIN...)."""
+
+
+class NetnsHosts:
+    """Separate "hosts" on this machine: one Linux network namespace per name, each with a
+    veth to a bridge in the root namespace and its own address on a private /24 (never
+    loopback: each namespace's `lo` is up, as on any host, but peers see only the /24). The
+    root namespace reaches every host through the bridge's address in the same /24.
+
+    Names are tagged with this process's pid so a parallel run does not clash; `destroy`
+    removes what `create` made (also after a partial `create`) and returns what it could not.
+    """
+
+    def __init__(self, names: Iterable[str], tag: str | None = None) -> None:
+        tag = tag or str(os.getpid())
+        self.names = list(names)
+        if len(self.names) > 9 or len(tag) > 9:
+            raise ValueError("at most 9 hosts and a tag of at most 9 characters (interface names ≤ 15)")
+        self.bridge = f"rxb{tag}"
+        self.netns = {name: f"rx{tag}-{name}" for name in self.names}
+        self._root_end = {name: f"rx{tag}h{i}" for i, name in enumerate(self.names)}
+        self._ns_end = {name: f"rx{tag}n{i}" for i, name in enumerate(self.names)}
+        self.subnet = _free_subnet(int(tag) if tag.isdigit() else sum(map(ord, tag)))
+        hosts = list(self.subnet.hosts())
+        self.address = {name: str(hosts[10 + i]) for i, name in enumerate(self.names)}
+        self.gateway = str(hosts[-1])  # the bridge's address: the root namespace's on this /24
+
+    def create(self) -> None:
+        self.destroy()  # leftovers of a killed run that had the same pid
+        prefix = self.subnet.prefixlen
+        self._ip("link", "add", self.bridge, "type", "bridge")
+        self._ip("addr", "add", f"{self.gateway}/{prefix}", "dev", self.bridge)
+        self._ip("link", "set", self.bridge, "up")
+        for name, ns in self.netns.items():
+            self._ip("netns", "add", ns)
+            self._ip("link", "add", self._root_end[name], "type", "veth", "peer", "name", self._ns_end[name], "netns", ns)
+            self._ip("link", "set", self._root_end[name], "master", self.bridge)
+            self._ip("link", "set", self._root_end[name], "up")
+            self._ip("-n", ns, "link", "set", "lo", "up")
+            self._ip("-n", ns, "addr", "add", f"{self.address[name]}/{prefix}", "dev", self._ns_end[name])
+            self._ip("-n", ns, "link", "set", self._ns_end[name], "up")
+        deadline = time.monotonic() + 10  # the bridge forwards once its ports leave the listening state
+        for name in self.names:
+            while not _pings(self.address[name]):
+                if time.monotonic() > deadline:
+                    raise NetnsError(f"{name} ({self.address[name]} in {self.netns[name]}) does not answer a ping")
+                time.sleep(0.1)
+
+    def destroy(self) -> list[str]:
+        """Remove the veths, namespaces and bridge; what could not be removed (empty: all gone).
+        Stop the processes inside first: a namespace outlives its name while one runs there."""
+        for name in self.names:
+            _quiet(["ip", "link", "del", self._root_end[name]])  # its peer goes with it
+            _quiet(["ip", "netns", "del", self.netns[name]])
+        _quiet(["ip", "link", "del", self.bridge])
+        left = [f"namespace {ns}" for ns in self.netns.values() if Path(f"/run/netns/{ns}").exists()]
+        left += [f"link {link}" for link in (self.bridge, *self._root_end.values()) if Path(f"/sys/class/net/{link}").exists()]
+        return left
+
+    def popen(self, name: str, argv: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+        """`argv` in host `name`'s namespace, in a session of its own. `ip netns exec` execs
+        the command: the pid is the command's own (so `stop_process` and `Worker.kill` work)."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(["ip", "netns", "exec", self.netns[name], *argv], cwd=REPO, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start_worker(self, name: str, bootstrap: str, data_dir: Path, *, web_port: int = 6066,
+                     env: dict[str, str] | None = None, role: str = "core") -> "NetnsWorker":
+        """A worker on host `name`, advertising the host's address (RESONTINEX_ADVERTISED_HOST)."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        full_env = {**os.environ, "RESONTINEX_DATA_DIR": str(data_dir), EMBEDDED_BROKER_ENV: "1",
+                    "RESONTINEX_ADVERTISED_HOST": self.address[name], **(env or {})}
+        argv = [sys.executable, "-m", "resontinex.app.cli", "worker", "--role", role, "--bootstrap", bootstrap,
+                "--web-port", str(web_port)]
+        log_path = data_dir / f"worker-{web_port}.log"
+        return NetnsWorker(self.popen(name, argv, env=full_env, log_path=log_path), web_port, log_path,
+                           host=self.address[name], name=name)
+
+    def start_broker(self, name: str, log_path: Path, *, port: int = 9092, timeout_s: float = 30.0) -> "NetnsBroker":
+        """The embedded broker (`EmbeddedBroker(host=...)`) on host `name`'s address."""
+        proc = self.popen(name, [sys.executable, "-c", _NS_BROKER, self.address[name], str(port)],
+                          env=dict(os.environ), log_path=log_path)
+        broker = NetnsBroker(proc, f"{self.address[name]}:{port}", log_path)
+        deadline = time.monotonic() + timeout_s
+        while (pid := broker.broker_pid()) is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                broker.stop()
+                raise AssertionError(f"broker on {name} not ready:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        return broker
+
+    def _ip(self, *args: str) -> None:
+        try:
+            done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise NetnsError(f"`ip {' '.join(args)}`: {exc}") from None
+        if done.returncode != 0:
+            raise NetnsError(f"`ip {' '.join(args)}` failed: {done.stderr.strip()}")
+
+
+# The broker's launcher inside a namespace: EmbeddedBroker starts Tansu in a session of its
+# own, so the launcher stops it on SIGTERM (NetnsBroker.stop kills a survivor by pid).
+_NS_BROKER = """
+import signal, sys
+from resontinex.app.broker import EmbeddedBroker
+
+def _stop(*_):
+    raise SystemExit(0)
+
+signal.signal(signal.SIGTERM, _stop)
+broker = EmbeddedBroker(port=int(sys.argv[2]), host=sys.argv[1])
+broker.start()
+try:
+    print("ready", broker.process.pid, broker.bootstrap, flush=True)
+    while True:
+        signal.pause()
+finally:
+    broker.stop()
+"""
+
+
+@dataclass
+class NetnsBroker:
+    proc: subprocess.Popen
+    bootstrap: str
+    log_path: Path
+
+    def broker_pid(self) -> int | None:
+        for line in self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []:
+            if line.startswith("ready "):
+                return int(line.split()[1])
+        return None
+
+    def stop(self) -> None:
+        pids = descendants(self.proc.pid) | ({p} if (p := self.broker_pid()) else set())
+        stop_process(self.proc)
+        _kill_left(pids)
+
+
+@dataclass
+class NetnsWorker(Worker):
+    """A worker in another namespace, reached at its host's address."""
+
+    host: str = "127.0.0.1"
+    name: str = ""
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{self.web_port}{path}", timeout=2) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except OSError:
+            return 0, b""
+
+    def health(self) -> dict[str, Any] | None:
+        status, body = self.get("/health")
+        try:
+            return json.loads(body) if status else None
+        except ValueError:
+            return None
+
+    def stop(self) -> None:
+        pids = descendants(self.proc.pid)
+        stop_process(self.proc)
+        _kill_left(pids)
+
+
+def _kill_left(pids: Iterable[int]) -> None:
+    for pid in pids:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _quiet(argv: list[str]) -> None:
+    subprocess.run(argv, capture_output=True, timeout=30)
+
+
+def _pings(address: str) -> bool:
+    with socket.socket() as s:  # no ping binary needed: a refused TCP connection answers too
+        s.settimeout(0.5)
+        try:
+            s.connect((address, 9))
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+        return True
+
+
+def _free_subnet(seed: int) -> "ipaddress.IPv4Network":
+    """A 10.x.y.0/24 that no route or address of this machine (any table) overlaps."""
+    taken = []
+    done = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True, timeout=30)
+    for route in json.loads(done.stdout or "[]"):
+        dst = route.get("dst", "default")
+        if dst != "default":
+            taken.append(ipaddress.ip_network(dst, strict=False))
+    rng = random.Random(seed)
+    for _ in range(1000):
+        net = ipaddress.ip_network(f"10.{rng.randrange(64, 250)}.{rng.randrange(0, 256)}.0/24")
+        if not any(net.overlaps(t) for t in taken):
+            return net
+    raise NetnsError("no free 10.x.y.0/24")

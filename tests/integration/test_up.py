@@ -74,7 +74,7 @@ class Up(NamedTuple):
 def _start_up(tmp_path: Path, *flags: str, data_dir: Path | None = None, port: int | None = None,
               web_port: int | None = None, cwd: Path = REPO, env: dict[str, str] | None = None) -> Up:
     if port is None or web_port is None:
-        base = listen_ports(3)  # one call: two calls could hand out overlapping ports
+        base = listen_ports(4)  # one call: two calls could hand out overlapping ports
         port, web_port = port or base, web_port or base + 1
     full_env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     full_env.update(PYTHONPATH=str(REPO), RESONTINEX_DATA_DIR=str(data_dir or tmp_path), **(env or {}))
@@ -110,7 +110,7 @@ def _request(i: int) -> tuple[bytes, bytes]:
 
 
 def _expected_roles() -> list[str]:
-    return ["core", "trajectory"] if unavailable_reason("smollm2") is None else ["core"]
+    return ["core", "trajectory", "gateway"] if unavailable_reason("smollm2") is None else ["core", "gateway"]
 
 
 def test_up_is_quiet_until_ready_says_where_everything_is_supervises_and_stops_cleanly(tmp_path):
@@ -129,11 +129,13 @@ def test_up_is_quiet_until_ready_says_where_everything_is_supervises_and_stops_c
         after = "\n".join(up.out.lines_until("subscribe to", 10))
         assert f"bootstrap     127.0.0.1:{up.port}" in after
         urls = re.findall(r"http://\S+", after)
-        pages = {"core": {"/health", "/metrics", "/stats/trust", "/budget/status", "/router/status",
+        pages = {"core": {"/ui", "/health", "/metrics", "/stats/trust", "/budget/status", "/router/status",
                           "/coordination/status", "/enhancements/status"},
-                 "trajectory": {"/health", "/metrics", "/trajectory/health"}}
-        expected = {f"http://127.0.0.1:{up.web_port + i}{page}"
-                    for i, role in enumerate(_expected_roles()) for page in pages[role]}
+                 "trajectory": {"/health", "/metrics", "/trajectory/health"},
+                 "gateway": {"/health", "/metrics", "/v1/openapi.json"}}
+        offsets = {"core": 0, "trajectory": 1, "gateway": 2}  # a role's port is the same whichever roles run
+        expected = {f"http://127.0.0.1:{up.web_port + offsets[role]}{page}"
+                    for role in _expected_roles() for page in pages[role]}
         assert set(urls) == expected
         for url in urls:
             with urllib.request.urlopen(url, timeout=5) as resp:

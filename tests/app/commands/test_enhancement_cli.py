@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,6 @@ from resontinex.app.exceptions import UsageError
 UNREACHABLE = ("--bootstrap", "127.0.0.1:1")
 
 
-@pytest.fixture(autouse=True)
-def _root_logging_restored():
-    """`main` points the root logger at the sys.stderr of its test (pytest's capture, closed
-    afterwards): restore it, so later tests in the process do not log into a closed stream."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 SUBMISSION = {"enhancement_id": "e1", "tenant": "acme", "kind": "prompt", "description": "shorter prompt",
               "payload": {"name": "concise"}, "requirements": ["numpy>=2"],
               "thresholds": {"mandatory": 1.0, "proxy": 0.8}, "mode": "semi_automatic"}
