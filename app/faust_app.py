@@ -11,7 +11,7 @@ import faust
 
 from resontinex.agents.audit import SigningKeyError, load_signing_key
 
-from resontinex.app import metrics, web
+from resontinex.app import metrics, otel, web
 from resontinex.app.engine.audit_writer import checkpoint_due
 from resontinex.app.engine.faust_compat import use_fetch_max_wait, use_true_highwaters
 from resontinex.app.engine.group_watch import GroupWatch
@@ -36,6 +36,9 @@ class _App(faust.App):
     def Table(self, name: str, **kwargs: Any) -> Any:  # noqa: N802 (Faust's name)
         kwargs["extra_topic_configs"] = {**self.changelog_configs, **kwargs.get("extra_topic_configs", {})}
         return super().Table(name, **kwargs)
+
+
+_App.logger = logging.getLogger("faust.app.base")  # mode names a subclass's logger after its module: keep Faust's
 
 
 def stream_app(app_id: str, bootstrap: str, datadir: Path, *, partitions: int, session_timeout_s: float = 10.0,
@@ -81,16 +84,19 @@ def create_app(settings: Settings, *, role: str = "core", web_port: int = 6066) 
         replication_factor=settings.replication_factor, min_insync_replicas=settings.min_insync_replicas,
         web_enabled=True, web_port=web_port, canonical_url=f"http://{settings.advertised_host}:{web_port}",
     )
+    # OTLP traces when an endpoint is configured (`app.otel`); None, and no SDK import, otherwise
+    tracing = otel.setup(role, f"{settings.advertised_host}:{web_port}")
+    metrics.OTEL_TRACES.set(tracing is not None)
     if role == "trajectory":
         _register_trajectory(app, runtime)
     else:
-        _register_core(app, runtime, settings)
+        _register_core(app, runtime, settings, tracing)
     app.add_dependency(SinkService(runtime.sink, loop=app.loop))
     runtime.started_at = time.time()
     return app, runtime
 
 
-def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None:
+def _register_core(app: faust.App, runtime: Runtime, settings: Settings, tracing: otel.Tracing | None = None) -> None:
     from resontinex.app.wiring import alert_audit
     from resontinex.app.wiring import budget as budget_agent
     from resontinex.app.wiring import coordination as coordination_agent
@@ -109,11 +115,11 @@ def _register_core(app: faust.App, runtime: Runtime, settings: Settings) -> None
                          metrics.TRAJECTORY_GROUP_MEMBERS)
     app.task(scorers.run)
     governance = enhancement_agents.register(app, runtime, budgets, lifecycle)
-    tables = gate_agent.register(app, runtime, budgets, scorers, lifecycle, governance.policies.policy)
+    tables = gate_agent.register(app, runtime, budgets, scorers, lifecycle, governance.policies.policy, tracing)
     outcomes_agent.register(app, runtime, tables, lifecycle)
     fusion_agent.register(app, runtime, tables["awaiting-text"])
     alert_audit.register(app, runtime)
-    teams = coordination_agent.register(app, runtime, budgets, tables["budget-marks"], lifecycle)
+    teams = coordination_agent.register(app, runtime, budgets, tables["budget-marks"], lifecycle, tracing)
     web.register(app, runtime, tables, budgets, teams, governance)
 
     @app.on_partitions_assigned.connect

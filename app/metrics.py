@@ -60,6 +60,66 @@ class BatchHistogram:
         buckets = [(floatToGoString(b), c) for b, c in zip(self._bounds.tolist(), cumulative)]
         yield HistogramMetricFamily(self._name, self._doc, buckets=[*buckets, ("+Inf", cumulative[-1])], sum_value=total)
 
+class LabelledBatchHistogram:
+    """A labelled Prometheus histogram fed arrays of values per label set: one
+    `searchsorted` per label set and batch. Past `max_series` label sets, new ones are
+    counted under `_other` values (labels from producers' fields must not grow without end).
+
+    >>> h = LabelledBatchHistogram("doc_tokens", "Tokens", ("kind",), (10, 100), registry=CollectorRegistry(),
+    ...                            max_series=1)
+    >>> h.labels("input").observe_many([5, 50]); h.labels("output").observe_many([500])
+    >>> [(s.labels, s.value) for s in next(h.collect()).samples if s.name.endswith(("_count", "_sum"))]
+    [({'kind': 'input'}, 2), ({'kind': 'input'}, 55.0), ({'kind': '_other'}, 1), ({'kind': '_other'}, 500.0)]
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float], *,
+                 registry: CollectorRegistry, max_series: int = 1000) -> None:
+        self._name, self._doc, self._labelnames = name, documentation, tuple(labelnames)
+        self._bounds = np.asarray(buckets, dtype=np.float64)
+        self._series: dict[tuple[str, ...], list] = {}  # label values → [bucket counts, sum]
+        self._max_series = max_series
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def labels(self, *values: str) -> "_LabelledChild":
+        return _LabelledChild(self, tuple(values))
+
+    def observe_many(self, labels: tuple[str, ...], values: Sequence[float] | np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        counts = np.bincount(np.searchsorted(self._bounds, values, side="left"), minlength=len(self._bounds) + 1)
+        with self._lock:
+            series = self._series.get(labels)
+            if series is None:
+                if len(self._series) >= self._max_series:
+                    labels = ("_other",) * len(labels)
+                series = self._series.setdefault(labels, [np.zeros(len(self._bounds) + 1, dtype=np.int64), 0.0])
+            series[0] += counts
+            series[1] += float(values.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            rows = [(labels, np.cumsum(counts).tolist(), total) for labels, (counts, total) in self._series.items()]
+        if not rows:  # no label set yet: no family (a family without samples has no labels to show)
+            return
+        family = HistogramMetricFamily(self._name, self._doc, labels=self._labelnames)
+        bounds = [floatToGoString(b) for b in self._bounds.tolist()]
+        for labels, cumulative, total in rows:
+            family.add_metric(list(labels), [*zip(bounds, cumulative), ("+Inf", cumulative[-1])], total)
+        yield family
+
+
+class _LabelledChild:
+    """One label set of a `LabelledBatchHistogram` (what `applier.record` observes on)."""
+
+    __slots__ = ("_parent", "_labels")
+
+    def __init__(self, parent: LabelledBatchHistogram, labels: tuple[str, ...]) -> None:
+        self._parent, self._labels = parent, labels
+
+    def observe_many(self, values: Sequence[float] | np.ndarray) -> None:
+        self._parent.observe_many(self._labels, values)
+
+
 EVENTS = Counter("resontinex_events", "Input events consumed", ["topic"], registry=REGISTRY)
 DEAD_LETTERS = Counter("resontinex_dead_letters", "Invalid inputs sent to dead-letters", ["topic", "code"], registry=REGISTRY)
 DUPLICATES = Counter("resontinex_duplicates", "Inputs dropped as a repeated event_id", ["topic"], registry=REGISTRY)
@@ -174,6 +234,18 @@ ENHANCEMENT_TELEMETRY_DROPPED = Counter("resontinex_enhancement_telemetry_droppe
                                         "Enhancement telemetry partials not merged, by reason", ["reason"], registry=REGISTRY)
 ENHANCEMENTS = Gauge("resontinex_enhancements", "Enhancements of the tenants this worker owns, by state", ["state"],
                      registry=REGISTRY)
+
+# OTel GenAI semantic conventions: the histogram `gen_ai.client.token.usage` (unit {token}, the
+# spec's advised buckets) as the OTel Prometheus exporter names it. One input and one output
+# observation per AI call: each cost the budget agent folds (coordination runs publish their
+# calls on `costs`, so they are counted there, once). `app.otel` has the span attribute names.
+GEN_AI_TOKEN_USAGE = LabelledBatchHistogram(
+    "gen_ai_client_token_usage", "Tokens per AI call by token type (OTel GenAI semconv gen_ai.client.token.usage)",
+    ("gen_ai_token_type", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_operation_name"),
+    (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864), registry=REGISTRY,
+)
+OTEL_TRACES = Gauge("resontinex_otel_traces_export", "1 while this worker exports traces over OTLP (an endpoint is set)",
+                    registry=REGISTRY)
 
 
 def observe_evaluation(seconds: float, n: int) -> None:

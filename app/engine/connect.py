@@ -69,11 +69,16 @@ async def start_client(client: _Startable, bootstrap: str) -> None:
 
 
 async def assigned_consumer(bootstrap: str, topic: str, partitions: Callable[[int], list[int]] | None = None, *,
-                            max_bytes: int) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+                            max_bytes: int, fetch_max_wait_ms: int = 20) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     """A started consumer of no group, assigned `topic`'s partitions (all, or those
     `partitions(count)` names), fetching records of up to `max_bytes`; `BrokerError` when
-    Kafka cannot be reached or the topic does not exist."""
+    Kafka cannot be reached or the topic does not exist.
+
+    A fetch waits `fetch_max_wait_ms` at most for new records: aiokafka's 500 ms would
+    be added to every reply read back (the embedded broker holds an empty fetch that long).
+    """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options(), group_id=None, enable_auto_commit=False,
+                                fetch_max_wait_ms=fetch_max_wait_ms,
                                 fetch_max_bytes=max(max_bytes, 1 << 20) * 4,
                                 max_partition_fetch_bytes=max(max_bytes, 1 << 20))
     try:

@@ -14,6 +14,8 @@ noticed:
   aiokafka consumer while Faust keeps the group, the assignment and the tables.
 * `rewind_uncommitted`: after a rebalance, a partition of a topic its agent commits itself
   that has no commit yet is read again from its beginning.
+* `positions_past`, `read_again`: a topic's consumer positions, and a seek back that Faust's
+  fetch loop follows (it drops a record below the partition's last delivered offset).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Awaitable, Callable, Iterable, Iterator, Mapping
 
+from aiokafka import TopicPartition
 from faust import streams
 from faust.types import TP, AppT, EventT
 
@@ -184,9 +187,10 @@ def before_consumer_stops(app: AppT, stop: Callable[[], Awaitable[None]]) -> Non
 
 
 
-async def rewind_uncommitted(app: AppT, topic: str) -> list[int]:
+async def rewind_uncommitted(app: AppT, topic: str) -> tuple[dict[int, int], list[int]]:
     """Seek each assigned partition of `topic` that has no committed offset to its beginning;
-    the partitions sought.
+    the offset every assigned partition starts from (its commit, or its beginning), and the
+    partitions sought.
 
     Call it on `app.on_rebalance_complete`, which Faust sends just before it seeks every
     partition to its committed offset. aiokafka's `seek_to_committed` skips a partition
@@ -198,13 +202,49 @@ async def rewind_uncommitted(app: AppT, topic: str) -> list[int]:
     consumer = thread._ensure_consumer()
     assigned = [tp for tp in consumer.assignment() if tp.topic == topic]
 
-    async def rewind() -> list[int]:
-        sought = []
+    async def rewind() -> tuple[dict[int, int], list[int]]:
+        starts, sought = {}, []
         for tp in assigned:
-            if not await consumer.committed(tp):
+            committed = await consumer.committed(tp)
+            if not committed:
                 await consumer.seek_to_beginning(tp)
                 sought.append(tp.partition)
-        return sought
+            starts[tp.partition] = committed or await consumer.position(tp)
+        return starts, sought
 
-    sought: list[int] = await thread.call_thread(rewind)
-    return sought
+    found: tuple[dict[int, int], list[int]] = await thread.call_thread(rewind)
+    return found
+
+
+async def positions_past(app: AppT, topic: str, expected: Mapping[int, int]) -> dict[int, int]:
+    """The assigned partitions of `topic` whose consumer position is past `expected[p]`
+    (the next offset the agent expects), with that position."""
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    consumer = thread._ensure_consumer()
+
+    async def past() -> dict[int, int]:
+        found = {}
+        for tp in consumer.assignment():
+            if tp.topic == topic and tp.partition in expected:
+                position = await consumer.position(tp)
+                if position > expected[tp.partition]:
+                    found[tp.partition] = position
+        return found
+
+    positions: dict[int, int] = await thread.call_thread(past)
+    return positions
+
+
+async def read_again(app: AppT, topic: str, offsets: Mapping[int, int]) -> None:
+    """Seek the partitions of `topic` back to `offsets`, so Faust fetches and delivers those
+    records again: its fetch loop drops a record below the partition's last delivered
+    offset, which is forgotten here."""
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    consumer = thread._ensure_consumer()
+    for partition, offset in offsets.items():
+        app.consumer._read_offset.pop(TP(topic, partition), None)  # type: ignore[attr-defined]
+        await thread.call_thread(_seek, consumer, TopicPartition(topic, partition), offset)
+
+
+async def _seek(consumer: Any, tp: TopicPartition, offset: int) -> None:
+    consumer.seek(tp, offset)

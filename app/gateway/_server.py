@@ -90,7 +90,7 @@ class Gateway:
             if not self.cfg.tenants:
                 log.warning("gateway: gateway.yaml lists no token: every call is refused (401); "
                             "`resontinex gateway token --tenant T` makes one")
-            log.info("gateway ready", extra={"bootstrap": self.settings.bootstrap, "tokens": len(self.cfg.tenants)})
+            log.debug("gateway ready", extra={"bootstrap": self.settings.bootstrap, "tokens": len(self.cfg.tenants)})
             return
 
     async def close(self) -> None:

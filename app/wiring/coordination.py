@@ -21,7 +21,9 @@ it. Per request:
    in a generation that has just ended, which would commit a request nobody answered. A
    crash or a rebalance re-runs what had no result out, under the same result and cost
    ids, so consumers and the budget drop the repeats. A partition not committed yet is
-   read from its beginning after every rebalance (`faust_compat.rewind_uncommitted`).
+   read from its beginning after every rebalance (`faust_compat.rewind_uncommitted`), and a
+   record Faust consumed but never delivered to the agent (its flow stopping between the
+   two) is found and read again (`app.engine.skips`, counted in `resontinex_refetched`).
 
 Faust does not wait for these events at a rebalance (a run can take minutes, a
 rebalance allows seconds). A partition revoked while its runs are in flight: they finish and publish their result, costs and alerts (the next owner runs the
@@ -60,12 +62,15 @@ from resontinex.app import metrics
 from resontinex.app.clients.credentials import BASE_URL_ENV, load_api_key
 from resontinex.app.engine.applier import Applier
 from resontinex.app.engine.failfast import crash_only
-from resontinex.app.engine.faust_compat import commit_offsets, rewind_uncommitted
+from resontinex.app.engine.faust_compat import (commit_offsets, positions_past, read_again, recovery_pending,
+                                                 rewind_uncommitted)
 from resontinex.app.engine.inorder import InOrderCommits
 from resontinex.app.engine.misrouted import Forwarder
 from resontinex.app.engine.recent import RecentMap
 from resontinex.app.engine.record_source import Lifecycle
 from resontinex.app.engine.seams import Event, Table
+from resontinex.app.engine.skips import SkipWatch
+from resontinex.app.otel import Tracing
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.budget import BudgetTables
 from resontinex.app.wiring.gate import held_mark
@@ -82,6 +87,8 @@ RECENT_IDS = 100_000
 restart the tenant state's `answered` ids (the last 1,000 per tenant) drop them."""
 UNCONFIGURED = ("api_unconfigured", "no Anthropic API key: set ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY_FILE), or "
                                    "ANTHROPIC_BASE_URL for a local stand-in")
+SKIP_CHECK_S = 5.0
+"""How often records consumed but never delivered are looked for (two checks in a row find them)."""
 LOCAL_KEY = "local-stand-in"
 """The key sent to `$ANTHROPIC_BASE_URL` when no API key is set (a local stand-in wants one, any one)."""
 
@@ -95,6 +102,8 @@ class Coordination:
     embedder: str | None = None
     """The embedding model's name once loaded; None before, or when none is installed."""
     in_flight: int = 0
+    waiting: bool = True
+    """The agent is waiting for the stream's next event (not starting a run, nor waiting for a slot)."""
     epochs: dict[int, int] = field(default_factory=dict)
     """Partition → how many times it was revoked (a run of an older epoch lost its partition)."""
 
@@ -115,9 +124,11 @@ class Coordination:
                 "api": "unconfigured" if self.client is None else "configured", "embedding_model": self.embedder}
 
 
-def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, lifecycle: Lifecycle) -> Coordination:
+def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, lifecycle: Lifecycle,
+             tracing: Tracing | None = None) -> Coordination:
     """Declare the coordination topic, tables and agent on `app`; `marks` is the gate's
-    `budget-marks` table (a brake engaged this period holds)."""
+    `budget-marks` table (a brake engaged this period holds); with `tracing`, each run
+    applied makes an `invoke_agent` span (GenAI semconv) from the request's arrival."""
     s, cfg = rt.settings, rt.coordination
     source_name = s.topic("coordination_requests")
     # acks=False: Faust neither waits for these events at a rebalance (a run takes minutes, a
@@ -133,6 +144,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
     applier = Applier(rt, "coordination", source_name, tables, app.producer.flush)
     forwarder = Forwarder(rt.sink, s.partitions)
     commits = InOrderCommits()
+    skips = SkipWatch()
     committing = asyncio.Lock()
     seen: dict[int, RecentMap[bool]] = {}
     running: set[tuple[int, str]] = set()
@@ -214,6 +226,10 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
                 await applier.apply(effects)
                 await app.producer.flush()  # the tenant state (answered ids) is durable before the offset
                 charged = report.cost_usd
+            if tracing is not None:
+                tracing.coordination_run(request=request, report=report, model=run.model, partition=p,
+                                         offset=record.offset, started_s=record.timestamp, topic=source_name,
+                                         headers=getattr(record, "headers", None) or ())
             if state.epochs.get(p, 0) == epoch:
                 seen.setdefault(p, RecentMap(RECENT_IDS)).put(request.event_id, True)
             log.info("coordination run", extra={"event_id": request.event_id, "tenant": request.tenant,
@@ -244,18 +260,35 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
             metrics.COORDINATION_IN_FLIGHT.set(state.in_flight)
             slots.release()
 
+    async def take(event: Event) -> None:
+        commits.started(event.message.partition, event.message.offset)
+        skips.arrived(event.message.partition, event.message.offset)
+        if not forwarder.keep_own([event]):
+            await rt.sink.flush()  # forwarded to its key's partition before the offset is committed
+            await finished(event)
+            return
+        await slots.acquire()
+        t = asyncio.ensure_future(task(event))
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+
     @app.agent(source, name="coordination")
     async def coordination(stream: Any) -> None:
         async for event in stream.events():
-            commits.started(event.message.partition, event.message.offset)
-            if not forwarder.keep_own([event]):
-                await rt.sink.flush()  # forwarded to its key's partition before the offset is committed
-                await finished(event)
-                continue
-            await slots.acquire()
-            t = asyncio.ensure_future(task(event))
-            tasks.add(t)
-            t.add_done_callback(tasks.discard)
+            state.waiting = False
+            await take(event)
+            state.waiting = True
+
+    @app.timer(SKIP_CHECK_S)
+    async def read_skipped_again() -> None:
+        """Records the stream consumed but never delivered (`app.engine.skips`) are read again."""
+        busy = not state.waiting or app.rebalancing or recovery_pending(app)
+        lost = skips.confirm({} if busy else await positions_past(app, source_name, skips.next))
+        if lost:
+            log.warning("coordination: records consumed but never delivered to the agent: reading them again",
+                        extra={"partitions": {p: f"{first}..{position - 1}" for p, (first, position) in lost.items()}})
+            metrics.REFETCHED.labels(source_name).inc(sum(position - first for first, position in lost.values()))
+            await read_again(app, source_name, {p: first for p, (first, _) in lost.items()})
 
     def forget(revoked: set[Any]) -> None:
         lost = {tp.partition for tp in revoked if tp.topic == source_name}
@@ -264,6 +297,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
             seen.pop(p, None)
         running.difference_update({(p, i) for p, i in running if p in lost})  # given back here, they run again
         commits.forget(lost)
+        skips.forget(lost)
 
     async def stop() -> None:
         """Runs in flight end unanswered (their requests are not acknowledged: the next owner runs them)."""
@@ -274,7 +308,8 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, marks: Table, l
             await client.aclose()
 
     async def rewind(sender: faust.App, **_: Any) -> None:
-        sought = await rewind_uncommitted(sender, source_name)
+        starts, sought = await rewind_uncommitted(sender, source_name)
+        skips.restart(starts)
         if sought:
             log.info("coordination: partitions without a commit read from their beginning",
                      extra={"partitions": sought})

@@ -38,6 +38,7 @@ from resontinex.app.engine.partition_state import PartitionState
 from resontinex.app.engine.record_source import Lifecycle
 from resontinex.app.engine.recent import RecentMap
 from resontinex.app.engine.seams import Table
+from resontinex.app.otel import Tracing
 from resontinex.app.runtime import Runtime
 from resontinex.app.wiring.budget import BudgetTables
 from resontinex.app.wiring.hot import attach_hot
@@ -125,10 +126,13 @@ class TablesView:
 
 
 def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupWatch,
-             lifecycle: Lifecycle, policies: Callable[[str], PolicyCanary | None]) -> dict[str, Any]:
+             lifecycle: Lifecycle, policies: Callable[[str], PolicyCanary | None],
+             tracing: Tracing | None = None) -> dict[str, Any]:
     """Declare the gate's topic, tables and agent on `app`; return the tables by name.
     `scorers` watches the trajectory group: with no member, text-only requests are decided at once;
-    `policies` gives a tenant's trust policy under canary (the enhancement agents')."""
+    `policies` gives a tenant's trust policy under canary (the enhancement agents'); with
+    `tracing` (`app.otel.setup`: an OTLP endpoint is configured), each decision applied
+    makes a `resontinex.decide` span."""
     s = rt.settings
     source_topic = s.topic("decision_requests")
     tables: dict[str, Any] = {
@@ -148,6 +152,9 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
     breaker = CircuitBreaker(rt.trust.circuit_breaker)
     worker = f"{s.advertised_host}:{app.conf.web_port}"
     fault = partial(fault_point, "gate.decode")
+    traced_topics = {"decision_requests": source_topic, "audit": s.topic("audit")}
+    if tracing is not None:
+        tracing.watch_audit(rt.sink, traced_topics["audit"])
 
     async def handle(batch: list[FetchedEvent]) -> None:
         started = time.perf_counter()
@@ -173,7 +180,10 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
         if unreported and _owns(app, source_topic, system_partition):
             effects += rejection_effects(unreported, system_partition, rt.started_at, ts, rt.policy_version)
             unreported.clear()
+        trace = tracing.gate_batch(own, traced_topics) if tracing is not None else None  # the decisions queued now
         await applier.apply(effects)
+        if trace is not None:
+            trace.finish(effects)
         if plan.remembered:
             metrics.observe_evaluation(plan.evaluation_s, len(plan.remembered))
         done = time.time()

@@ -238,3 +238,17 @@ def test_faust_seeks_to_committed_offsets_after_it_signals_the_rebalance_complet
     assert "if offset and offset > 0:" in inspect.getsource(AIOKafkaConsumer.seek_to_committed)
     assert callable(AIOKafkaConsumerThread._ensure_consumer)  # the aiokafka consumer, in its own thread
     assert inspect.iscoroutinefunction(AIOKafkaConsumerThread.call_thread)  # mode's: runs a coroutine there
+
+
+def test_the_fetch_loop_drops_a_record_below_the_read_offset_that_read_again_forgets():
+    import inspect
+
+    from faust.transport.consumer import Consumer
+
+    drain = inspect.getsource(Consumer._drain_messages)
+    assert "r_offset = get_read_offset(tp)" in drain and "offset >= r_offset" in drain
+    assert "get_read_offset = self._read_offset.__getitem__" in drain  # the mapping read_again pops from
+    getmany = inspect.getsource(Consumer.getmany)  # records fetched while the flow stops are dropped ...
+    assert "getmany called while flow not active" in getmany and "await self.perform_seek()" in getmany
+    seek = inspect.getsource(Consumer.perform_seek)  # ... and the seek back goes to commits only
+    assert "await self.seek_to_committed()" in seek
