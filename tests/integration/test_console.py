@@ -99,6 +99,13 @@ def _http(port: int, path: str) -> tuple[int, str, bytes]:
         return e.code, e.headers.get("Content-Type", ""), e.read()
 
 
+def _read(driver: Any, selector: str, attribute: str = "textContent") -> list[str]:
+    """`attribute` of each element matching `selector`, read in the page in one step (its
+    rows are redrawn on every poll: an element found over the wire may be gone by the next call)."""
+    return driver.execute_script("return Array.from(document.querySelectorAll(arguments[0]), "
+                                 "e => e.getAttribute(arguments[1]) ?? e[arguments[1]] ?? '')", selector, attribute)
+
+
 def _wait(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -175,15 +182,14 @@ def test_the_console_shows_live_figures_alerts_and_dead_letters(broker, tmp_path
         second = _number(driver, "kpi-total")
         assert first is not None and second is not None and second > first, (first, second)
 
-        alert = _wait("a trust_floor_violation alert", lambda: driver.find_elements(
-            "css selector", "#alerts-table tbody tr[data-kind='trust_floor_violation']"))[0]
-        assert "acme" in alert.text or "globex" in alert.text
-        dead = _wait("the dead letter with its code", lambda: driver.find_elements(
-            "css selector", "#dead-table tbody tr[data-code='not_json']"))[0]
-        assert "decision-requests" in dead.text and "{not json" in dead.text
-        bar = _wait("acme's budget bar", lambda: driver.find_elements(
-            "css selector", "#budgets-table tr[data-scope='acme'] .bar > div"))[0]
-        assert bar.get_attribute("style").startswith("width: 7.5")  # 7.50 USD of the default 100 USD a day
+        alert = _wait("a trust_floor_violation alert", lambda: _read(
+            driver, "#alerts-table tbody tr[data-kind='trust_floor_violation']"))[0]
+        assert "acme" in alert or "globex" in alert
+        dead = _wait("the dead letter with its code", lambda: _read(driver, "#dead-table tbody tr[data-code='not_json']"))[0]
+        assert "decision-requests" in dead and "{not json" in dead
+        bar = _wait("acme's budget bar", lambda: _read(driver, "#budgets-table tr[data-scope='acme'] .bar > div",
+                                                        "style"))[0]
+        assert bar.startswith("width: 7.5")  # 7.50 USD of the default 100 USD a day
         _wait("the router's tenants", lambda: len(driver.find_elements("css selector", "#router-body .router-tenant")) == 2)
         _wait("Q-values and arm shares", lambda: driver.find_elements("css selector", "#router-body .q-table td.best")
               and driver.find_elements("css selector", "#router-body .arms .bar"))
