@@ -414,8 +414,13 @@ def _pings(address: str) -> bool:
 def _free_subnet(seed: int) -> "ipaddress.IPv4Network":
     """A 10.x.y.0/24 that no route or address of this machine (any table) overlaps."""
     taken = []
-    done = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True, timeout=30)
-    for route in json.loads(done.stdout or "[]"):
+    try:
+        done = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True,
+                              timeout=30, check=True)
+        routes = json.loads(done.stdout or "[]")
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        raise NetnsError(f"cannot list this machine's routes (`ip -j -4 route show table all`): {exc}") from None
+    for route in routes:
         dst = route.get("dst", "default")
         if dst != "default":
             taken.append(ipaddress.ip_network(dst, strict=False))
