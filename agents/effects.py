@@ -6,10 +6,10 @@ message or awaits. The shell's applier (`resontinex.app.engine.applier`) carries
 in one documented order:
 
 1. `early_writes`, each on the table partition it names, then the changelog flushed: what
-   a redelivered batch must find (a route chosen, a request left waiting);
+   a redelivered batch must find (a decision made, a request left waiting);
 2. `outputs`, sent and acknowledged;
 3. `audit` items, sealed onto their partition's chain, sent and acknowledged;
-4. `late_writes`: what may only be kept once the audit holds the batch (a route or a
+4. `late_writes`: what may only be kept once the audit holds the batch (a decision or a
    waiting copy forgotten, a budget mark, a tripwire entry, window statistics);
 5. then the input offsets are acknowledged (committed once the changelog is flushed).
 

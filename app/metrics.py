@@ -173,8 +173,8 @@ BUDGET_DECISIONS = Counter("resontinex_budget_decisions", "Decisions with a budg
 INSIGHT_CACHE = Counter("resontinex_insight_cache", "Identical requests answered with the earlier decision (hit) or not", ["result"], registry=REGISTRY)
 ROUTER_REWARDS = Histogram("resontinex_router_reward", "Rewards of routed outcomes (seed 002's formula)", ["provider"],
                            buckets=(-20, -10, -5, 0, 2.5, 5, 7.5, 9, 10, 11), registry=REGISTRY)
-ROUTES_REUSED = Counter("resontinex_router_routes_reused", "Redelivered requests answered with the route they got before",
-                        registry=REGISTRY)
+DECISIONS_RESUMED = Counter("resontinex_decisions_resumed", "Redelivered requests answered with the decision they "
+                            "got before a crash kept its audit record from being written", registry=REGISTRY)
 ROUTER_EXPIRED = Counter("resontinex_router_expired_outcomes", "Outcomes arriving after routing.pending_ttl_s", registry=REGISTRY)
 TRIPWIRE_DOWNGRADED = Gauge("resontinex_tripwire_downgraded", "1 while the tenant runs downgraded", ["tenant"], registry=REGISTRY)
 ROUTER_Q = Gauge("resontinex_router_q_value", "Value estimate per tenant, state and provider",

@@ -32,6 +32,7 @@ class Judged(NamedTuple):
     reasons: list[dict[str, str]]
     alert: dict[str, Any] | None  # the first time this period the budget reaches this status
     change: dict[str, Any] | None  # its audit body
+    mark: tuple[str, bg.Mark]  # (mark key, the budget period's mark after this decision)
 
 
 class BudgetJudge:
@@ -116,7 +117,11 @@ class BudgetJudge:
             change = {"budget": details}
         self.touched[(partition, key)] = after
         self.statuses[budget["status"]] += 1
-        return Judged(budget, verb, reasons, alert, change)
+        return Judged(budget, verb, reasons, alert, change, (key, after))
+
+    def resume(self, partition: int, key: str, mark: bg.Mark) -> None:
+        """A decision made before (`_plan`'s resumed ones) left its budget period at `mark`."""
+        self.touched[(partition, key)] = mark
 
     def _lag(self, partition: int) -> int | None:
         if partition not in self._lags:

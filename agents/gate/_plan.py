@@ -7,8 +7,9 @@ break-glass override, the budget, the router and the circuit breaker say, with e
 reason listed. It reads state only through a `GateView` and returns everything the batch
 changes as a `GatePlan`; the shell (`resontinex.app.wiring.gate`) applies it.
 
-Decision ids derive from (tenant, request id), so a redelivered request reproduces the
-same decision id.
+Decision ids derive from (tenant, request id). Each decision is kept (`unaudited-decisions`)
+from before it is sent until its audit record is out, so a request redelivered after a crash
+in between gets the very decision that may already have been sent.
 """
 
 from __future__ import annotations
@@ -146,9 +147,7 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
     judge = BudgetJudge(cfg.energy, view, batch.now)
     cache = InsightCache(cfg.energy.recovery.insight_cache_ttl_s, view, batch.monotonic)
     routes = RouteJudge(cfg.routing, view, batch.now)
-    decided = _decide_by_policy(valid, view, cfg, judge, cache, routes, batch.circuit_open, out) if valid else []
-    for request_id, (routed, partition) in routes.routes.items():
-        out.early.append(TableWrite("router-routes", request_id, routed, partition))
+    decided = _decide_or_resume(valid, view, cfg, judge, cache, routes, batch.circuit_open, out)
     for tenant, (value, partition) in routes.values().items():
         out.early.append(TableWrite("router-state", tenant, value, partition))
     _audit(valid, decided, out)
@@ -161,7 +160,6 @@ def plan_batch(batch: GateBatch, view: GateView, cfg: GateConfig) -> GatePlan:
         out.count("BUDGET_DECISIONS", status, amount=n)
     out.count("INSIGHT_CACHE", "hit", amount=cache.hits)
     out.count("INSIGHT_CACHE", "miss", amount=cache.misses)
-    out.count("ROUTES_REUSED", amount=routes.reused)
     out.count("ERRORS", "router_state", amount=routes.unreadable)
     return GatePlan(
         effects=out.effects(),
@@ -263,6 +261,55 @@ class _Decided:
     change: dict[str, Any] | None  # the audit body of a budget status change
     pending: dict[str, Any] | None  # a routed decision waiting for its outcome
     explanation: dict[str, Any]  # agents.trust.explain_batch's, with the verb changes after the gate
+    mark: tuple[str, Mark] | None = None  # its budget period's mark key and the mark after it
+
+    def to_value(self) -> dict[str, Any]:
+        """As kept in `unaudited-decisions` (plain JSON)."""
+        mark = None if self.mark is None else [self.mark[0], self.mark[1].level, self.mark[1].blocked_since]
+        return {"decision": self.decision, "alerts": self.alerts, "override": self.override, "change": self.change,
+                "pending": self.pending, "explanation": self.explanation, "mark": mark}
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any]) -> _Decided:
+        mark = value.get("mark")
+        return cls(value["decision"], value["alerts"], value["override"], value["change"], value["pending"],
+                   value["explanation"], None if mark is None else (mark[0], Mark(mark[1], mark[2])))
+
+
+def _decide_or_resume(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJudge, cache: InsightCache,
+                      routes: RouteJudge, circuit_open: bool, out: _Out) -> list[_Decided]:
+    """Each request's decision, in the batch's order, with its outputs. A request decided
+    before a crash kept its audit record from being written (`GateView.unaudited`) gets
+    that decision again, as it may already have been sent: deciding it anew against state
+    that moved on since (spend, the router) could send a second, different decision under
+    the same id. The others are decided (`_decide_by_policy`) and kept, before anything is
+    sent, until their audit records are out (`_forget`)."""
+    decided: list[_Decided | None] = []
+    for item in valid:
+        earlier = view.unaudited(decision_id(item.tenant, item.request.event_id))
+        decided.append(None if earlier is None else _Decided.from_value(earlier))
+    for item, d in zip(valid, decided):  # in offset order, before the new decisions are judged
+        if d is not None and d.mark is not None:
+            judge.resume(item.record.partition, *d.mark)
+    fresh = [i for i, d in enumerate(decided) if d is None]
+    if len(fresh) < len(valid):
+        out.count("DECISIONS_RESUMED", amount=len(valid) - len(fresh))
+        log.warning("redelivered requests answered with the decisions they got before a crash",
+                    extra={"requests": len(valid) - len(fresh)})
+    if fresh:
+        new = _decide_by_policy([valid[i] for i in fresh], view, cfg, judge, cache, routes, circuit_open, out)
+        for i, d in zip(fresh, new):
+            decided[i] = d
+            out.early.append(TableWrite("unaudited-decisions", d.decision["event_id"], d.to_value(),
+                                        valid[i].record.partition))
+    done = [d for d in decided if d is not None]
+    for item, d in zip(valid, done):
+        record = item.record
+        out.outputs.append(Output("decisions", record.partition, record.key, orjson.dumps(d.decision)))
+        for alert in d.alerts:
+            out.outputs.append(Output("alerts", record.partition, record.key, orjson.dumps(alert)))
+            out.count("ALERTS", alert["kind"])
+    return done
 
 
 def _decide_by_policy(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJudge,
@@ -299,14 +346,7 @@ def _decide_by_policy(valid: list[_Valid], view: GateView, cfg: GateConfig, judg
         for i, d in zip(idx, _decide([valid[i] for i in idx], view, policy, judge, cache, routes, circuit_open, out,
                                      [parts[i] for i in idx])):
             decided[i] = d
-    done = [d for d in decided if d is not None]
-    for item, d in zip(valid, done):  # in the batch's order, whichever policy decided
-        record = item.record
-        out.outputs.append(Output("decisions", record.partition, record.key, orjson.dumps(d.decision)))
-        for alert in d.alerts:
-            out.outputs.append(Output("alerts", record.partition, record.key, orjson.dumps(alert)))
-            out.count("ALERTS", alert["kind"])
-    return done
+    return [d for d in decided if d is not None]  # in the batch's order, whichever policy decided
 
 
 def _signals(valid: list[_Valid]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float | None], list[float]]:
@@ -432,7 +472,8 @@ def _decide(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJ
             decision["explanation"] = expl
         if floors[i]:
             alerts.insert(0, floor_alert(decision, trust.trust_floor))
-        decided.append(_Decided(decision, alerts, override, change, routed and routed.pending, expl))
+        decided.append(_Decided(decision, alerts, override, change, routed and routed.pending, expl,
+                                judged and judged.mark))
     for name, count in Counter(verbs).items():
         out.count("DECISIONS", name, amount=count)
     for name, count in Counter(tiers).items():
@@ -467,13 +508,13 @@ def _audit(valid: list[_Valid], decided: list[_Decided], out: _Out) -> None:
 
 def _forget(item: _Valid, out: _Out) -> None:
     """Drop what a request kept while it was being decided: its waiting copy (once it came
-    back from scoring) and its route (deletes of absent keys are no-ops)."""
+    back from scoring) and its unaudited decision (deletes of absent keys are no-ops)."""
     partition = item.record.partition
     if item.request.trajectory is not None:
         out.late.append(TableWrite("awaiting-text", awaiting_key(item.tenant, item.request.event_id), None, partition,
                                    delete=True))
-    if item.request.routing is not None:
-        out.late.append(TableWrite("router-routes", item.request.event_id, None, partition, delete=True))
+    out.late.append(TableWrite("unaudited-decisions", decision_id(item.tenant, item.request.event_id), None, partition,
+                               delete=True))
 
 
 def _fold_stats(valid: list[_Valid], decided: list[_Decided], view: GateView, out: _Out) -> None:

@@ -14,12 +14,10 @@ where it would have routed. Both routers learn from every outcome of the tenant'
 decisions (an outcome teaches what a provider did, whichever router chose it), so they
 differ in how they choose, which is what the canary judges.
 
-Each route chosen is also kept by request id in the `router-routes` table, written
-before the decision is sent and removed once the decision's audit record is out: a
-request redelivered after a crash that published its decision but not its audit record
-gets the same provider again rather than a fresh draw from a router that has learnt
-since (the client is already running on the first). Once audited, a redelivered request
-is dropped by the dedupe on request ids, so the route is no longer needed.
+A request redelivered after a crash that sent its decision but not its audit record is
+never routed again: the plan answers it with the whole decision it got then (the
+`unaudited-decisions` table, `_plan`), so the client keeps the provider it already runs on
+even if the router has learnt since.
 """
 
 from __future__ import annotations
@@ -118,11 +116,9 @@ def router_value(state: rt_.RouterState, applied: list[str], imports: list[str],
 class RouteJudge:
     """One per batch: routes each request that carries `routing`, at the batch's time.
 
-    A request routed before (and not yet audited, `GateView.route`) is answered with the
-    route it got then, and the router state is left as it is. A request of a tenant with a
+    A request of a tenant with a
     routing policy under canary is routed by the router of its arm (`_policy.arm_of`).
-    `routes`, `states` and `candidates` hold what the batch changed, for the plan's table
-    writes.
+    `states` and `candidates` hold what the batch changed, for the plan's table writes.
     """
 
     def __init__(self, cfg: rt_.RoutingConfig, view: GateView, now: float) -> None:
@@ -131,26 +127,12 @@ class RouteJudge:
         """tenant → (state, applied decision ids, the partition of its last request)."""
         self.candidates: dict[str, Candidate] = {}
         """tenant → its candidate router, while it has a routing policy under canary."""
-        self.routes: dict[str, tuple[dict[str, Any], int]] = {}
-        """request id → (the route chosen, its partition)."""
-        self.reused = self.unreadable = 0
+        self.unreadable = 0
 
     def __call__(self, tenant: str, request: DecisionRequest, decision_id: str, partition: int, ts: str) -> Routed | None:
         if request.routing is None:
             return None
-        earlier = self.view.route(request.event_id)
-        if earlier:
-            self.reused += 1
-            log.info("redelivered request keeps its earlier route", extra={"event_id": request.event_id,
-                                                                           "tenant": tenant})
-            return Routed(**earlier)
-        routed = self._decide(tenant, request, request.routing, decision_id, partition, ts)
-        self.routes[request.event_id] = (routed._asdict(), partition)
-        return routed
-
-    @property
-    def routed(self) -> int:
-        return len(self.routes)
+        return self._decide(tenant, request, request.routing, decision_id, partition, ts)
 
     def _decide(self, tenant: str, request: DecisionRequest, routing: Routing, decision_id: str, partition: int,
                 ts: str) -> Routed:

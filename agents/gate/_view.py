@@ -50,8 +50,9 @@ class GateView(Protocol):
         """The tenant's `router-state` value (`agents.gate.router_value`), None when it never routed."""
         ...
 
-    def route(self, request_id: str) -> dict[str, Any] | None:
-        """The route a request got before its decision was audited (`router-routes`)."""
+    def unaudited(self, decision_id: str) -> dict[str, Any] | None:
+        """The decision made (and maybe sent) before a crash kept its audit record from being
+        written (`unaudited-decisions`, by decision id): what a redelivered request gets."""
         ...
 
     def cached(self, key: str) -> tuple[float, dict[str, Any]] | None:

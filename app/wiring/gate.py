@@ -7,8 +7,8 @@ records are put in offset order (redeliveries dropped, skipped gaps fetched:
 partition state, the partition state keeps what the plan remembered, and the applier
 carries out the plan's effects. The record source commits the input offsets only after
 the batch returned, so output is at-least-once; a worker taking a partition over starts
-after the last request its audit tail holds, and decision ids are deterministic, so a
-redelivered request reproduces the same decision id.
+after the last request its audit tail holds, and a request redelivered after a crash
+between its decision's sending and its audit gets that decision again (`agents.gate._plan`).
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ class TablesView:
         value: dict[str, Any] | None = self.tables["router-state"].get(tenant)
         return value
 
-    def route(self, request_id: str) -> dict[str, Any] | None:
-        value: dict[str, Any] | None = self.tables["router-routes"].get(request_id)
+    def unaudited(self, decision_id: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.tables["unaudited-decisions"].get(decision_id)
         return value
 
     def cached(self, key: str) -> tuple[float, dict[str, Any]] | None:
@@ -139,7 +139,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
         "trust-stats": app.Table("trust-stats", default=dict, partitions=s.partitions).tumbling(
             STATS_WINDOW_S, expires=STATS_RETENTION_S, key_index=True),
         **{name: app.Table(name, default=None, partitions=s.partitions)
-           for name in ("trust-calibration", "awaiting-text", "budget-marks", "router-state", "router-routes")},
+           for name in ("trust-calibration", "awaiting-text", "budget-marks", "router-state", "unaudited-decisions")},
     }
     budgets.commands["router_import"] = partial(import_router_table, rt, tables["router-state"])
     cfg = GateConfig(rt.trust, rt.energy, rt.routing, rt.trajectory, rt.overlays, rt.policy_version,

@@ -33,17 +33,7 @@ from resontinex.agents.audit import new_key_pair
 from .conftest import run
 from .harness import REPO, NetnsError, NetnsHosts, NetnsWorker, produce, read_all, system_tool
 
-pytestmark = [
-    pytest.mark.integration,
-    # A known defect this test found (issue 15 note): the applier publishes a batch's decisions
-    # before it writes their audit records, so a worker killed between the two leaves decisions
-    # with no audit; the new owner decides those requests again on newer budget state (same
-    # event id, other budget figures) and the audit holds the second version. The test keeps
-    # asserting the right thing; until the applier is fixed it is expected to fail in about
-    # half the runs, so it cannot gate CI.
-    pytest.mark.xfail(reason="a decision re-sent after a crash can differ from the first (applier order)",
-                      strict=False),
-]
+pytestmark = pytest.mark.integration
 
 N = 3000  # decision requests
 COSTS = 1100  # cost events, plus REPEATS of them re-sent (a producer's retries: same event ids)

@@ -173,11 +173,12 @@ def test_a_late_outcome_is_a_dead_letter_and_a_bad_overlay_is_reported(broker, t
         worker.stop()
 
 
-def test_a_request_redelivered_after_a_crash_keeps_its_route(broker, tmp_path):
+def test_a_request_redelivered_after_a_crash_gets_the_decision_it_got_before(broker, tmp_path):
     """The worker kills itself once a batch's decisions are out and before their audit
-    records are: the restarted worker decides those requests again, with a router whose
-    draws now differ (pure exploration under another seed), and they keep the providers
-    their first decisions named, in the decisions and in the audit the outcomes learn from."""
+    records are. Before it restarts, the tenant spends (its budget figures move) and its
+    router's draws change (pure exploration under another seed). The restarted worker
+    answers the redelivered requests with the decisions they got before, byte for byte:
+    each request id has one decision on the topic, and the audit holds that one."""
     def config(name: str, seed: int) -> dict[str, str]:
         d = tmp_path / name
         (d / "overlays").mkdir(parents=True)
@@ -196,6 +197,9 @@ def test_a_request_redelivered_after_a_crash_keeps_its_route(broker, tmp_path):
     before = [d for *_, d in run(read_all(broker.bootstrap, "decisions", settle_s=1.0)) if d["tenant"] == "initech"]
     assert before and not [r for *_, r in run(read_all(broker.bootstrap, "audit", settle_s=0.5))
                            if r["tenant"] == "initech"]
+    spend = {"event_id": "k-1", "tenant": "initech", "workflow": "default", "provider": "p", "model": "m",
+             "input_tokens": 500, "output_tokens": 500, "cost_usd": 60.0, "latency_ms": 100.0}
+    run(produce(broker.bootstrap, "costs", [(b"initech", orjson.dumps(spend))]))
 
     worker = start_worker(broker.bootstrap, tmp_path / "b", env=config("two", 2), web_port=worker.web_port)
     try:
@@ -206,11 +210,12 @@ def test_a_request_redelivered_after_a_crash_keeps_its_route(broker, tmp_path):
         _, metrics = worker.get("/metrics")
     finally:
         worker.stop()
-    providers: dict[str, set[str]] = {}
+    versions: dict[str, set[bytes]] = {}
     for d in decisions:
-        providers.setdefault(d["request_id"], set()).add(d["route"]["provider_id"])
-    assert len(providers) == 30 and all(len(p) == 1 for p in providers.values()), providers
-    pending = {r["record"]["request"]["event_id"]: r["record"]["route_pending"]["provider_id"]
+        versions.setdefault(d["request_id"], set()).add(orjson.dumps(d, option=orjson.OPT_SORT_KEYS))
+    assert len(versions) == 30 and all(len(v) == 1 for v in versions.values()), versions
+    audited = {r["record"]["request"]["event_id"]: orjson.dumps(r["record"]["decision"], option=orjson.OPT_SORT_KEYS)
                for r in audit if r["kind"] == "decision"}
-    assert pending == {rid: p.pop() for rid, p in providers.items()}
-    assert f"resontinex_router_routes_reused_total {float(len(before))}".encode() in metrics
+    assert audited == {rid: v.pop() for rid, v in versions.items()}
+    assert all("route_pending" in r["record"] for r in audit if r["kind"] == "decision")
+    assert f"resontinex_decisions_resumed_total {float(len(before))}".encode() in metrics

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -276,7 +277,7 @@ def test_a_request_too_large_to_come_back_is_decided_now() -> None:
     record = rec(body(signals=TEXT_ONLY, text="t" * 100))
     cfg = dataclasses.replace(CFG, max_message_bytes=len(record.value) + RETURN_MARGIN - 1)
     p = run([record], cfg=cfg)
-    assert p["trajectory_requests"] == [] and p.effects.early_writes == ()
+    assert p["trajectory_requests"] == [] and p.writes("early", "awaiting-text") == []
     assert "risk_unavailable" in p.codes() and VERB_RANK[p.decision["verb"]] >= VERB_RANK["defer"]
     fits = run([record], cfg=dataclasses.replace(cfg, max_message_bytes=len(record.value) + RETURN_MARGIN))
     assert fits.decisions == [] and len(fits["trajectory_requests"]) == 1
@@ -461,34 +462,16 @@ def test_a_tenant_without_a_budget_has_none() -> None:
 # --- routing ------------------------------------------------------------------------------------
 
 
-def test_a_request_with_routing_gets_a_route_kept_until_its_audit() -> None:
+def test_a_request_with_routing_gets_a_route_and_its_router_learns_before_anything_is_sent() -> None:
     p = run([rec(body(routing=ROUTING), partition=2, offset=5)])
     d = p.decision
     assert d["route"]["provider_id"] in ("akash", "vast") and d["verb"] == "execute"
-    (route,) = p.writes("early", "router-routes")
-    assert (route.key, route.partition, route.value["route"]) == ("r-1", 2, d["route"])
     (state,) = p.writes("early", "router-state")
     assert (state.key, state.partition) == ("acme", 2)
     assert router.RouterState.from_dict(state.value["state"], CFG.routing).stats.decisions == 1
-    (forget,) = p.writes("late", "router-routes")
-    assert (forget.key, forget.delete, forget.partition) == ("r-1", True, 2)
     (remembered,) = p.plan.remembered
     assert remembered.pending is not None and remembered.pending["provider_id"] == d["route"]["provider_id"]
     assert p.audit("decision")[0]["record"]["route_pending"] == remembered.pending
-
-
-def test_a_redelivered_request_keeps_the_route_it_got_before() -> None:
-    first = run(recs(body(routing=ROUTING)))
-    (route,) = first.writes("early", "router-routes")
-    view = DictView(routes={"r-1": route.value})
-    view.routers["acme"] = {"state": router.RouterState.fresh(CFG.routing).to_dict(), "applied": ["d-x"],
-                            "imports": []}
-    again = run(recs(body(routing=ROUTING)), view)
-    assert again.decision["route"] == first.decision["route"]
-    assert again.writes("early", "router-routes") == [] and again.writes("early", "router-state") == []
-    assert len(again.writes("late", "router-routes")) == 1
-    assert again.count("ROUTES_REUSED") == 1
-    assert again.plan.remembered[0].pending == first.plan.remembered[0].pending
 
 
 def test_routes_depend_on_the_request_not_on_the_batch() -> None:
@@ -624,7 +607,8 @@ def test_a_request_decided_before_is_dropped() -> None:
     p = run(recs(body("r-1", routing=ROUTING), body("r-2")), view)
     assert [d["request_id"] for d in p.decisions] == ["r-2"]
     assert p.count("DUPLICATES", TOPIC) == 1 and p.count("EVENTS", TOPIC) == 2
-    assert [w.key for w in p.writes("late", "router-routes")] == ["r-1"]  # a leftover route is forgotten
+    assert [w.key for w in p.writes("late", "unaudited-decisions")] == [  # a leftover one is forgotten
+        decision_id("acme", "r-1"), decision_id("acme", "r-2")]
     assert [r.request_id for r in p.plan.remembered] == ["r-2"]
 
 
@@ -646,7 +630,7 @@ def test_the_scored_copy_wins_over_a_retry_of_the_original(scored_first: bool) -
     scored = body(signals=(1.0, 0.2, 0.0), text="t", trajectory=SCORED)
     p = run(recs(*([scored, original] if scored_first else [original, scored])), view)
     assert "risk_from_text" in p.codes()
-    assert p["trajectory_requests"] == [] and p.effects.early_writes == ()
+    assert p["trajectory_requests"] == [] and p.writes("early", "awaiting-text") == []
     assert p.audit("decision")[0]["record"]["request"]["trajectory"] == SCORED
     assert [w.key for w in p.writes("late", "awaiting-text")] == [awaiting_key("acme", "r-1")]
     assert p.count("DUPLICATES", TOPIC) == (1 if scored_first else 0)
@@ -657,7 +641,7 @@ def test_a_scored_copy_of_a_request_decided_before_only_stops_it_waiting() -> No
                     awaiting={awaiting_key("acme", "r-1"): {"raw": {}, "since": NOW - 1, "partition": 0}})
     p = run(recs(body(signals=(1.0, 0.2, 0.0), text="t", trajectory=SCORED)), view)
     assert p.decisions == [] and p.count("DUPLICATES", TOPIC) == 1
-    assert [(w.key, w.delete) for w in p.effects.late_writes] == [(awaiting_key("acme", "r-1"), True)]
+    assert [(w.key, w.delete) for w in p.writes("late", "awaiting-text")] == [(awaiting_key("acme", "r-1"), True)]
 
 
 # --- dead letters -------------------------------------------------------------------------------
@@ -789,8 +773,9 @@ def test_the_plan_never_changes_its_view() -> None:
     )
     first = run(recs(body("r-1"), body("r-1b")))
     view.cache = {key: (expiry, decision) for key, expiry, decision in first.plan.cache}
-    (routed,) = run([rec(body("r-9", tenant="globex", routing=ROUTING), partition=1)]).writes("early", "router-routes")
-    view.routes = {"r-9": routed.value}
+    (made,) = run([rec(body("r-9", tenant="globex", routing=ROUTING), partition=1)]).writes("early",
+                                                                                          "unaudited-decisions")
+    view.unaudited_decisions = {made.key: made.value}
     records = [rec(body("r-0"), offset=0), rec(body("r-1"), offset=1),
                rec(body("r-5", signals=(1.0, 0.3, 0.0), text="t", trajectory=SCORED), offset=2),
                rec(body("r-6", routing=ROUTING, explain=True), offset=3),
@@ -810,12 +795,12 @@ def test_every_count_names_a_metric_of_the_shell() -> None:
                rec(b"bad", offset=3), rec(body("r-3", signals=TEXT_ONLY, text="t"), offset=4),
                rec(body("r-4", signals=BLOCK, tenant="globex"), partition=1)]
     p = run(records, view, fault=lambda key: None)
-    route = p.writes("early", "router-routes")[0]
-    again = run(recs(body("r-1", routing=ROUTING)), DictView(routes={"r-1": route.value}))
+    made = p.writes("early", "unaudited-decisions")[0]
+    again = run(recs(body("r-1", routing=ROUTING)), DictView(unaudited_decisions={made.key: made.value}))
     effects = p.effects + again.effects + circuit_effects("open", 40, 30, BreakerConfig(), "w", NOW_TS, [0], 1, PV)
     names = {c.metric for c in effects.counts} | {o.metric for o in effects.observations}
     assert {"EVENTS", "DECISIONS", "DUPLICATES", "DEAD_LETTERS", "ALERTS", "BUDGET_DECISIONS", "INSIGHT_CACHE",
-            "TEXTS_FORWARDED", "ROUTES_REUSED", "TIERS", "SCORES"} <= names
+            "TEXTS_FORWARDED", "DECISIONS_RESUMED", "TIERS", "SCORES"} <= names
     for c in effects.counts:
         metric = getattr(metrics, c.metric)
         assert len(c.labels) == len(metric._labelnames), c  # prometheus_client keeps the label names here
@@ -865,6 +850,77 @@ def test_any_batch_is_planned_deterministically_and_consistently(case: tuple[lis
         assert VERB_RANK[d["verb"]] >= floor
         assert d["reasons"] or d["verb"] == "execute"  # CONTRACT §3.2: no reasons only for a clean execute
     assert len(p.audit("decision")) == len(p.decisions) == len(p.plan.remembered)
+
+
+# --- a crash between a batch's outputs and its audit --------------------------------------------
+
+
+def kept(p: Planned) -> dict[str, dict[str, Any]]:
+    """The plan's `unaudited-decisions` as a restarted worker reads them (through JSON, as
+    Faust's table serializer stores them)."""
+    return {w.key: json.loads(json.dumps(w.value)) for w in p.writes("early", "unaudited-decisions")}
+
+
+def sent(p: Planned) -> list[tuple[str, bytes]]:
+    return [(o.topic, o.value) for o in p.effects.outputs if o.topic in ("decisions", "alerts")]
+
+
+def test_each_decision_is_kept_before_it_is_sent_and_forgotten_once_audited() -> None:
+    p = run([rec(body("r-1", routing=ROUTING), partition=2, offset=5), rec(body("r-2"), partition=2, offset=6)])
+    made = p.writes("early", "unaudited-decisions")
+    assert [(w.key, w.partition) for w in made] == [(d["event_id"], 2) for d in p.decisions]
+    assert [w.value["decision"] for w in made] == p.decisions
+    forgotten = p.writes("late", "unaudited-decisions")
+    assert [(w.key, w.partition, w.delete) for w in forgotten] == [(d["event_id"], 2, True) for d in p.decisions]
+
+
+def test_a_redelivered_request_gets_the_decision_it_was_sent_though_spend_and_router_moved_on() -> None:
+    request = recs(body("r-1", routing=ROUTING, estimate={"cost_usd": 1.0}))
+    first = run(request, spending(10 * USD))
+    provider = first.decision["route"]["provider_id"]
+    (state,) = first.writes("early", "router-state")
+    learnt = router.RouterState.from_dict(state.value["state"], CFG.routing)
+    other = ({"akash", "vast"} - {provider}).pop()
+    learnt = dataclasses.replace(learnt, policy=learnt.policy.update("llm:a100:us", other, 100.0))
+    view = spending(97 * USD)  # spent since, and over the brake now; the router learnt the other is far better
+    view.routers["acme"] = {**state.value, "state": learnt.to_dict()}
+    anew = run(request, view).decision
+    assert (anew["route"]["provider_id"], anew["budget"]["status"]) == (other, "braked")  # what deciding again says
+    view.unaudited_decisions = kept(first)
+    again = run(request, view)
+    assert sent(again) == sent(first)
+    assert again.audit() == first.audit()
+    assert again.writes("early", "unaudited-decisions") == [] and again.writes("early", "router-state") == []
+    assert [w.key for w in again.writes("late", "unaudited-decisions")] == [first.decision["event_id"]]
+    assert again.count("DECISIONS_RESUMED") == 1 and again.count("DECISIONS", "execute") == 0
+    assert again.plan.remembered == first.plan.remembered
+
+
+def test_a_resumed_decision_keeps_its_budget_mark_so_a_transition_is_not_alerted_twice() -> None:
+    first = run(recs(body("r-1", signals=PASS)), spending(96 * USD))
+    assert [a["kind"] for a in first["alerts"]] == ["emergency_brake"]
+    view = spending(96 * USD, unaudited_decisions=kept(first))  # the mark was never written: the crash came first
+    again = run(recs(body("r-1", signals=PASS), body("r-2", signals=PASS)), view)
+    assert [a["kind"] for a in again["alerts"]] == ["emergency_brake"]  # r-1's, sent again; none for r-2
+    assert [(w.key, w.value) for w in again.writes("late", "budget-marks")] == [
+        (w.key, w.value) for w in first.writes("late", "budget-marks")]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches(), st.integers(0, 110))
+def test_any_batch_redelivered_after_its_outputs_sends_and_audits_the_same(
+        case: tuple[list[Rec], DictView, dict], spent_since: int) -> None:
+    records, view, batch_kw = case
+    first = run(records, view, **batch_kw)
+    again_view = dataclasses.replace(view, spend={k: (spent_since * USD, 0) for k in view.spend},
+                                     unaudited_decisions=kept(first))
+    for w in first.writes("early", "router-state"):
+        again_view.routers[w.key] = w.value
+    again = run(records, again_view, **batch_kw)
+    assert sent(again) == sent(first)
+    assert [a for a in again.effects.audit] == [a for a in first.effects.audit]
+    assert again.writes("late", "budget-marks") == first.writes("late", "budget-marks")
+    assert again.count("DECISIONS_RESUMED") == len(first.decisions)
 
 
 # --- the gate's own alerts ----------------------------------------------------------------------

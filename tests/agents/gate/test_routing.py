@@ -91,26 +91,6 @@ def _teach(view: DictView, provider: str, reward: float) -> None:
     view.routers["acme"] = {"state": taught.to_dict(), "applied": applied, "imports": ["imp-1"]}
 
 
-def test_a_redelivered_request_keeps_its_route_after_the_router_learnt() -> None:
-    view = DictView()
-    _teach(view, "akash", 10.0)
-    judge = _judge(view)
-    first = judge("acme", _routed_request("r-1"), "d-1", 2, "ts")
-    assert first.route["provider_id"] == "akash" and first.pending["provider_id"] == "akash"
-    chosen, partition = judge.routes["r-1"]
-    assert chosen["pending"]["provider_id"] == "akash" and partition == 2
-    view.routes["r-1"] = chosen  # written before the decision went out; not yet audited
-    _teach(view, "vast", 100.0)  # the router has since learnt that vast is far better
-    fresh = _judge(DictView(routers=view.routers))("acme", _routed_request("r-1"), "d-1", 2, "ts")
-    assert fresh.route["provider_id"] == "vast"  # what a new draw would do now
-    again_judge = _judge(view)
-    again = again_judge("acme", _routed_request("r-1"), "d-1", 2, "ts")
-    assert again == first
-    assert again_judge.reused == 1
-    # the router state is not touched: the decision was counted the first time
-    assert again_judge.routed == 0 and again_judge.routes == {} and again_judge.values() == {}
-
-
 def test_the_new_router_state_is_handed_back_with_its_imports_and_partition() -> None:
     view = DictView()
     _teach(view, "akash", 10.0)
@@ -118,7 +98,6 @@ def test_the_new_router_state_is_handed_back_with_its_imports_and_partition() ->
     judge = _judge(view)
     judge("acme", _routed_request("r-1"), "d-1", 2, "ts")
     judge("acme", _routed_request("r-2"), "d-2", 3, "ts")
-    assert set(judge.routes) == {"r-1", "r-2"} and judge.routed == 2
     (value, partition), = judge.values().values()
     assert partition == 3  # the partition of the tenant's last request
     assert value["imports"] == ["imp-1"] and value["applied"] == []
@@ -132,7 +111,7 @@ def test_a_request_without_routing_is_not_routed() -> None:
            "signals": {"alignment_score": 0.9, "epistemic_risk": 0.1, "confidence_band": 0.1}}
     judge = _judge(DictView())
     assert judge("acme", decode_json(DecisionRequest, orjson.dumps(raw))[1], "d-1", 0, "ts") is None
-    assert judge.routes == {} and judge.states == {}
+    assert judge.states == {}
 
 
 def test_no_feasible_provider_defers_with_an_alert() -> None:

@@ -116,8 +116,8 @@ def test_shadow_routes_with_the_current_router_and_records_where_the_candidate_w
 def test_a_redelivered_request_keeps_its_route_and_its_shadow() -> None:
     c = canary(0.0, step=0)
     first = plan(batch(1), DictView(policies={"acme": c}))
-    routed = {w.key: w.value for w in first.plan.effects.early_writes if w.table == "router-routes"}
-    again = plan(batch(1), DictView(policies={"acme": c}, routes=routed))
+    made = {w.key: w.value for w in first.plan.effects.early_writes if w.table == "unaudited-decisions"}
+    again = plan(batch(1), DictView(policies={"acme": c}, unaudited_decisions=made))
     assert again.decisions[0]["canary"] == first.decisions[0]["canary"]
 
 

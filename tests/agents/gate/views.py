@@ -39,6 +39,7 @@ class DictView:
     - `spend`: (period, scope) → (micro-dollars, tokens) spent in the current window;
     - `lags`: partition → cost records not folded yet (absent: 0);
     - `marks`: (partition, mark key) → `Mark`;
+    - `unaudited_decisions`: decision id → a decision sent before a crash kept its audit from being written;
     - `stats`: (tenant, window start) → trust statistics;
     - `policies`: tenant → its trust policy under canary.
     """
@@ -51,7 +52,7 @@ class DictView:
     lags: dict[int, int | None] = field(default_factory=dict)
     marks: dict[tuple[int, str], Mark] = field(default_factory=dict)
     routers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    routes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unaudited_decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     stats: dict[tuple[str, float], dict[str, Any]] = field(default_factory=dict)
     stats_window_s: float = 60.0
@@ -81,8 +82,8 @@ class DictView:
     def router_value(self, tenant: str) -> dict[str, Any] | None:
         return self.routers.get(tenant)
 
-    def route(self, request_id: str) -> dict[str, Any] | None:
-        return self.routes.get(request_id)
+    def unaudited(self, decision_id: str) -> dict[str, Any] | None:
+        return self.unaudited_decisions.get(decision_id)
 
     def cached(self, key: str) -> tuple[float, dict[str, Any]] | None:
         return self.cache.get(key)
