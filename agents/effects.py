@@ -5,12 +5,14 @@ view of the state it needs and returns `Effects`; it never writes a table, sends
 message or awaits. The shell's applier (`resontinex.app.engine.applier`) carries them out
 in one documented order:
 
-1. `early_writes`, each on the table partition it names, then the changelog flushed: what
-   a redelivered batch must find (a decision made, a request left waiting);
+1. `early_writes`, each on the table partition it names, then the changelog flushed, and
+   `ahead` messages, sent and acknowledged: what a redelivered batch must find (a request
+   left waiting, the decisions about to be sent: `ahead` is for values too large or too
+   many for a table's per-key changelog);
 2. `outputs`, sent and acknowledged;
 3. `audit` items, sealed onto their partition's chain, sent and acknowledged;
-4. `late_writes`: what may only be kept once the audit holds the batch (a decision or a
-   waiting copy forgotten, a budget mark, a tripwire entry, window statistics);
+4. `late_writes`: what may only be kept once the audit holds the batch (a waiting copy
+   forgotten, a budget mark, a tripwire entry, window statistics);
 5. then the input offsets are acknowledged (committed once the changelog is flushed).
 
 >>> e = Effects(outputs=(Output("decisions", 0, b"acme", b"{}"),), counts=(Count("DECISIONS", ("execute",)),))
@@ -133,6 +135,7 @@ class Effects:
     late_writes: tuple[TableWrite, ...] = ()
     counts: tuple[Count, ...] = ()
     observations: tuple[Observation, ...] = ()
+    ahead: tuple[Output, ...] = ()
 
     def __add__(self, other: Effects) -> Effects:
         """Both, this one's first in each part."""
@@ -160,6 +163,7 @@ class EffectsBuilder:
     late: list[TableWrite] = field(default_factory=list)
     counts: dict[tuple[str, tuple[str, ...]], float] = field(default_factory=dict)
     observed: dict[tuple[str, tuple[str, ...]], list[float]] = field(default_factory=dict)
+    ahead: list[Output] = field(default_factory=list)
 
     def count(self, metric: str, *labels: str, amount: float = 1) -> None:
         key = (metric, labels)
@@ -177,7 +181,8 @@ class EffectsBuilder:
     def effects(self) -> Effects:
         return Effects(tuple(self.early), tuple(self.outputs), tuple(self.audit), tuple(self.late),
                        tuple(Count(m, labels, n) for (m, labels), n in self.counts.items() if n),
-                       tuple(Observation(m, tuple(v), labels) for (m, labels), v in self.observed.items() if v))
+                       tuple(Observation(m, tuple(v), labels) for (m, labels), v in self.observed.items() if v),
+                       tuple(self.ahead))
 
 
 # A dead letter carries the original bytes, but a 10 MB value would make a 13 MB dead

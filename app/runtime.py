@@ -76,7 +76,8 @@ class Runtime:
             policy_version=policy_version_of(configuration),
             configuration=configuration,
             sink=OutputSink(settings.bootstrap, client_id=client_id),
-            states=PartitionStates(settings.bootstrap, settings.topic("audit"), settings.dedupe_horizon),
+            states=PartitionStates(settings.bootstrap, settings.topic("audit"), settings.dedupe_horizon,
+                                   settings.topic("unaudited_decisions"), settings.batch_max),
         )
 
 

@@ -111,6 +111,8 @@ REGISTRY: Final[tuple[TopicSpec, ...]] = (
 INTERNAL: Final[tuple[TopicSpec, ...]] = (
     # a submission on its way to its tenant's partition, telemetry partials on their way to their enhancement's
     TopicSpec("enhancement_feed", "enhancement-feed", "internal", "tenant_or_enhancement", None),
+    # each decision, written before it is sent: what a request redelivered before its audit gets again
+    TopicSpec("unaudited_decisions", "unaudited-decisions", "internal", "tenant", None, retention_ms=7 * 86_400_000),
 )
 """Topics the processor writes for itself (not part of the contract); `topics create` makes them too."""
 

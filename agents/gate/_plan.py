@@ -7,9 +7,9 @@ break-glass override, the budget, the router and the circuit breaker say, with e
 reason listed. It reads state only through a `GateView` and returns everything the batch
 changes as a `GatePlan`; the shell (`resontinex.app.wiring.gate`) applies it.
 
-Decision ids derive from (tenant, request id). Each decision is kept (`unaudited-decisions`)
-from before it is sent until its audit record is out, so a request redelivered after a crash
-in between gets the very decision that may already have been sent.
+Decision ids derive from (tenant, request id). Each decision is written to the internal
+topic `unaudited-decisions` before it is sent, so a request redelivered after a crash between
+its decision's sending and its audit gets the very decision that may already have been sent.
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ class _Decided:
     mark: tuple[str, Mark] | None = None  # its budget period's mark key and the mark after it
 
     def to_value(self) -> dict[str, Any]:
-        """As kept in `unaudited-decisions` (plain JSON)."""
+        """As written to `unaudited-decisions` (plain JSON)."""
         mark = None if self.mark is None else [self.mark[0], self.mark[1].level, self.mark[1].blocked_since]
         return {"decision": self.decision, "alerts": self.alerts, "override": self.override, "change": self.change,
                 "pending": self.pending, "explanation": self.explanation, "mark": mark}
@@ -282,11 +282,12 @@ def _decide_or_resume(valid: list[_Valid], view: GateView, cfg: GateConfig, judg
     before a crash kept its audit record from being written (`GateView.unaudited`) gets
     that decision again, as it may already have been sent: deciding it anew against state
     that moved on since (spend, the router) could send a second, different decision under
-    the same id. The others are decided (`_decide_by_policy`) and kept, before anything is
-    sent, until their audit records are out (`_forget`)."""
+    the same id. The others are decided (`_decide_by_policy`). Every decision of the batch
+    goes to `unaudited-decisions` ahead of the outputs (`Effects.ahead`), so a crash
+    before this batch's audit finds them there too."""
     decided: list[_Decided | None] = []
     for item in valid:
-        earlier = view.unaudited(decision_id(item.tenant, item.request.event_id))
+        earlier = view.unaudited(item.record.partition, decision_id(item.tenant, item.request.event_id))
         decided.append(None if earlier is None else _Decided.from_value(earlier))
     for item, d in zip(valid, decided):  # in offset order, before the new decisions are judged
         if d is not None and d.mark is not None:
@@ -300,11 +301,10 @@ def _decide_or_resume(valid: list[_Valid], view: GateView, cfg: GateConfig, judg
         new = _decide_by_policy([valid[i] for i in fresh], view, cfg, judge, cache, routes, circuit_open, out)
         for i, d in zip(fresh, new):
             decided[i] = d
-            out.early.append(TableWrite("unaudited-decisions", d.decision["event_id"], d.to_value(),
-                                        valid[i].record.partition))
     done = [d for d in decided if d is not None]
     for item, d in zip(valid, done):
         record = item.record
+        out.ahead.append(Output("unaudited_decisions", record.partition, record.key, orjson.dumps(d.to_value())))
         out.outputs.append(Output("decisions", record.partition, record.key, orjson.dumps(d.decision)))
         for alert in d.alerts:
             out.outputs.append(Output("alerts", record.partition, record.key, orjson.dumps(alert)))
@@ -507,14 +507,12 @@ def _audit(valid: list[_Valid], decided: list[_Decided], out: _Out) -> None:
 
 
 def _forget(item: _Valid, out: _Out) -> None:
-    """Drop what a request kept while it was being decided: its waiting copy (once it came
-    back from scoring) and its unaudited decision (deletes of absent keys are no-ops)."""
+    """Drop what a request kept while it was being decided: its waiting copy, once it came
+    back from scoring (a delete of an absent key is a no-op)."""
     partition = item.record.partition
     if item.request.trajectory is not None:
         out.late.append(TableWrite("awaiting-text", awaiting_key(item.tenant, item.request.event_id), None, partition,
                                    delete=True))
-    out.late.append(TableWrite("unaudited-decisions", decision_id(item.tenant, item.request.event_id), None, partition,
-                               delete=True))
 
 
 def _fold_stats(valid: list[_Valid], decided: list[_Decided], view: GateView, out: _Out) -> None:

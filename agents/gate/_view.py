@@ -50,9 +50,10 @@ class GateView(Protocol):
         """The tenant's `router-state` value (`agents.gate.router_value`), None when it never routed."""
         ...
 
-    def unaudited(self, decision_id: str) -> dict[str, Any] | None:
-        """The decision made (and maybe sent) before a crash kept its audit record from being
-        written (`unaudited-decisions`, by decision id): what a redelivered request gets."""
+    def unaudited(self, partition: int, decision_id: str) -> dict[str, Any] | None:
+        """The decision made (and maybe sent) on `partition` before a crash kept its audit
+        record from being written (read back from `unaudited-decisions`): what a redelivered
+        request gets."""
         ...
 
     def cached(self, key: str) -> tuple[float, dict[str, Any]] | None:

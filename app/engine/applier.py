@@ -3,9 +3,10 @@
 As Quix Streams' `Checkpoint.commit` does for its state, every agent's batch goes out
 the same way (`resontinex.agents.effects` says why each step comes where it does):
 
-1. early table writes, each on the partition the plan names, then the changelog
-   flushed — before the first `await`, so the plan's reads are still current when its
-   writes land (the gate and the outcomes agent share the router state);
+1. early table writes, each on the partition the plan names — before the first `await`,
+   so the plan's reads are still current when its writes land (the gate and the outcomes
+   agent share the router state) — and `ahead` messages; then the changelog flushed and
+   the `ahead` messages acknowledged;
 2. outputs, sent and acknowledged (crash point `<agent>.outputs_sent` after them);
 3. audit items, sealed onto each partition's chain (`app.engine.audit_writer`), sent and
    acknowledged;
@@ -22,11 +23,12 @@ time (`faust_compat.event_context`).
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from resontinex.agents.effects import Count, Effects, Observation, TableWrite
+from resontinex.agents.effects import Count, Effects, Observation, Output, TableWrite
 
 from resontinex.app import metrics
 from resontinex.app.engine.audit_writer import append_audit
@@ -58,14 +60,13 @@ class Applier:
 
     async def apply(self, effects: Effects) -> None:
         self.write(effects.early_writes)
-        if effects.early_writes:
-            await self.flush_changelog()
-        sink = self.rt.sink
-        topic = self.rt.settings.topic
-        for out in effects.outputs:
-            sink.add(topic(out.topic), out.partition, out.key, out.value, timestamp_ms=out.timestamp_ms,
-                     headers=list(out.headers) if out.headers else None)
-        await sink.flush()
+        self.send(effects.ahead)
+        durable = [self.flush_changelog()] if effects.early_writes else []
+        if effects.ahead:
+            durable.append(self.rt.sink.flush())
+        await asyncio.gather(*durable)
+        self.send(effects.outputs)
+        await self.rt.sink.flush()
         crash_point(self._crash_point)
         if effects.audit:
             chains: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -73,9 +74,16 @@ class Applier:
                 chains[entry.partition].append(entry.item)
             for partition, items in chains.items():
                 await append_audit(self.rt, partition, items)
-            await sink.flush()
+            await self.rt.sink.flush()
         self.write(effects.late_writes)
         record(effects.counts, effects.observations)
+
+    def send(self, outputs: Iterable[Output]) -> None:
+        """Queue `outputs` on the sink (sent with its next flush)."""
+        sink, topic = self.rt.sink, self.rt.settings.topic
+        for out in outputs:
+            sink.add(topic(out.topic), out.partition, out.key, out.value, timestamp_ms=out.timestamp_ms,
+                     headers=list(out.headers) if out.headers else None)
 
     def write(self, writes: Iterable[TableWrite]) -> None:
         """Apply table writes now (no await)."""

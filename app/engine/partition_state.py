@@ -15,6 +15,12 @@ first sight of p the worker reads its tail and recovers:
 * per budget and period, the highest level reached (from `state_change` records) and
   since when it has been over budget (from decisions), so a budget alert is raised once
   per period and the retry backoff goes on growing (older marks: the `budget-marks` table).
+
+It also reads the tail of partition p of the internal topic `unaudited-decisions`, where
+the gate writes each batch's decisions before it sends them (at most one batch, of up to
+`RESONTINEX_BATCH_MAX` records, is in flight), and keeps those the audit does not hold:
+a crash came between their sending and their audit, and their redelivered requests get
+them again rather than decisions made anew.
 """
 
 from __future__ import annotations
@@ -47,11 +53,21 @@ class PartitionState:
     checkpoint_at: float = field(default_factory=time.time)  # when the last checkpoint was written (or recovery)
     policy_versions: set[str] = field(default_factory=set)  # configuration versions the chain has recorded
     alerts: RecentMap[bool] = field(default_factory=lambda: RecentMap(100_000))  # alert ids the chain holds
+    unaudited: dict[str, dict] = field(default_factory=dict)
+    """decision id → the gate's `unaudited-decisions` value of a decision the audit does not hold"""
 
     def remember(self, request_id: str, decision_id: str, tenant: str, raw_score: float,
                  pending: dict | None = None, canary: dict | None = None) -> None:
         self.requests.put(request_id, True)
         self.decisions.put(decision_id, (tenant, raw_score, pending, canary))
+
+    def resume(self, values: list[dict]) -> None:
+        """Keep the `unaudited-decisions` values (read back, oldest first) whose request the
+        audit does not hold; a later value of a decision replaces an earlier one."""
+        for value in values:
+            decision = value.get("decision") if isinstance(value, dict) else None
+            if isinstance(decision, dict) and decision.get("request_id") not in self.requests:
+                self.unaudited[str(decision.get("event_id"))] = value
 
     def replay(self, record: dict) -> None:
         """Fold one audit record read back from the topic into this state (not the chain head)."""
@@ -99,10 +115,10 @@ def recover(records: list[dict], horizon: int) -> PartitionState:
 class PartitionStates:
     """Lazily loaded `PartitionState` per owned partition."""
 
-    def __init__(self, bootstrap: str, audit_topic: str, horizon: int) -> None:
+    def __init__(self, bootstrap: str, audit_topic: str, horizon: int, unaudited_topic: str, in_flight: int) -> None:
         self._bootstrap = bootstrap
-        self._audit_topic = audit_topic
-        self._horizon = horizon
+        self._audit_topic, self._unaudited_topic = audit_topic, unaudited_topic
+        self._horizon, self._in_flight = horizon, in_flight
         self._states: dict[int, PartitionState] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -126,8 +142,13 @@ class PartitionStates:
     async def _load(self, partition: int) -> PartitionState:
         tail = await read_tail(self._bootstrap, self._audit_topic, partition, self._horizon)
         state = recover(tail.records, self._horizon)
+        state.resume((await read_tail(self._bootstrap, self._unaudited_topic, partition, self._in_flight)).records)
         log.info(
             "partition state recovered from audit tail",
-            extra={"partition": partition, "records": len(tail.records), "seq_next": state.head.seq_next},
+            extra={"partition": partition, "records": len(tail.records), "seq_next": state.head.seq_next,
+                   "unaudited": len(state.unaudited)},
         )
+        if state.unaudited:
+            log.warning("decisions sent before a crash without their audit records: their redelivered requests "
+                        "get them again", extra={"partition": partition, "decisions": len(state.unaudited)})
         return state

@@ -103,9 +103,8 @@ class TablesView:
         value: dict[str, Any] | None = self.tables["router-state"].get(tenant)
         return value
 
-    def unaudited(self, decision_id: str) -> dict[str, Any] | None:
-        value: dict[str, Any] | None = self.tables["unaudited-decisions"].get(decision_id)
-        return value
+    def unaudited(self, partition: int, decision_id: str) -> dict[str, Any] | None:
+        return self.states[partition].unaudited.get(decision_id)
 
     def cached(self, key: str) -> tuple[float, dict[str, Any]] | None:
         return self.cache.get(key)
@@ -119,6 +118,7 @@ class TablesView:
         """Keep in memory what the plan remembered (before its outputs: outcomes may follow at once)."""
         for r in plan.remembered:
             self.states[r.partition].remember(r.request_id, r.decision_id, r.tenant, r.raw_score, r.pending, r.canary)
+            self.states[r.partition].unaudited.pop(r.decision_id, None)
         for partition, key, mark in plan.marks:
             self.states[partition].marks.put(key, mark)
         for key, expiry, decision in plan.cache:
@@ -139,7 +139,7 @@ def register(app: faust.App, rt: Runtime, budgets: BudgetTables, scorers: GroupW
         "trust-stats": app.Table("trust-stats", default=dict, partitions=s.partitions).tumbling(
             STATS_WINDOW_S, expires=STATS_RETENTION_S, key_index=True),
         **{name: app.Table(name, default=None, partitions=s.partitions)
-           for name in ("trust-calibration", "awaiting-text", "budget-marks", "router-state", "unaudited-decisions")},
+           for name in ("trust-calibration", "awaiting-text", "budget-marks", "router-state")},
     }
     budgets.commands["router_import"] = partial(import_router_table, rt, tables["router-state"])
     cfg = GateConfig(rt.trust, rt.energy, rt.routing, rt.trajectory, rt.overlays, rt.policy_version,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -607,8 +606,6 @@ def test_a_request_decided_before_is_dropped() -> None:
     p = run(recs(body("r-1", routing=ROUTING), body("r-2")), view)
     assert [d["request_id"] for d in p.decisions] == ["r-2"]
     assert p.count("DUPLICATES", TOPIC) == 1 and p.count("EVENTS", TOPIC) == 2
-    assert [w.key for w in p.writes("late", "unaudited-decisions")] == [  # a leftover one is forgotten
-        decision_id("acme", "r-1"), decision_id("acme", "r-2")]
     assert [r.request_id for r in p.plan.remembered] == ["r-2"]
 
 
@@ -773,9 +770,7 @@ def test_the_plan_never_changes_its_view() -> None:
     )
     first = run(recs(body("r-1"), body("r-1b")))
     view.cache = {key: (expiry, decision) for key, expiry, decision in first.plan.cache}
-    (made,) = run([rec(body("r-9", tenant="globex", routing=ROUTING), partition=1)]).writes("early",
-                                                                                          "unaudited-decisions")
-    view.unaudited_decisions = {made.key: made.value}
+    view.unaudited_decisions = kept(run([rec(body("r-9", tenant="globex", routing=ROUTING), partition=1)]))
     records = [rec(body("r-0"), offset=0), rec(body("r-1"), offset=1),
                rec(body("r-5", signals=(1.0, 0.3, 0.0), text="t", trajectory=SCORED), offset=2),
                rec(body("r-6", routing=ROUTING, explain=True), offset=3),
@@ -795,8 +790,7 @@ def test_every_count_names_a_metric_of_the_shell() -> None:
                rec(b"bad", offset=3), rec(body("r-3", signals=TEXT_ONLY, text="t"), offset=4),
                rec(body("r-4", signals=BLOCK, tenant="globex"), partition=1)]
     p = run(records, view, fault=lambda key: None)
-    made = p.writes("early", "unaudited-decisions")[0]
-    again = run(recs(body("r-1", routing=ROUTING)), DictView(unaudited_decisions={made.key: made.value}))
+    again = run(recs(body("r-1", routing=ROUTING)), DictView(unaudited_decisions=kept(p)))
     effects = p.effects + again.effects + circuit_effects("open", 40, 30, BreakerConfig(), "w", NOW_TS, [0], 1, PV)
     names = {c.metric for c in effects.counts} | {o.metric for o in effects.observations}
     assert {"EVENTS", "DECISIONS", "DUPLICATES", "DEAD_LETTERS", "ALERTS", "BUDGET_DECISIONS", "INSIGHT_CACHE",
@@ -856,22 +850,21 @@ def test_any_batch_is_planned_deterministically_and_consistently(case: tuple[lis
 
 
 def kept(p: Planned) -> dict[str, dict[str, Any]]:
-    """The plan's `unaudited-decisions` as a restarted worker reads them (through JSON, as
-    Faust's table serializer stores them)."""
-    return {w.key: json.loads(json.dumps(w.value)) for w in p.writes("early", "unaudited-decisions")}
+    """The plan's `unaudited-decisions` by decision id, as a restarted worker reads them back."""
+    values = [orjson.loads(o.value) for o in p.effects.ahead if o.topic == "unaudited_decisions"]
+    return {v["decision"]["event_id"]: v for v in values}
 
 
 def sent(p: Planned) -> list[tuple[str, bytes]]:
     return [(o.topic, o.value) for o in p.effects.outputs if o.topic in ("decisions", "alerts")]
 
 
-def test_each_decision_is_kept_before_it_is_sent_and_forgotten_once_audited() -> None:
+def test_each_decision_goes_ahead_of_the_outputs_on_its_partition() -> None:
     p = run([rec(body("r-1", routing=ROUTING), partition=2, offset=5), rec(body("r-2"), partition=2, offset=6)])
-    made = p.writes("early", "unaudited-decisions")
-    assert [(w.key, w.partition) for w in made] == [(d["event_id"], 2) for d in p.decisions]
-    assert [w.value["decision"] for w in made] == p.decisions
-    forgotten = p.writes("late", "unaudited-decisions")
-    assert [(w.key, w.partition, w.delete) for w in forgotten] == [(d["event_id"], 2, True) for d in p.decisions]
+    ahead = p.effects.ahead
+    assert [(o.topic, o.partition, o.key) for o in ahead] == [("unaudited_decisions", 2, b"acme")] * 2
+    assert [v["decision"] for v in kept(p).values()] == p.decisions
+    assert [v["pending"] is not None for v in kept(p).values()] == [True, False]
 
 
 def test_a_redelivered_request_gets_the_decision_it_was_sent_though_spend_and_router_moved_on() -> None:
@@ -890,8 +883,8 @@ def test_a_redelivered_request_gets_the_decision_it_was_sent_though_spend_and_ro
     again = run(request, view)
     assert sent(again) == sent(first)
     assert again.audit() == first.audit()
-    assert again.writes("early", "unaudited-decisions") == [] and again.writes("early", "router-state") == []
-    assert [w.key for w in again.writes("late", "unaudited-decisions")] == [first.decision["event_id"]]
+    assert again.writes("early", "router-state") == []
+    assert again.effects.ahead == first.effects.ahead  # written again: a crash before this audit finds it too
     assert again.count("DECISIONS_RESUMED") == 1 and again.count("DECISIONS", "execute") == 0
     assert again.plan.remembered == first.plan.remembered
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from resontinex.agents import router as rt_
@@ -116,8 +117,9 @@ def test_shadow_routes_with_the_current_router_and_records_where_the_candidate_w
 def test_a_redelivered_request_keeps_its_route_and_its_shadow() -> None:
     c = canary(0.0, step=0)
     first = plan(batch(1), DictView(policies={"acme": c}))
-    made = {w.key: w.value for w in first.plan.effects.early_writes if w.table == "unaudited-decisions"}
-    again = plan(batch(1), DictView(policies={"acme": c}, unaudited_decisions=made))
+    made = [orjson.loads(o.value) for o in first.plan.effects.ahead]
+    again = plan(batch(1), DictView(policies={"acme": c}, unaudited_decisions={v["decision"]["event_id"]: v
+                                                                               for v in made}))
     assert again.decisions[0]["canary"] == first.decisions[0]["canary"]
 
 

@@ -82,7 +82,7 @@ class DictView:
     def router_value(self, tenant: str) -> dict[str, Any] | None:
         return self.routers.get(tenant)
 
-    def unaudited(self, decision_id: str) -> dict[str, Any] | None:
+    def unaudited(self, partition: int, decision_id: str) -> dict[str, Any] | None:
         return self.unaudited_decisions.get(decision_id)
 
     def cached(self, key: str) -> tuple[float, dict[str, Any]] | None:

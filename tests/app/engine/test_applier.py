@@ -106,6 +106,18 @@ def test_audit_items_are_sealed_onto_their_partitions_chain(setup) -> None:
         assert rt.states.states[partition].head.seq_next == len(records)  # type: ignore[attr-defined]
 
 
+def test_messages_ahead_are_acknowledged_with_the_changelog_before_any_output_is_sent(setup) -> None:
+    applier, journal, _, _ = setup
+    ahead = (Output("unaudited_decisions", 2, b"acme", b'{"decision":{}}'),)
+    asyncio.run(applier.apply(EFFECTS + Effects(ahead=ahead)))
+    steps = [entry[0] if entry[0] != "send" else f"send {entry[1]}" for entry in journal]
+    assert steps[:6] == ["write", "send t.unaudited-decisions", "changelog", "flush", "send t.decisions",
+                         "send t.alerts"]
+    journal.clear()
+    asyncio.run(applier.apply(Effects(ahead=ahead, outputs=EFFECTS.outputs)))  # no table write: no changelog wait
+    assert [e[0] for e in journal] == ["send", "flush", "send", "send", "flush"]
+
+
 def test_a_plan_without_table_writes_does_not_wait_for_the_changelog(setup) -> None:
     applier, journal, _, _ = setup
     asyncio.run(applier.apply(Effects(outputs=(Output("decisions", 0, b"a", b"{}"),))))

@@ -53,3 +53,13 @@ def test_budget_marks_come_back_from_state_changes_and_decisions():
     assert mark is not None and mark.level == 3 and mark.blocked_since == 1767261600.0
     records, _ = seal_many(ChainHead.genesis(), [_with_budget(0, "review", None)])  # no state change: no level
     assert recover(records, horizon=10).marks.get("acme|2026-01-01T00:00:00Z").level == 0
+
+
+def test_decisions_sent_without_their_audit_are_kept_to_resume():
+    records, _ = seal_many(ChainHead.genesis(), [_entry(0), _entry(1)])
+    state = recover(records, horizon=10)
+    sent = [{"decision": {"event_id": f"d-{i}", "request_id": f"r-{i}", "verb": verb}}
+            for i, verb in ((1, "execute"), (2, "review"), (3, "execute"), (2, "defer"))]
+    state.resume([*sent, "not a value", {"decision": None}])
+    assert sorted(state.unaudited) == ["d-2", "d-3"]  # r-1 is audited: its decision is not in doubt
+    assert state.unaudited["d-2"]["decision"]["verb"] == "defer"  # the later copy of a decision wins
