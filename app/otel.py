@@ -8,7 +8,7 @@ conventions (semconv 1.37+: `gen_ai.provider.name` replaced `gen_ai.system`):
   as the OTel Prometheus exporter names it: dots become underscores, and so do the
   labels `gen_ai_token_type`, `gen_ai_provider_name`, `gen_ai_request_model`,
   `gen_ai_operation_name`), one observation of input and one of output tokens per cost
-  the budget agent folds (`tokens_observations`);
+  the budget agent folds (`agents.budget.tokens_observations`, in its batch core);
 * spans carry `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`,
   `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.response.model`,
   `gen_ai.operation.name`.
@@ -34,13 +34,12 @@ import logging
 import os
 import re
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from resontinex.agents.effects import Effects, Observation
+from resontinex.agents.effects import Effects
 
 from resontinex.app.engine.recent import RecentMap
 
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
     from resontinex.app.engine.continuity import FetchedEvent
     from resontinex.app.engine.sink import OutputSink
 
-__all__ = ["ENDPOINT_ENVS", "FIELD_NAMES", "GateTrace", "Tracing", "configured", "setup", "tokens_observations",
+__all__ = ["ENDPOINT_ENVS", "FIELD_NAMES", "GateTrace", "Tracing", "configured", "setup",
            "traces_endpoint"]
 
 log = logging.getLogger(__name__)
@@ -70,8 +69,6 @@ FIELD_NAMES = {"input_tokens": GEN_AI_USAGE_INPUT_TOKENS, "output_tokens": GEN_A
                "provider": GEN_AI_PROVIDER_NAME, "model": GEN_AI_REQUEST_MODEL}
 """CONTRACT §3.4's cost fields (and the coordination result's token totals) → their GenAI semconv names."""
 
-COST_OPERATION = "chat"
-"""`gen_ai.operation.name` of a `costs` event: the event does not say, and most AI calls are chats."""
 COORDINATION_OPERATION = "invoke_agent"
 """A coordination run invokes a team of agents (each of its calls is a `chat`)."""
 COORDINATION_AGENT = "resontinex.coordination"
@@ -97,21 +94,6 @@ def traces_endpoint(env: Mapping[str, str] = os.environ) -> str | None:
         return url
     base = env.get(ENDPOINT_ENVS[1], "").strip()
     return base.rstrip("/") + "/v1/traces" if base else None
-
-
-def tokens_observations(costs: Iterable[tuple[str, str, int, int]], operation: str = COST_OPERATION
-                        ) -> tuple[Observation, ...]:
-    """The `GEN_AI_TOKEN_USAGE` observations of (provider, model, input tokens, output
-    tokens) per AI call: one input and one output value per call, grouped by label set.
-
-    >>> [(o.labels, o.values) for o in tokens_observations([("anthropic", "m", 10, 3), ("anthropic", "m", 5, 1)])]
-    [(('input', 'anthropic', 'm', 'chat'), (10, 5)), (('output', 'anthropic', 'm', 'chat'), (3, 1))]
-    """
-    groups: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
-    for provider, model, input_tokens, output_tokens in costs:
-        groups[("input", provider, model, operation)].append(input_tokens)
-        groups[("output", provider, model, operation)].append(output_tokens)
-    return tuple(Observation("GEN_AI_TOKEN_USAGE", tuple(v), labels) for labels, v in groups.items())
 
 
 # --- traces -----------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ import orjson
 
 from resontinex.app.standin import ThreadedStandIn
 
+from ._meta import checkout_commit
 from .run import (REPO, RESULTS, Procs, _check_alive, _consumer, _fmt, _gone, _session, balanced_tenants, cpu_use, log,
                   mark_finished, publish, ratio)
 
@@ -677,29 +678,11 @@ async def _measure(bootstrap: str, standin: ThreadedStandIn, port: int, alive: C
         current[0] = "teardown"
 
 
-def _commit() -> str | None:
-    """The checked-out commit, read from .git (no git process)."""
-    try:
-        git = REPO / ".git"
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head
-        ref = head[5:]
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()
-        for line in (git / "packed-refs").read_text().splitlines():
-            if line.endswith(" " + ref):
-                return line.split()[0]
-    except OSError:
-        pass
-    return None
-
-
 def meta(args: argparse.Namespace) -> dict[str, Any]:
     return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "timestamp": time.time(), "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-            "git_commit": _commit(), "quick": args.quick}
+            "git_commit": checkout_commit(), "quick": args.quick}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

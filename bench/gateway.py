@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import platform
 import random
@@ -49,6 +48,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import orjson
 
+from ._meta import checkout_commit, code_sha256
 from .run import (PARTITIONS, REPO, RESULTS, WORKFLOWS, Procs, _check_alive, _fmt, _gone, _session,
                   balanced_tenants, log, mark_finished, partition_of, percentile, publish, ratio)
 
@@ -331,19 +331,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def code_sha256(paths: Sequence[str] = CODE_MEASURED) -> str:
-    """A hash of the measured code's Python files in the working tree (no git process)."""
-    h = hashlib.sha256()
-    for rel in paths:
-        path = REPO / rel
-        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            if f.is_file() and "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
 def meta(args: argparse.Namespace) -> dict[str, Any]:
-    from .coordination import _commit
 
     try:
         import aiohttp
@@ -353,7 +341,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
     return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "timestamp": time.time(),
             "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "platform": platform.platform(), "aiohttp": aiohttp_version,
-            "git_commit": _commit(), "code_sha256": code_sha256(), "code_hashed": list(CODE_MEASURED),
+            "git_commit": checkout_commit(), "code_sha256": code_sha256(CODE_MEASURED), "code_hashed": list(CODE_MEASURED),
             "quick": args.quick}
 
 

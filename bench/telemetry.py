@@ -57,7 +57,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
-from .coordination import _commit as commit_of_checkout
+from ._meta import checkout_commit, code_sha256
 from .run import PARTITIONS, REPO, RESULTS, _fmt, balanced_tenants, log, partition_of, publish, ratio
 
 SCHEMA = 1
@@ -772,8 +772,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def meta(args: argparse.Namespace) -> dict[str, Any]:
     return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "timestamp": time.time(),
             "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "platform": platform.platform(), "git_commit": commit_of_checkout(),
-            "code_sha256": code_sha256(), "code_hashed": list(CODE_MEASURED),
+            "python": platform.python_version(), "platform": platform.platform(), "git_commit": checkout_commit(),
+            "code_sha256": code_sha256(CODE_MEASURED), "code_hashed": list(CODE_MEASURED),
             "quick": args.quick, "phases": args.only, "n": args.n, "sources": SOURCES, "metrics": list(METRICS),
             "enhancement_ids": ENHANCEMENTS, "enhancement_share": ENHANCEMENT_SHARE, "partitions": PARTITIONS,
             "monitor_enhancements": args.enhancements, "monitor_repeats": args.repeats}
@@ -781,20 +781,6 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
 
 CODE_MEASURED = ("agents/enhancement", "agents/effects.py", "app/wiring/enhancements.py", "app/wiring/hot.py",
                  "app/engine/applier.py", "app/engine/record_source.py", "schemas")
-
-
-def code_sha256(paths: Sequence[str] = CODE_MEASURED) -> str:
-    """A hash of the measured code's Python files (the working tree, which may differ from
-    the commit: no git process is run), to tell which code a result is of."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for rel in paths:
-        path = REPO / rel
-        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            if f.is_file() and "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
 
 
 def _mark_finished(info: dict[str, Any]) -> None:

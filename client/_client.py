@@ -39,6 +39,9 @@ DEFAULT_BOOTSTRAP: Final = "127.0.0.1:9092"
 InT = TypeVar("InT", bound=InputEvent)
 OutT = TypeVar("OutT", bound=BaseModel)
 Event = BaseModel | Mapping[str, Any]
+_PUBLISHED: Final[dict[type[BaseModel], str]] = {DecisionRequest: "decision_requests", Outcome: "outcomes",
+                                                  Cost: "costs"}
+"""The models `Client.publish` sends as they are, and their topics."""
 
 
 class Client:
@@ -115,8 +118,18 @@ class Client:
         """Publish a decision request without waiting for its decision (follow `decisions()`
         for it); the request as validated."""
         valid = self._valid(DecisionRequest, request)
-        await self._publish("decision_requests", [valid])
+        await self.publish(valid)
         return valid
+
+    async def publish(self, event: DecisionRequest | Outcome | Cost) -> None:
+        """Publish an event model as it is, on its type's topic, with no second check: for a
+        model already validated as a worker checks it (`resontinex.schemas.decode`, as the
+        HTTP gateway does with each body). `submit`, `report_outcome` and `report_cost`
+        check what they are given first."""
+        topic_id = _PUBLISHED.get(type(event))
+        if topic_id is None:
+            raise TypeError(f"publish takes a DecisionRequest, Outcome or Cost, not {type(event).__name__}")
+        await self._publish(topic_id, [event])
 
     async def score_text(self, request: Event, *, timeout: float = 60.0) -> TrajectoryResult:
         """Publish a text to score (§3.6) and return its perplexity and entropy (a trajectory
@@ -135,11 +148,11 @@ class Client:
 
     async def report_outcome(self, outcome: Event) -> None:
         """Publish what happened after a decision (§3.3)."""
-        await self._publish("outcomes", [self._valid(Outcome, outcome)])
+        await self.publish(self._valid(Outcome, outcome))
 
     async def report_cost(self, cost: Event) -> None:
         """Publish the spend of one AI call (§3.4)."""
-        await self._publish("costs", [self._valid(Cost, cost)])
+        await self.publish(self._valid(Cost, cost))
 
     # --- feeds
 

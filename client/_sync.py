@@ -15,7 +15,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
-from resontinex.schemas import Alert, AuditRecord, CoordinationResult, Decision, TrajectoryResult
+from resontinex.schemas import (Alert, AuditRecord, CoordinationResult, Cost, Decision, DecisionRequest, Outcome,
+                                TrajectoryResult)
 
 from ._client import Client, Event
 
@@ -66,6 +67,12 @@ class SyncClient:
 
     def coordinate(self, request: Event, *, timeout: float = 600.0) -> CoordinationResult:
         return self._run(self.client.coordinate(request, timeout=timeout))
+
+    def submit(self, request: Event) -> DecisionRequest:
+        return self._run(self.client.submit(request))
+
+    def publish(self, event: DecisionRequest | Outcome | Cost) -> None:
+        self._run(self.client.publish(event))
 
     def report_outcome(self, outcome: Event) -> None:
         self._run(self.client.report_outcome(outcome))

@@ -36,6 +36,7 @@ from ._rules import (
     to_micros,
     tripwire_step,
 )
+from ._usage import COST_OPERATION, tokens_observations
 from ._summary import TRANSITION_ALERTS, Mark, budget_reasons, budget_summary, mark_key, transition_alert
 from .exceptions import BudgetError, ConfigError
 

@@ -35,6 +35,7 @@ from resontinex.agents.effects import AuditItem, Count, Effects, Output, Record,
 from resontinex.agents.events import alert_event
 from resontinex.schemas import Control, Cost, InvalidEvent, decode_keyed, ms_to_ts, ts_to_ms
 
+from ._usage import tokens_observations
 from ._config import EnergyConfig
 from ._periods import PERIODS, Period, iso, period_end, period_start, previous_start
 from ._rules import TripwireState, is_breach, to_micros, tripwire_step
@@ -123,7 +124,9 @@ def plan_costs(batch: CostBatch, view: BudgetView, cfg: EnergyConfig, *, max_mes
             tripwire.check(tenant, scoped.period, first, last, partition)
     effects = Effects(early_writes=spend_writes, outputs=(*outputs, *tripwire.outputs), audit=tuple(tripwire.audit),
                       late_writes=tuple(tripwire.writes),
-                      counts=tuple(Count(m, labels, n) for (m, labels), n in (counts + tripwire.counts).items()))
+                      counts=tuple(Count(m, labels, n) for (m, labels), n in (counts + tripwire.counts).items()),
+                      observations=tokens_observations((c.provider, c.model, c.input_tokens, c.output_tokens)
+                                                       for _, c, _ in valid))
     return CostsPlan(effects, tuple(seen))
 
 

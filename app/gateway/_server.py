@@ -120,7 +120,7 @@ class Gateway:
         future = self.book.wait(key)
         try:
             if not future.done():
-                await self._publish(lambda: self.client.submit(event))
+                await self._publish(lambda: self.client.publish(event))
                 await asyncio.wait_for(asyncio.shield(future), wait_s)
         except TimeoutError:
             url = f"/v1/decisions/{event.event_id}"
@@ -132,12 +132,12 @@ class Gateway:
 
     async def outcomes(self, request: web.Request) -> web.Response:
         event = await self._event(request, Outcome, self._tenant(request))
-        await self._publish(lambda: self.client.report_outcome(event))
+        await self._publish(lambda: self.client.publish(event))
         return _json({"event_id": event.event_id, "tenant": event.tenant, "status": "accepted"}, status=202)
 
     async def costs(self, request: web.Request) -> web.Response:
         event = await self._event(request, Cost, self._tenant(request))
-        await self._publish(lambda: self.client.report_cost(event))
+        await self._publish(lambda: self.client.publish(event))
         return _json({"event_id": event.event_id, "tenant": event.tenant, "status": "accepted"}, status=202)
 
     async def decision(self, request: web.Request) -> web.Response:

@@ -30,14 +30,13 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 import faust
-import orjson
 from aiokafka import TopicPartition
 
 from resontinex.agents.budget import PERIODS, CostBatch, Period, period_start, plan_costs, plan_reset, spend_table
 from resontinex.agents.effects import Effects, TableWrite
 from resontinex.schemas import Control, Cost, InvalidEvent, decode, decode_keyed
 
-from resontinex.app import metrics, otel
+from resontinex.app import metrics
 from resontinex.app.engine.batching import drain_in_batches
 from resontinex.app.engine import continuity
 from resontinex.app.engine.continuity import FetchedEvent, fetch_range
@@ -189,7 +188,7 @@ def register(app: faust.App, rt: Runtime, lifecycle: Lifecycle) -> BudgetTables:
                               max_message_bytes=s.max_message_bytes, policy_version=rt.policy_version)
             for partition, event_id in plan.seen:
                 view.ids[partition].put(event_id, True)
-            await appliers[costs_topic].apply(plan.effects + progress(costs_topic, events) + token_usage(own, plan.seen))
+            await appliers[costs_topic].apply(plan.effects + progress(costs_topic, events))
         expect(costs_topic, events)
         metrics.BATCH_SIZE.labels("budget").observe(len(events))
         metrics.BATCH_SECONDS.labels("budget").observe(time.perf_counter() - started)
@@ -249,29 +248,6 @@ def _decoded(model: type[Control], msg: Any, rt: Runtime, dead_letters: str) -> 
         log.exception("unexpected error decoding an event", extra={"topic": msg.topic, "offset": msg.offset})
         send_dead_letter(rt.sink, dead_letters, msg, "processing_error", f"{type(exc).__name__}: {exc}")
     return None
-
-
-def token_usage(events: list, folded: tuple[tuple[int, str], ...]) -> Effects:
-    """`gen_ai_client_token_usage` of the costs a batch folded (`CostsPlan.seen`): one input
-    and one output observation per cost, by provider and model. The core decoded them
-    already; the few fields needed are read again with orjson (~1 µs a cost), as the
-    pydantic model let them through."""
-    if not folded:
-        return Effects()
-    todo = set(folded)
-    calls = []
-    for event in events:
-        msg = event.message
-        try:
-            cost = orjson.loads(msg.value)
-            key = (msg.partition, cost["event_id"])
-            if key in todo:
-                todo.discard(key)  # a repeat inside the batch was folded once
-                calls.append((str(cost["provider"]), str(cost["model"]), int(cost["input_tokens"]),
-                               int(cost["output_tokens"])))
-        except Exception:  # noqa: BLE001 - a metric never stops the stream
-            continue
-    return Effects(observations=otel.tokens_observations(calls))
 
 
 def _progress_key(topic: str, partition: int) -> str:

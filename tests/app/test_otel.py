@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
+from resontinex.agents.budget import tokens_observations
 from resontinex.agents.effects import AuditItem, Effects, audit_item
 from resontinex.app import metrics, otel
 from resontinex.app.engine.applier import record
 from resontinex.app.engine.continuity import FetchedEvent, FetchedMessage
-from resontinex.app.wiring.budget import token_usage
 
 pytest.importorskip("opentelemetry.sdk")
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
@@ -171,27 +171,16 @@ def test_a_coordination_run_span_has_the_gen_ai_names(traced) -> None:
     assert format(span.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
 
 
-def test_folded_costs_feed_the_gen_ai_token_histogram_once_each() -> None:
+def test_token_observations_reach_the_gen_ai_token_histogram_under_semconv_labels() -> None:
     labels = {"gen_ai_provider_name": "unit-prov", "gen_ai_request_model": "unit-model",
               "gen_ai_operation_name": "chat"}
     before_in, before_out = _histogram({**labels, "gen_ai_token_type": "input"}), _histogram(
         {**labels, "gen_ai_token_type": "output"})
-
-    def cost(offset: int, event_id: str, i: int, o: int, partition: int = 0) -> FetchedEvent:
-        body = {"event_id": event_id, "tenant": "acme", "provider": "unit-prov", "model": "unit-model",
-                "input_tokens": i, "output_tokens": o, "cost_usd": 0.1, "latency_ms": 1.0}
-        return FetchedEvent(FetchedMessage("costs", partition, offset, b"acme", orjson.dumps(body), time.time()))
-
-    events = [cost(0, "c1", 100, 10), cost(1, "c1", 100, 10),  # a repeat inside the batch: folded once
-              cost(2, "c2", 7, 3), cost(3, "c3", 1000, 1),  # c3: not folded (a repeat of an earlier batch)
-              FetchedEvent(FetchedMessage("costs", 0, 4, b"acme", b"not json", time.time()))]
-    effects = token_usage(events, ((0, "c1"), (0, "c2"), (0, "bad")))
-    record((), effects.observations)
+    record((), tokens_observations([("unit-prov", "unit-model", 100, 10), ("unit-prov", "unit-model", 7, 3)]))
     count_in, sum_in = _histogram({**labels, "gen_ai_token_type": "input"})
     count_out, sum_out = _histogram({**labels, "gen_ai_token_type": "output"})
     assert (count_in - before_in[0], sum_in - before_in[1]) == (2, 107)
     assert (count_out - before_out[0], sum_out - before_out[1]) == (2, 13)
-    assert token_usage(events, ()) == Effects()
     exposition = metrics.exposition().decode()
     assert ('gen_ai_client_token_usage_count{gen_ai_operation_name="chat",gen_ai_provider_name="unit-prov",'
             f'gen_ai_request_model="unit-model",gen_ai_token_type="output"}} {count_out}') in exposition

@@ -9,10 +9,14 @@ import socket
 import pytest
 
 from resontinex.client import Client, ClientError, InvalidRequest, ResultTimeout, SyncClient, Unreachable
-from resontinex.schemas import DecisionRequest
+from resontinex.schemas import Alert, DecisionRequest
 
 GOOD = {"event_id": "r-1", "tenant": "acme",
         "signals": {"alignment_score": 0.8, "epistemic_risk": 0.3, "confidence_band": 0.2}}
+
+
+ALERT = {"event_id": "a-1", "tenant": "acme", "kind": "trust_floor_violation", "severity": "warning",
+         "message": "m", "ts": "2026-01-01T00:00:00.000Z"}
 
 
 def refused_port() -> int:
@@ -37,6 +41,11 @@ def test_an_event_a_worker_would_dead_letter_is_refused_with_the_dead_letters_co
 def test_a_model_and_its_mapping_are_the_same_request() -> None:
     client = Client("127.0.0.1:1")
     assert client._valid(DecisionRequest, DecisionRequest.model_validate(GOOD)) == client._valid(DecisionRequest, GOOD)
+
+
+def test_publish_takes_only_the_models_of_the_topics_it_writes() -> None:
+    with pytest.raises(TypeError, match="not Alert"):
+        asyncio.run(Client("127.0.0.1:1").publish(Alert.model_validate(ALERT)))  # type: ignore[arg-type]
 
 
 def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from resontinex.agents.gate import decision_id
 from resontinex.client import Client, ResultTimeout, SyncClient
+from resontinex.schemas import Cost
 from resontinex.topics import partition_of
 
 from .conftest import run
@@ -89,8 +90,11 @@ def test_the_client_asks_follows_and_replays(broker, tmp_path) -> None:
             feed = client.decisions(tenant="initech", from_beginning=True)
             initech = [next(feed).request_id for _ in range(11)]
             assert set(initech) == {f"c-{i}" for i in range(2, 31, 3)} | {"c-300"}
+            client.publish(Cost.model_validate({"event_id": "k-2", "tenant": "initech", "provider": "anthropic",
+                                                "model": "m", "input_tokens": 10, "output_tokens": 2,
+                                                "cost_usd": 0.001, "latency_ms": 40}))
 
-        for topic, n in (("decision-requests", 38), ("outcomes", 1), ("costs", 1)):
+        for topic, n in (("decision-requests", 38), ("outcomes", 1), ("costs", 2)):
             for partition, _, key, value in run(read_all(b, topic, expect=n)):
                 assert key == value["tenant"].encode() and partition == partition_of(value["tenant"], 4), topic
         dead = run(read_all(b, "dead-letters", settle_s=1.0))

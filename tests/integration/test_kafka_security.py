@@ -16,8 +16,10 @@ import pytest
 from resontinex.app.gateway import token_digest
 from resontinex.app.settings import EMBEDDED_BROKER_ENV
 
+from tests.certs import self_signed
+
 from .harness import REPO, start_worker
-from .secure_front import SecureFront, self_signed
+from .secure_front import SecureFront
 
 pytestmark = pytest.mark.integration
 

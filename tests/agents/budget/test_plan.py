@@ -93,6 +93,20 @@ def spent(tokens: int, offset: int = 0) -> dict[str, Any]:
     return {"micros": tokens * 10, "tokens": tokens, "n": 1, "offset": offset}
 
 
+# --- token usage (OTel GenAI) ------------------------------------------------------------
+
+
+def test_each_cost_folded_is_observed_once_as_gen_ai_token_usage() -> None:
+    records = [rec(0, cost_value("c1", tokens=(100, 10))), rec(1, cost_value("c1", tokens=(100, 10))),  # a retry
+               rec(2, cost_value("c2", tokens=(7, 3))), rec(3, cost_value("c3", tokens=(1000, 1))),
+               rec(4, b"not json")]
+    p = plan(records, DictView(seen={3: {"c3"}}))  # c3: folded by an earlier batch
+    assert [(o.metric, o.labels, o.values) for o in p.effects.observations] == [
+        ("GEN_AI_TOKEN_USAGE", ("input", "p", "m", "chat"), (100, 7)),
+        ("GEN_AI_TOKEN_USAGE", ("output", "p", "m", "chat"), (10, 3))]
+    assert plan([rec(0, b"not json")], DictView()).effects.observations == ()
+
+
 # --- folding ---------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from resontinex.app.engine.security import security_from_env
 from resontinex.app.exceptions import UsageError
-from tests.integration.secure_front import self_signed
+from tests.certs import self_signed
 
 SASL = {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "scram-sha-256",
         "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "pw"}
