@@ -13,11 +13,11 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
 from resontinex.app.engine.connect import assigned_consumer
 from resontinex.app.engine.offsets import true_end_offsets
+from resontinex.app.engine.tail_reader import POLL_MS, TailReader
 from resontinex.app.exceptions import BrokerError
 from resontinex.schemas import InvalidEvent, decode
 
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-POLL_MS = 200
-
 
 async def _consumer(bootstrap: str, topic: str, partitions: Callable[[int], list[int]] | None,
                     max_bytes: int) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
@@ -40,7 +38,7 @@ async def _consumer(bootstrap: str, topic: str, partitions: Callable[[int], list
         raise Unreachable(str(exc)) from None
 
 
-class Replies(Generic[ModelT]):
+class Replies(TailReader, Generic[ModelT]):
     """Replies on one topic, each matched to the request it answers by `key(reply)`.
 
     `expect` registers the ids to wait for before their requests are published; `start`
@@ -49,27 +47,15 @@ class Replies(Generic[ModelT]):
 
     def __init__(self, bootstrap: str, topic: str, model: type[ModelT], key: Callable[[ModelT], str | None],
                  max_bytes: int) -> None:
-        self.bootstrap, self.topic, self.model, self.key, self.max_bytes = bootstrap, topic, model, key, max_bytes
+        super().__init__(bootstrap, topic, max_bytes=max_bytes)
+        self.model, self.key = model, key
         self._waiting: dict[str, asyncio.Future[ModelT]] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer, tps = await _consumer(self.bootstrap, self.topic, None, self.max_bytes)
         try:
-            ends = await true_end_offsets(self.bootstrap, tps)
-        except (KafkaError, TimeoutError) as exc:
-            await consumer.stop()
-            raise Unreachable(f"reading the end of {self.topic} at {self.bootstrap}: {exc}") from None
-        for tp, offset in ends.items():
-            consumer.seek(tp, offset)
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._read(), name=f"replies:{self.topic}")
-        self._task.add_done_callback(self._ended)
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
+            await super().start()
+        except BrokerError as exc:
+            raise Unreachable(str(exc)) from None
 
     def expect(self, request_ids: list[str]) -> dict[str, asyncio.Future[ModelT]]:
         loop = asyncio.get_running_loop()
@@ -79,42 +65,30 @@ class Replies(Generic[ModelT]):
         for i in request_ids:
             self._waiting.pop(i, None)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
+    def stopped(self, error: BaseException | None) -> None:
+        """Every request still waiting fails with the reader's error (none waits in vain),
+        or is cancelled when the reader was stopped."""
         for future in self._waiting.values():
-            future.cancel()
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        """The reader stopped on an error: every request waiting fails with it, none waits in vain."""
-        if task.cancelled() or task.exception() is None:
-            return
-        error = ClientError(f"reading {self.topic} at {self.bootstrap}: {task.exception()}")
-        for future in self._waiting.values():
-            if not future.done():
-                future.set_exception(error)
+            if future.done():
+                continue
+            if error is None:
+                future.cancel()
+            else:
+                future.set_exception(ClientError(f"reading {self.topic} at {self.bootstrap}: {error}"))
         self._waiting.clear()
 
-    async def _read(self) -> None:
-        assert self._consumer is not None
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=POLL_MS)
-            for records in batches.values():
-                for record in records:
-                    if not self._waiting:
-                        continue
-                    try:
-                        reply = decode(self.model, record.value, max_bytes=self.max_bytes)
-                    except InvalidEvent as exc:  # not the processor's: not an answer to anything
-                        log.warning("unreadable record on %s: %s", self.topic, exc)
-                        continue
-                    key = self.key(reply)
-                    future = self._waiting.pop(key, None) if key is not None else None
-                    if future is not None and not future.done():
-                        future.set_result(reply)
+    def on_record(self, value: bytes) -> None:
+        if not self._waiting:
+            return
+        try:
+            reply = decode(self.model, value, max_bytes=self.max_bytes)
+        except InvalidEvent as exc:  # not the processor's: not an answer to anything
+            log.warning("unreadable record on %s: %s", self.topic, exc)
+            return
+        key = self.key(reply)
+        future = self._waiting.pop(key, None) if key is not None else None
+        if future is not None and not future.done():
+            future.set_result(reply)
 
 
 async def follow(bootstrap: str, topic: str, model: type[ModelT], *, keep: Callable[[ModelT], bool],

@@ -14,10 +14,8 @@ import logging
 from collections import OrderedDict
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
-from resontinex.app.engine.connect import assigned_consumer
-from resontinex.app.engine.offsets import true_end_offsets
+from resontinex.app.engine.tail_reader import TailReader
 
 __all__ = ["DecisionBook", "Key"]
 
@@ -27,7 +25,7 @@ Key = tuple[str, str]
 """(tenant, request id): request ids are the producers' own, unique per tenant only."""
 
 
-class DecisionBook:
+class DecisionBook(TailReader):
     """Decisions by (tenant, request id), newest `capacity` kept.
 
     >>> book = DecisionBook("k:9092", "decisions", capacity=2, lookback=0, max_bytes=1 << 20)
@@ -38,43 +36,21 @@ class DecisionBook:
     """
 
     def __init__(self, bootstrap: str, topic: str, *, capacity: int, lookback: int, max_bytes: int) -> None:
-        self.bootstrap, self.topic = bootstrap, topic
-        self.capacity, self.lookback, self.max_bytes = capacity, lookback, max_bytes
+        super().__init__(bootstrap, topic, max_bytes=max_bytes, lookback=lookback)
+        self.capacity = capacity
         self._kept: OrderedDict[Key, bytes] = OrderedDict()
         self._waiting: dict[Key, list[asyncio.Future[bytes]]] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._kept)
 
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        """Place the reader (`BrokerError` when Kafka or the topic cannot be reached)."""
-        consumer, tps = await assigned_consumer(self.bootstrap, self.topic, max_bytes=self.max_bytes)
-        try:
-            ends = await true_end_offsets(self.bootstrap, tps)
-            begins = await consumer.beginning_offsets(tps)
-        except BaseException:
-            await consumer.stop()
-            raise
-        for tp in tps:
-            consumer.seek(tp, max(begins[tp], ends[tp] - self.lookback))
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._read(), name=f"decision-book:{self.topic}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
-        for futures in self._waiting.values():
-            for f in futures:
-                f.cancel()
+    def stopped(self, error: BaseException | None) -> None:
+        """Callers still waiting are cancelled when the book is stopped; while the reader is
+        down (`alive` false, `/health` says so) they wait for their timeout's 202."""
+        if error is None:
+            for futures in self._waiting.values():
+                for f in futures:
+                    f.cancel()
 
     def get(self, key: Key) -> bytes | None:
         return self._kept.get(key)
@@ -95,6 +71,9 @@ class DecisionBook:
         if not futures:
             self._waiting.pop(key, None)
 
+    def on_record(self, value: bytes) -> None:
+        self.add(value)
+
     def add(self, value: bytes) -> None:
         """Keep one decision record's bytes (anything unreadable is skipped)."""
         try:
@@ -112,12 +91,3 @@ class DecisionBook:
         for future in self._waiting.pop(key, ()):
             if not future.done():
                 future.set_result(value)
-
-    async def _read(self) -> None:
-        assert self._consumer is not None
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                for record in records:
-                    if record.value is not None:
-                        self.add(record.value)
