@@ -270,10 +270,16 @@ class _Decided:
                 "pending": self.pending, "explanation": self.explanation, "mark": mark}
 
     @classmethod
-    def from_value(cls, value: dict[str, Any]) -> _Decided:
-        mark = value.get("mark")
-        return cls(value["decision"], value["alerts"], value["override"], value["change"], value["pending"],
-                   value["explanation"], None if mark is None else (mark[0], Mark(mark[1], mark[2])))
+    def from_value(cls, value: dict[str, Any]) -> _Decided | None:
+        """The decision `to_value` wrote; None for a value of another shape (logged), which
+        is decided anew rather than stopping the stream."""
+        try:
+            mark = value["mark"]
+            return cls(value["decision"], list(value["alerts"]), value["override"], value["change"], value["pending"],
+                       value["explanation"], None if mark is None else (str(mark[0]), Mark(int(mark[1]), mark[2])))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            log.error("an unaudited decision of another shape is ignored", extra={"error": repr(exc)})
+            return None
 
 
 def _decide_or_resume(valid: list[_Valid], view: GateView, cfg: GateConfig, judge: BudgetJudge, cache: InsightCache,
@@ -288,7 +294,7 @@ def _decide_or_resume(valid: list[_Valid], view: GateView, cfg: GateConfig, judg
     decided: list[_Decided | None] = []
     for item in valid:
         earlier = view.unaudited(item.record.partition, decision_id(item.tenant, item.request.event_id))
-        decided.append(None if earlier is None else _Decided.from_value(earlier))
+        decided.append(None if earlier is None else _Decided.from_value(earlier))  # None: decided anew
     for item, d in zip(valid, decided):  # in offset order, before the new decisions are judged
         if d is not None and d.mark is not None:
             judge.resume(item.record.partition, *d.mark)

@@ -899,6 +899,14 @@ def test_a_resumed_decision_keeps_its_budget_mark_so_a_transition_is_not_alerted
         (w.key, w.value) for w in first.writes("late", "budget-marks")]
 
 
+def test_an_unaudited_value_of_another_shape_is_decided_anew_not_fatal() -> None:
+    first = run(recs(body("r-1")))
+    (did,) = kept(first)
+    for junk in ({"decision": first.decision}, {**kept(first)[did], "mark": 7}, {**kept(first)[did], "alerts": None}):
+        again = run(recs(body("r-1")), DictView(unaudited_decisions={did: junk}))
+        assert sent(again) == sent(first) and again.count("DECISIONS_RESUMED") == 0
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches(), st.integers(0, 110))
 def test_any_batch_redelivered_after_its_outputs_sends_and_audits_the_same(
