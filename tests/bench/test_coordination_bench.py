@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import doctest
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,8 @@ import bench.coordination as bc
 from bench.coordination import (AGENTS, REPORT_KEYS, assemble, calls_per_run, call_metrics, parse_args, plan_bounds,
                                 rate_bound_s, table)
 
-REPO = Path(__file__).resolve().parents[2]
+from .quick import run_quick
+
 QUICK_DEADLINE_S = 150
 
 
@@ -77,13 +75,7 @@ def test_report_of_a_failed_phase_keeps_its_reason():
 @pytest.mark.integration
 def test_quick_run_writes_a_whole_report(tmp_path):
     out = tmp_path / "coordination.json"
-    try:
-        done = subprocess.run([sys.executable, "-m", "bench.coordination", "--quick", "--out", str(out)], cwd=REPO,
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                              timeout=QUICK_DEADLINE_S)
-    except subprocess.TimeoutExpired as exc:  # the bench stops what it started in its own `finally`
-        pytest.fail(f"the quick bench ran past {QUICK_DEADLINE_S}s:\n{(exc.stderr or b'')[-3000:]!r}")
-    assert done.returncode == 0, done.stderr[-4000:]
+    done = run_quick("bench.coordination", out, QUICK_DEADLINE_S)
     assert "elapsed ÷ rate-limit bound" in done.stdout
     report = json.loads(out.read_text())
     assert tuple(report) == REPORT_KEYS

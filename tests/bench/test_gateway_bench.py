@@ -8,9 +8,6 @@ from __future__ import annotations
 import asyncio
 import doctest
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +22,8 @@ from bench.run import ProcessGone, partition_of
 from resontinex.app.gateway import gateway_config_from, token_digest
 from resontinex.schemas import DecisionRequest, decode
 
-REPO = Path(__file__).resolve().parents[2]
+from .quick import run_quick
+
 QUICK_DEADLINE_S = 240
 
 
@@ -188,13 +186,7 @@ def test_drive_stops_when_a_process_is_gone():
 @pytest.mark.integration
 def test_quick_run_writes_a_whole_report(tmp_path):
     out = tmp_path / "gateway.json"
-    try:
-        done = subprocess.run([sys.executable, "-m", "bench.gateway", "--quick", "--out", str(out)], cwd=REPO,
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                              timeout=QUICK_DEADLINE_S)
-    except subprocess.TimeoutExpired as exc:  # the bench stops what it started in its own `finally`
-        pytest.fail(f"the quick bench ran past {QUICK_DEADLINE_S}s:\n{(exc.stderr or b'')[-3000:]!r}")
-    assert done.returncode == 0, done.stderr[-4000:]
+    done = run_quick("bench.gateway", out, QUICK_DEADLINE_S)
     assert "gateway ÷ direct" in done.stdout
     report = json.loads(out.read_text())
     assert tuple(report) == REPORT_KEYS and report["ok"]

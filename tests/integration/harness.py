@@ -50,10 +50,11 @@ class Worker:
     proc: subprocess.Popen
     web_port: int
     log_path: Path
+    host: str = "127.0.0.1"
 
     def health(self) -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=1) as r:
+            with urllib.request.urlopen(f"http://{self.host}:{self.web_port}/health", timeout=1) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as e:
             try:
@@ -65,7 +66,7 @@ class Worker:
 
     def get(self, path: str) -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=2) as r:
+            with urllib.request.urlopen(f"http://{self.host}:{self.web_port}{path}", timeout=2) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
@@ -361,24 +362,7 @@ class NetnsBroker:
 class NetnsWorker(Worker):
     """A worker in another namespace, reached at its host's address."""
 
-    host: str = "127.0.0.1"
     name: str = ""
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://{self.host}:{self.web_port}{path}", timeout=2) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-        except OSError:
-            return 0, b""
-
-    def health(self) -> dict[str, Any] | None:
-        status, body = self.get("/health")
-        try:
-            return json.loads(body) if status else None
-        except ValueError:
-            return None
 
     def stop(self) -> None:
         pids = descendants(self.proc.pid)
